@@ -1,0 +1,3 @@
+from mlxtui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,256 @@
+"""The App: settings, themes, keymap, the pane switcher and routing between panes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual import events, on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.geometry import Size
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.theme import Theme
+from textual.widgets import Footer, Static, TabbedContent, TabPane
+
+from mlxtui import paths
+from mlxtui.services import Context
+from mlxtui.services.errors import MlxtuiError
+from mlxtui.settings import save_settings
+from mlxtui.ui.keys import PANES
+from mlxtui.ui.messages import ChatWithModel, ConvertModel, EditCard, ShowModel, UploadFolder
+from mlxtui.ui.panes.card import CardPane
+from mlxtui.ui.panes.chat import ChatPane
+from mlxtui.ui.panes.convert import ConvertPane
+from mlxtui.ui.panes.inspect import InspectPane
+from mlxtui.ui.panes.library import LibraryPane
+from mlxtui.ui.panes.search import SearchPane
+from mlxtui.ui.panes.upload import UploadPane
+from mlxtui.ui.screens.help import HelpScreen
+from mlxtui.ui.themes import DEFAULT_THEME, THEME_VARIABLE_DEFAULTS, load_themes
+
+__all__ = ["MlxtuiApp"]
+
+_HERE = Path(__file__).parent
+_PANE_CLASSES = {
+    "search": SearchPane,
+    "inspect": InspectPane,
+    "convert": ConvertPane,
+    "chat": ChatPane,
+    "card": CardPane,
+    "upload": UploadPane,
+    "library": LibraryPane,
+}
+#: below this the layout stops being usable; a notice says so instead of a garbled screen
+MIN_WIDTH, MIN_HEIGHT = 60, 18
+
+
+class EndpointBar(Horizontal):
+    """Top line: app name, the Hub in use, a DEMO badge, online/offline."""
+
+    online: reactive[bool | None] = reactive(None)
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(id="endpoint-bar")
+        self.ctx = ctx
+
+    def compose(self) -> ComposeResult:
+        yield Static("mlxtui", id="app-name")
+        yield Static(id="demo-badge")
+        yield Static(id="endpoint")
+        yield Static(id="online")
+
+    def on_mount(self) -> None:
+        self.refresh_endpoint()
+
+    def refresh_endpoint(self) -> None:
+        self.query_one("#endpoint", Static).update(f"Hub: {self.ctx.endpoint}")
+        badge = self.query_one("#demo-badge", Static)
+        badge.update(" DEMO " if self.ctx.demo else "")
+        badge.display = self.ctx.demo
+
+    def watch_online(self, online: bool | None) -> None:
+        label = self.query_one("#online", Static)
+        label.set_class(online is False, "offline")
+        label.update({None: "checking…", True: "● online", False: "● offline"}[online])
+
+
+class MlxtuiApp(App[int]):
+    """mlxtui: Search → Inspect → Convert → Chat → Card → Upload."""
+
+    TITLE = "mlxtui"
+    CSS_PATH = [_HERE / "app.tcss", *[_HERE / "panes" / f"{name}.tcss" for name, _ in PANES]]
+    BINDINGS = [
+        *[
+            Binding(f"{n},alt+{n}", f"show_pane('{pane}')", title, id=f"app.pane.{pane}", show=False)
+            for n, (pane, title) in enumerate(PANES, start=1)
+        ],
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        settings_path: Path | None = None,
+        startup_notices: Iterable[str] = (),
+        probe: bool = True,
+    ) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.settings_path = settings_path
+        self._startup_notices = list(startup_notices)
+        self._probe = probe
+        themes, problems = load_themes(paths.themes_dirs())
+        for theme in themes:
+            self.register_theme(theme)
+        if problems:
+            self._startup_notices.append("Some theme files were skipped: " + "; ".join(problems))
+        wanted = ctx.settings.theme
+        if wanted not in self.available_themes:
+            if wanted != DEFAULT_THEME:
+                self._startup_notices.append(f"Theme {wanted!r} was not found; using {DEFAULT_THEME}.")
+            wanted = DEFAULT_THEME
+        self.theme = wanted
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(THEME_VARIABLE_DEFAULTS)
+
+    def compose(self) -> ComposeResult:
+        yield EndpointBar(self.ctx)
+        with TabbedContent(id="panes"):
+            for n, (pane, title) in enumerate(PANES, start=1):
+                with TabPane(f"{n} {title}", id=pane):
+                    yield _PANE_CLASSES[pane](id=f"{pane}-pane")
+        yield Static(id="too-small")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.ctx.settings.keymap:
+            self.set_keymap(self.ctx.settings.keymap)
+        for notice in self._startup_notices:
+            self.notify(notice, severity="warning", timeout=10)
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
+        self._check_size()
+        if self._probe:
+            self.probe_hub()
+
+    # -- panes ------------------------------------------------------------------------------------
+
+    def action_show_pane(self, pane: str) -> None:
+        self.query_one("#panes", TabbedContent).active = pane
+        widget = self.query_one(f"#{pane}-pane")
+        widget.focus()  # let the pane decide which child takes focus
+        if not widget.has_focus_within:
+            self.screen.focus_next()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    @on(ShowModel)
+    def _show_model(self, message: ShowModel) -> None:
+        self.action_show_pane("inspect")
+        self.query_one(InspectPane).show_model(message.repo_id, message.revision)
+
+    @on(ConvertModel)
+    def _convert_model(self, message: ConvertModel) -> None:
+        self.action_show_pane("convert")
+        self.query_one(ConvertPane).prefill(message.source, message.revision, message.report)
+
+    @on(ChatWithModel)
+    def _chat_with_model(self, message: ChatWithModel) -> None:
+        self.action_show_pane("chat")
+        self.query_one(ChatPane).open_model(message.path)
+
+    @on(EditCard)
+    def _edit_card(self, message: EditCard) -> None:
+        self.action_show_pane("card")
+        self.query_one(CardPane).open_folder(message.path, message.source)
+
+    @on(UploadFolder)
+    def _upload_folder(self, message: UploadFolder) -> None:
+        self.action_show_pane("upload")
+        self.query_one(UploadPane).open_folder(message.path)
+
+    # -- palette ----------------------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for n, (pane, title) in enumerate(PANES, start=1):
+            yield SystemCommand(f"Go to {title}", f"Switch to the {title} pane (key {n})", lambda p=pane: self.action_show_pane(p))
+        yield SystemCommand("Help", "Every key, by pane", self.action_help)
+        if not self.ctx.demo:
+            yield SystemCommand(
+                "Start demo Hub",
+                "Serve generated demo models on 127.0.0.1 and use them (for trying mlxtui offline)",
+                self.start_demo,
+            )
+
+    # -- hub status and demo -----------------------------------------------------------------------
+
+    @work(exclusive=True, group="probe", exit_on_error=False)
+    async def probe_hub(self) -> None:
+        from mlxtui.services.status import probe_endpoint
+
+        bar = self.query_one(EndpointBar)
+        online = await probe_endpoint(self.ctx.endpoint)
+        bar.online = online
+        if not online:
+            self.notify(
+                f"Can't reach {self.ctx.endpoint}: working offline. Local folders can still be inspected, "
+                "converted and chatted with. To try everything, open the palette (ctrl+p) → Start demo Hub.",
+                title="Offline",
+                severity="warning",
+                timeout=15,
+            )
+
+    @work(exclusive=True, group="demo", thread=True, exit_on_error=False)
+    def start_demo(self) -> None:
+        from mlxtui.devhub.demo import DEMO_WRITE_TOKEN, start_demo_hub
+
+        self.call_from_thread(self.notify, "Preparing the demo Hub…")
+        try:
+            hub = start_demo_hub()
+        except (MlxtuiError, OSError) as error:
+            self.call_from_thread(self.notify, f"The demo Hub did not start: {error}", severity="error")
+            return
+        self.ctx.demo_hub = hub  # type: ignore[attr-defined]
+        self.ctx.use_endpoint(hub.url, demo=True, token=DEMO_WRITE_TOKEN)
+        self.call_from_thread(self._demo_started)
+
+    def _demo_started(self) -> None:
+        self.query_one(EndpointBar).refresh_endpoint()
+        self.probe_hub()
+        self.notify(f"Demo Hub running at {self.ctx.endpoint}.", title="Demo")
+
+    # -- settings ---------------------------------------------------------------------------------
+
+    def _remember_theme(self, theme: Theme) -> None:
+        if self.ctx.settings.theme != theme.name:
+            self.ctx.settings.theme = theme.name
+            self.save_settings()
+
+    def save_settings(self) -> None:
+        """Write settings atomically; a failure is a notice, never a crash."""
+        try:
+            save_settings(self.ctx.settings, self.settings_path)
+        except OSError as error:
+            self.notify(f"Settings were not saved: {error}", severity="error")
+
+    # -- size -------------------------------------------------------------------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._check_size(event.size)
+
+    def _check_size(self, size: Size | None = None) -> None:
+        size = size or self.size
+        small = size.width < MIN_WIDTH or size.height < MIN_HEIGHT
+        notice = self.query_one("#too-small", Static)
+        notice.update(
+            f"The terminal is {size.width}x{size.height}; mlxtui needs at least "
+            f"{MIN_WIDTH}x{MIN_HEIGHT}. Enlarge the window (ctrl+q quits)."
+        )
+        self.set_class(small, "-too-small")

@@ -1,0 +1,106 @@
+"""Every key binding by pane: feeds the help screen and docs/keys.md (`python -m mlxtui.ui.keys`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding, BindingType
+
+__all__ = ["KeyRow", "PANES", "key_rows", "keys_markdown"]
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    section: str
+    keys: str
+    binding_id: str
+    description: str
+
+
+def _pane_classes() -> list[tuple[str, type]]:
+    from mlxtui.ui.panes.card import CardPane
+    from mlxtui.ui.panes.chat import ChatPane
+    from mlxtui.ui.panes.convert import ConvertPane
+    from mlxtui.ui.panes.inspect import InspectPane
+    from mlxtui.ui.panes.library import LibraryPane
+    from mlxtui.ui.panes.search import SearchPane
+    from mlxtui.ui.panes.upload import UploadPane
+
+    return [
+        ("Search", SearchPane),
+        ("Inspect", InspectPane),
+        ("Convert", ConvertPane),
+        ("Chat", ChatPane),
+        ("Card", CardPane),
+        ("Upload", UploadPane),
+        ("Library", LibraryPane),
+    ]
+
+
+#: (id, title, key) of each pane in tab order; keys 1..7 switch to them
+PANES: list[tuple[str, str]] = [
+    ("search", "Search"),
+    ("inspect", "Inspect"),
+    ("convert", "Convert"),
+    ("chat", "Chat"),
+    ("card", "Card"),
+    ("upload", "Upload"),
+    ("library", "Library"),
+]
+
+
+def _bindings_of(cls: type) -> list[Binding]:
+    """A class's own bindings plus those of the classes it inherits from within mlxtui."""
+    found: list[Binding] = []
+    for klass in reversed(cls.__mro__):
+        if not klass.__module__.startswith("mlxtui"):
+            continue
+        for item in klass.__dict__.get("BINDINGS", []):
+            found.append(_as_binding(item))
+    return found
+
+
+def _as_binding(item: BindingType) -> Binding:
+    if isinstance(item, Binding):
+        return item
+    key, action, *rest = item
+    return Binding(key, action, rest[0] if rest else "")
+
+
+def _display_keys(keys: str) -> str:
+    return " / ".join(k.strip() for k in keys.split(","))
+
+
+def key_rows() -> list[KeyRow]:
+    from mlxtui.ui.app import MlxtuiApp
+
+    rows = [
+        KeyRow("Everywhere", _display_keys(b.key), b.id or "", b.description)
+        for b in _bindings_of(MlxtuiApp)
+    ]
+    rows.append(KeyRow("Everywhere", "ctrl+p", "", "Command palette (panes, themes, demo Hub)"))
+    for section, cls in _pane_classes():
+        rows += [KeyRow(section, _display_keys(b.key), b.id or "", b.description) for b in _bindings_of(cls)]
+    return rows
+
+
+def keys_markdown() -> str:
+    lines = [
+        "# Keys",
+        "",
+        "Generated from the bindings by `python -m mlxtui.ui.keys > docs/keys.md`; a test fails when it is stale.",
+        "Any binding with an id can be remapped in the `[keymap]` table of `~/.config/mlxtui/config.toml`,",
+        'for example `"app.help" = "f1"` (see docs/configuration.md).',
+        "",
+    ]
+    section = None
+    for row in key_rows():
+        if row.section != section:
+            section = row.section
+            lines += ["", f"## {section}", "", "| keys | id | what it does |", "| --- | --- | --- |"]
+        lines.append(f"| `{row.keys}` | `{row.binding_id}` | {row.description} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(keys_markdown(), end="")

@@ -1,0 +1,82 @@
+"""The app shell through the pilot: panes by key, palette, help, endpoint and demo badges, size notice."""
+
+from __future__ import annotations
+
+from textual.widgets import TabbedContent
+
+from mlxtui.services import Context
+from mlxtui.ui.app import EndpointBar, MlxtuiApp
+from mlxtui.ui.keys import PANES
+from mlxtui.ui.screens.help import HelpScreen
+
+
+def make_app(**kwargs) -> MlxtuiApp:
+    return MlxtuiApp(Context(endpoint="http://127.0.0.1:9"), probe=False, **kwargs)
+
+
+async def test_digit_keys_switch_panes() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        tabs = app.query_one("#panes", TabbedContent)
+        app.set_focus(None)
+        for n, (pane, _title) in reversed(list(enumerate(PANES, start=1))):
+            await pilot.press(str(n))
+            await pilot.pause()
+            assert tabs.active == pane
+            app.set_focus(None)
+
+
+async def test_help_screen_lists_keys_of_every_pane() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.set_focus(None)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        table = app.screen.query_one("#help-table")
+        sections = {table.get_row_at(i)[0] for i in range(table.row_count)}
+        assert "Everywhere" in sections
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_palette_goes_to_a_pane() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Go to Chat")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.query_one("#panes", TabbedContent).active == "chat"
+
+
+async def test_endpoint_and_demo_badge_are_visible() -> None:
+    ctx = Context(endpoint="http://127.0.0.1:9", demo=True)
+    app = MlxtuiApp(ctx, probe=False)
+    async with app.run_test(size=(120, 36)):
+        bar = app.query_one(EndpointBar)
+        assert "127.0.0.1:9" in str(bar.query_one("#endpoint").render())
+        assert bar.query_one("#demo-badge").display is True
+
+
+async def test_unreachable_hub_is_reported_offline_quickly() -> None:
+    app = MlxtuiApp(Context(endpoint="http://127.0.0.1:9"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.query_one(EndpointBar).online is False
+        assert any("working offline" in n.message for n in app._notifications)
+
+
+async def test_too_small_terminal_shows_a_notice_not_a_crash() -> None:
+    app = make_app()
+    async with app.run_test(size=(50, 15)) as pilot:
+        await pilot.pause()
+        assert app.has_class("-too-small")
+        assert "needs at least" in str(app.query_one("#too-small").render())
+        await pilot.resize_terminal(120, 36)
+        await pilot.pause()
+        assert not app.has_class("-too-small")
