@@ -1,0 +1,621 @@
+"""On-disk storage for the local Hub: repos as immutable commit snapshots over a content-addressed blob pool.
+
+Layout under ``root``::
+
+    tokens.json                       token -> {"user", "orgs", "role"}
+    objects/<aa>/<sha256>             every file's bytes, addressed by sha256 (shared by all repos)
+    repos/<owner>/<name>/meta.json    private, gated, granted users, downloads, likes, dates, owner
+    repos/<owner>/<name>/refs.json    branch -> 40-hex commit sha
+    repos/<owner>/<name>/commits/<sha>.json   one snapshot: {path: {sha256, size, oid, lfs}} plus message/date
+
+A commit becomes visible only when ``refs.json`` is atomically replaced (``os.replace``), after every blob it
+names has been checked, so a failed commit leaves the repo exactly as it was.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO, Iterable, Mapping
+
+__all__ = [
+    "HubStore",
+    "StoreError",
+    "RepoNotFound",
+    "RepoExists",
+    "RevisionNotFound",
+    "EntryNotFound",
+    "CommitError",
+    "FileEntry",
+    "LFS_PATTERNS",
+    "LFS_SIZE_THRESHOLD",
+    "git_blob_oid",
+    "lfs_pointer",
+    "utc_now",
+    "iso",
+]
+
+#: default .gitattributes of a new Hub repo: files stored through LFS whatever their size
+LFS_PATTERNS = (
+    "*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gz", "*.h5", "*.joblib", "*.lfs.*", "*.mlmodel",
+    "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb", "*.pickle", "*.pkl", "*.pt",
+    "*.pth", "*.rar", "*.safetensors", "*.tar.*", "*.tar", "*.tflite", "*.tgz", "*.wasm", "*.xz", "*.zip", "*.zst",
+    "*tfevents*", "*.gguf",
+)
+#: the Hub refuses regular (non-LFS) files above 10 MB; bigger files always go through LFS
+LFS_SIZE_THRESHOLD = 10 * 1024 * 1024
+#: folders never imported from a local model folder
+_SKIP_DIRS = {".git", ".cache", "__pycache__", ".huggingface"}
+
+
+class StoreError(Exception):
+    """Base class of storage errors; the server maps each kind to a Hub error code."""
+
+
+class RepoNotFound(StoreError):
+    pass
+
+
+class RepoExists(StoreError):
+    pass
+
+
+class RevisionNotFound(StoreError):
+    pass
+
+
+class EntryNotFound(StoreError):
+    pass
+
+
+class CommitError(StoreError):
+    """A commit was refused (missing LFS object, bad path...): nothing was written."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(when: datetime) -> str:
+    """The Hub's timestamp format: 2024-05-01T12:00:00.000Z."""
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def _parse_when(value: datetime | str | None) -> datetime:
+    if value is None:
+        return utc_now()
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def git_blob_oid(data: bytes) -> str:
+    """git's object id of a blob: sha1 of "blob <size>\\0" + content."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def lfs_pointer(sha256: str, size: int) -> bytes:
+    """The git-lfs pointer file that stands in git for an LFS file."""
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
+
+
+def is_lfs_path(path: str, size: int) -> bool:
+    """Whether the Hub would store this file through LFS (by pattern or by size)."""
+    name = path.rsplit("/", 1)[-1]
+    if size >= LFS_SIZE_THRESHOLD:
+        return True
+    return any(fnmatch.fnmatch(name, pattern) for pattern in LFS_PATTERNS) or path.startswith("saved_model/")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a commit snapshot."""
+
+    path: str
+    sha256: str
+    size: int
+    lfs: bool
+    #: git object id: sha1 of the content, or of the LFS pointer for LFS files (what the Hub calls blobId/oid)
+    oid: str
+
+    @property
+    def pointer_size(self) -> int:
+        return len(lfs_pointer(self.sha256, self.size))
+
+    @property
+    def etag(self) -> str:
+        """What resolve answers as (X-Linked-)ETag: sha256 for LFS files, the git oid otherwise."""
+        return self.sha256 if self.lfs else self.oid
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "size": self.size, "lfs": self.lfs, "oid": self.oid}
+
+
+def _check_repo_id(repo_id: str) -> tuple[str, str]:
+    parts = repo_id.split("/")
+    if len(parts) != 2 or not all(parts) or any(p in (".", "..") or p.startswith(".") for p in parts):
+        raise RepoNotFound(f"invalid repo id {repo_id!r}: expected owner/name")
+    return parts[0], parts[1]
+
+
+def _check_path(path: str) -> str:
+    """Normalise a path in a repo; refuse absolute paths, '..' and .git internals."""
+    path = path.replace("\\", "/").strip("/")
+    parts = path.split("/")
+    if not path or any(p in ("", ".", "..") for p in parts) or parts[0] == ".git":
+        raise CommitError(f"invalid path in repo: {path!r}")
+    return path
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+class HubStore:
+    """Repos, commits, blobs and tokens of a local Hub, kept under one folder (they survive a restart).
+
+    Thread-safe: writes hold one store-wide lock; reads only ever see committed snapshots.
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "objects").mkdir(exist_ok=True)
+        (self.root / "repos").mkdir(exist_ok=True)
+        self._lock = threading.RLock()
+        self._commit_cache: dict[tuple[str, str], dict[str, Any]] = {}
+        #: derived, per-commit facts (parsed card, safetensors totals...) cached by the server
+        self.derived_cache: dict[tuple[str, str, str], Any] = {}
+
+    # ----------------------------------------------------------------- tokens
+    @property
+    def tokens_path(self) -> Path:
+        return self.root / "tokens.json"
+
+    def tokens(self) -> dict[str, dict[str, Any]]:
+        """token -> {"user": str, "orgs": [str], "role": "read" | "write"}."""
+        try:
+            data = _read_json(self.tokens_path)
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def set_tokens(self, tokens: Mapping[str, Mapping[str, Any]]) -> None:
+        """Replace every token (persisted in tokens.json)."""
+        clean = {
+            token: {
+                "user": str(info["user"]),
+                "orgs": list(info.get("orgs", [])),
+                "role": info.get("role", "write"),
+            }
+            for token, info in tokens.items()
+        }
+        with self._lock:
+            _write_json_atomic(self.tokens_path, clean)
+
+    def add_token(self, token: str, user: str, orgs: Iterable[str] = (), role: str = "write") -> None:
+        """Add or replace one token."""
+        if role not in ("read", "write"):
+            raise ValueError("role must be 'read' or 'write'")
+        with self._lock:
+            tokens = self.tokens()
+            tokens[token] = {"user": user, "orgs": list(orgs), "role": role}
+            _write_json_atomic(self.tokens_path, tokens)
+
+    def token_info(self, token: str | None) -> dict[str, Any] | None:
+        if not token:
+            return None
+        return self.tokens().get(token)
+
+    # ------------------------------------------------------------------ blobs
+    def blob_path(self, sha256: str) -> Path:
+        return self.root / "objects" / sha256[:2] / sha256
+
+    def has_blob(self, sha256: str, size: int | None = None) -> bool:
+        path = self.blob_path(sha256)
+        try:
+            return path.is_file() and (size is None or path.stat().st_size == size)
+        except OSError:
+            return False
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store bytes in the blob pool; returns their sha256."""
+        sha = hashlib.sha256(data).hexdigest()
+        if not self.has_blob(sha, len(data)):
+            self._install_blob(sha, lambda handle: handle.write(data))
+        return sha
+
+    def put_stream(self, stream: BinaryIO, size: int, expected_sha256: str | None = None) -> str:
+        """Copy exactly `size` bytes from `stream` into the pool, checking the hash; raises CommitError on mismatch.
+
+        The bytes land in a temporary file first, so an interrupted upload never leaves a partial blob.
+        """
+        digest = hashlib.sha256()
+        tmp_dir = self.root / "objects" / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=tmp_dir)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                remaining = size
+                while remaining > 0:
+                    chunk = stream.read(min(remaining, 1024 * 1024))
+                    if not chunk:
+                        raise CommitError(f"upload ended after {size - remaining} of {size} bytes")
+                    digest.update(chunk)
+                    handle.write(chunk)
+                    remaining -= len(chunk)
+            sha = digest.hexdigest()
+            if expected_sha256 is not None and sha != expected_sha256:
+                raise CommitError(f"uploaded bytes have sha256 {sha}, expected {expected_sha256}")
+            target = self.blob_path(sha)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+            return sha
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    def put_file(self, path: Path) -> tuple[str, int]:
+        """Store a local file in the pool; returns (sha256, size)."""
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            return self.put_stream(handle, size), size
+
+    def _install_blob(self, sha: str, write) -> None:
+        target = self.blob_path(sha)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ repos
+    def repo_dir(self, repo_id: str) -> Path:
+        owner, name = _check_repo_id(repo_id)
+        return self.root / "repos" / owner / name
+
+    def repo_exists(self, repo_id: str) -> bool:
+        try:
+            return (self.repo_dir(repo_id) / "meta.json").is_file()
+        except RepoNotFound:
+            return False
+
+    def list_repos(self) -> list[str]:
+        """Every repo id, sorted."""
+        out = []
+        for meta in sorted((self.root / "repos").glob("*/*/meta.json")):
+            out.append(f"{meta.parent.parent.name}/{meta.parent.name}")
+        return out
+
+    def meta(self, repo_id: str) -> dict[str, Any]:
+        """The repo's meta.json (raises RepoNotFound)."""
+        try:
+            return _read_json(self.repo_dir(repo_id) / "meta.json")
+        except FileNotFoundError:
+            raise RepoNotFound(repo_id) from None
+
+    def update_meta(self, repo_id: str, **fields: Any) -> dict[str, Any]:
+        """Change some meta.json fields (private, gated, downloads, likes, trendingScore...)."""
+        with self._lock:
+            meta = self.meta(repo_id)
+            if "gated" in fields:
+                fields["gated"] = _gated_value(fields["gated"])
+            for key in ("createdAt", "lastModified"):
+                if key in fields and not isinstance(fields[key], str):
+                    fields[key] = iso(_parse_when(fields[key]))
+            meta.update(fields)
+            _write_json_atomic(self.repo_dir(repo_id) / "meta.json", meta)
+            return meta
+
+    def create_repo(
+        self,
+        repo_id: str,
+        *,
+        private: bool = False,
+        gated: bool | str = False,
+        downloads: int = 0,
+        likes: int = 0,
+        created_at: datetime | str | None = None,
+    ) -> dict[str, Any]:
+        """Create an empty repo with an initial commit holding a .gitattributes (as the Hub does)."""
+        owner, _ = _check_repo_id(repo_id)
+        with self._lock:
+            if self.repo_exists(repo_id):
+                raise RepoExists(repo_id)
+            when = _parse_when(created_at)
+            meta = {
+                "id": repo_id,
+                "owner": owner,
+                "private": bool(private),
+                "gated": _gated_value(gated),
+                "granted": [],
+                "downloads": int(downloads),
+                "likes": int(likes),
+                "trendingScore": int(likes),
+                "createdAt": iso(when),
+                "lastModified": iso(when),
+            }
+            repo = self.repo_dir(repo_id)
+            (repo / "commits").mkdir(parents=True, exist_ok=True)
+            gitattributes = "".join(f"{p} filter=lfs diff=lfs merge=lfs -text\n" for p in LFS_PATTERNS).encode()
+            sha = self.put_bytes(gitattributes)
+            files = {".gitattributes": FileEntry(".gitattributes", sha, len(gitattributes), False, git_blob_oid(gitattributes))}
+            commit_sha = self._write_commit(repo_id, None, files, "initial commit", "", meta["owner"], when)
+            _write_json_atomic(repo / "meta.json", meta)
+            _write_json_atomic(repo / "refs.json", {"main": commit_sha})
+            return meta
+
+    def delete_repo(self, repo_id: str) -> None:
+        """Remove a repo (its blobs stay in the shared pool)."""
+        with self._lock:
+            if not self.repo_exists(repo_id):
+                raise RepoNotFound(repo_id)
+            shutil.rmtree(self.repo_dir(repo_id))
+            self._commit_cache = {k: v for k, v in self._commit_cache.items() if k[0] != repo_id}
+
+    def grant_access(self, repo_id: str, user: str) -> None:
+        """Let `user` download the files of a gated repo."""
+        with self._lock:
+            meta = self.meta(repo_id)
+            if user not in meta.get("granted", []):
+                meta.setdefault("granted", []).append(user)
+                _write_json_atomic(self.repo_dir(repo_id) / "meta.json", meta)
+
+    # ---------------------------------------------------------------- commits
+    def refs(self, repo_id: str) -> dict[str, str]:
+        try:
+            return _read_json(self.repo_dir(repo_id) / "refs.json")
+        except FileNotFoundError:
+            raise RepoNotFound(repo_id) from None
+
+    def resolve_revision(self, repo_id: str, revision: str | None) -> str:
+        """Branch name or (full or >=7-hex prefix) commit sha -> full commit sha; raises RevisionNotFound."""
+        revision = revision or "main"
+        refs = self.refs(repo_id)
+        if revision in refs:
+            return refs[revision]
+        if revision.startswith("refs/heads/") and revision[11:] in refs:
+            return refs[revision[11:]]
+        commits_dir = self.repo_dir(repo_id) / "commits"
+        if len(revision) == 40 and (commits_dir / f"{revision}.json").is_file():
+            return revision
+        if 7 <= len(revision) < 40 and all(c in "0123456789abcdef" for c in revision):
+            matches = [p.stem for p in commits_dir.glob(f"{revision}*.json")]
+            if len(matches) == 1:
+                return matches[0]
+        raise RevisionNotFound(f"{repo_id}@{revision}")
+
+    def commit_record(self, repo_id: str, sha: str) -> dict[str, Any]:
+        """The stored commit (title, message, author, date, parents, files)."""
+        key = (repo_id, sha)
+        record = self._commit_cache.get(key)
+        if record is None:
+            try:
+                record = _read_json(self.repo_dir(repo_id) / "commits" / f"{sha}.json")
+            except FileNotFoundError:
+                raise RevisionNotFound(f"{repo_id}@{sha}") from None
+            self._commit_cache[key] = record
+        return record
+
+    def files(self, repo_id: str, sha: str) -> dict[str, FileEntry]:
+        """path -> FileEntry of one commit snapshot."""
+        record = self.commit_record(repo_id, sha)
+        return {path: FileEntry(path=path, **entry) for path, entry in record["files"].items()}
+
+    def entry(self, repo_id: str, sha: str, path: str) -> FileEntry:
+        found = self.files(repo_id, sha).get(path.strip("/"))
+        if found is None:
+            raise EntryNotFound(f"{repo_id}@{sha}:{path}")
+        return found
+
+    def read_bytes(self, repo_id: str, sha: str, path: str) -> bytes:
+        return self.blob_path(self.entry(repo_id, sha, path).sha256).read_bytes()
+
+    def history(self, repo_id: str, sha: str) -> list[dict[str, Any]]:
+        """Commits from `sha` back to the first one."""
+        out = []
+        current: str | None = sha
+        while current:
+            record = self.commit_record(repo_id, current)
+            out.append(record)
+            current = record["parents"][0] if record["parents"] else None
+        return out
+
+    def _write_commit(
+        self,
+        repo_id: str,
+        parent: str | None,
+        files: Mapping[str, FileEntry],
+        title: str,
+        message: str,
+        author: str,
+        when: datetime,
+    ) -> str:
+        """Write the (not yet visible) commit snapshot file; returns its 40-hex sha."""
+        body = {
+            "parents": [parent] if parent else [],
+            "title": title,
+            "message": message,
+            "author": author,
+            "date": iso(when),
+            "files": {path: files[path].to_json() for path in sorted(files)},
+        }
+        sha = hashlib.sha1(json.dumps(body, sort_keys=True).encode() + os.urandom(8)).hexdigest()
+        body["sha"] = sha
+        _write_json_atomic(self.repo_dir(repo_id) / "commits" / f"{sha}.json", body)
+        return sha
+
+    def commit(
+        self,
+        repo_id: str,
+        operations: Iterable[Mapping[str, Any]],
+        *,
+        revision: str = "main",
+        title: str = "Update",
+        message: str = "",
+        author: str = "devhub",
+        parent_commit: str | None = None,
+        replace_all: bool = False,
+        when: datetime | str | None = None,
+        before_publish=None,
+    ) -> str:
+        """Apply operations atomically and return the new commit sha.
+
+        Operations are dicts: ``{"op": "add", "path", "sha256", "size"?, "lfs"}``, ``{"op": "delete", "path"}``,
+        ``{"op": "delete_folder", "path"}``. Every blob must already be in the pool. Everything is validated before
+        the branch moves; `before_publish` (a fault hook) may raise to abort at the last moment. `replace_all`
+        starts from an empty tree (a full snapshot import).
+        """
+        with self._lock:
+            if not self.repo_exists(repo_id):
+                raise RepoNotFound(repo_id)
+            refs = self.refs(repo_id)
+            branch = revision[11:] if revision.startswith("refs/heads/") else revision
+            if branch not in refs:
+                raise RevisionNotFound(f"{repo_id}@{revision}")
+            head = refs[branch]
+            if parent_commit is not None:
+                self.resolve_revision(repo_id, parent_commit)
+            files = {} if replace_all else dict(self.files(repo_id, head))
+            for op in operations:
+                kind = op.get("op")
+                path = _check_path(str(op.get("path", "")))
+                if kind == "add":
+                    sha256 = str(op.get("sha256") or "")
+                    if not self.has_blob(sha256):
+                        raise CommitError(f"{path}: object {sha256 or '?'} was not uploaded")
+                    size = self.blob_path(sha256).stat().st_size
+                    if op.get("size") is not None and int(op["size"]) != size:
+                        raise CommitError(f"{path}: size {op['size']} does not match the uploaded object ({size})")
+                    lfs = bool(op.get("lfs"))
+                    if lfs:
+                        oid = git_blob_oid(lfs_pointer(sha256, size))
+                    else:
+                        oid = git_blob_oid(self.blob_path(sha256).read_bytes())
+                    for other in list(files):
+                        if other.startswith(path + "/"):
+                            raise CommitError(f"{path}: a folder of that name exists")
+                    files[path] = FileEntry(path, sha256, size, lfs, oid)
+                elif kind == "delete":
+                    if path not in files:
+                        raise CommitError(f"cannot delete {path}: no such file")
+                    del files[path]
+                elif kind == "delete_folder":
+                    doomed = [p for p in files if p.startswith(path + "/")]
+                    if not doomed:
+                        raise CommitError(f"cannot delete folder {path}: no such folder")
+                    for p in doomed:
+                        del files[p]
+                else:
+                    raise CommitError(f"unknown operation {kind!r}")
+            when_dt = _parse_when(when)
+            sha = self._write_commit(repo_id, head, files, title, message, author, when_dt)
+            try:
+                if before_publish is not None:
+                    before_publish()
+                meta = self.meta(repo_id)
+                meta["lastModified"] = iso(when_dt)
+                # refs.json is the single switch that publishes the commit; meta follows (it only holds dates)
+                _write_json_atomic(self.repo_dir(repo_id) / "refs.json", {**refs, branch: sha})
+            except BaseException:
+                (self.repo_dir(repo_id) / "commits" / f"{sha}.json").unlink(missing_ok=True)
+                raise
+            _write_json_atomic(self.repo_dir(repo_id) / "meta.json", meta)
+            return sha
+
+    # ----------------------------------------------------------------- import
+    def import_folder(
+        self,
+        repo_id: str,
+        folder: Path,
+        *,
+        private: bool = False,
+        gated: bool | str = False,
+        downloads: int = 0,
+        likes: int = 0,
+        created_at: datetime | str | None = None,
+        message: str = "Import",
+    ) -> str:
+        """Publish a local folder as the full content of `repo_id` (created when missing); returns the commit sha.
+
+        Files are stored through LFS as the Hub would (weights by pattern, anything >= 10 MB); an existing repo
+        gets a new commit whose tree is exactly the folder (plus .gitattributes), and its flags are updated.
+        """
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"not a folder: {folder}")
+        with self._lock:
+            if not self.repo_exists(repo_id):
+                self.create_repo(
+                    repo_id, private=private, gated=gated, downloads=downloads, likes=likes, created_at=created_at
+                )
+            else:
+                fields: dict[str, Any] = {
+                    "private": bool(private), "gated": gated, "downloads": downloads, "likes": likes, "trendingScore": likes
+                }
+                if created_at is not None:
+                    fields["createdAt"] = created_at
+                self.update_meta(repo_id, **fields)
+            operations: list[dict[str, Any]] = []
+            has_gitattributes = False
+            for path in sorted(folder.rglob("*")):
+                rel = path.relative_to(folder)
+                if any(part in _SKIP_DIRS for part in rel.parts) or not path.is_file():
+                    continue
+                rel_posix = rel.as_posix()
+                has_gitattributes |= rel_posix == ".gitattributes"
+                sha256, size = self.put_file(path)
+                operations.append(
+                    {"op": "add", "path": rel_posix, "sha256": sha256, "size": size, "lfs": is_lfs_path(rel_posix, size)}
+                )
+            if not has_gitattributes:
+                head = self.resolve_revision(repo_id, "main")
+                keep = self.files(repo_id, head).get(".gitattributes")
+                if keep is not None:
+                    operations.insert(0, {"op": "add", "path": ".gitattributes", "sha256": keep.sha256, "lfs": False})
+            when = created_at if created_at is not None and self._is_fresh(repo_id) else None
+            return self.commit(
+                repo_id, operations, title=message, author=repo_id.split("/")[0], replace_all=True, when=when
+            )
+
+    def _is_fresh(self, repo_id: str) -> bool:
+        """True while the repo only holds its initial commit."""
+        return len(self.history(repo_id, self.resolve_revision(repo_id, "main"))) == 1
+
+
+def _gated_value(gated: bool | str | None) -> bool | str:
+    """The Hub's `gated` field: False, "auto" or "manual" (True means manual approval)."""
+    if gated in (None, False, "false", "False", ""):
+        return False
+    if gated in ("auto", "manual"):
+        return gated
+    return "manual"
+
+
+def b64_decode(text: str) -> bytes:
+    return base64.b64decode(text)
