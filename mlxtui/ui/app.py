@@ -136,7 +136,7 @@ class MlxtuiApp(App[int]):
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self._check_size()
         if self._probe:
-            self.probe_hub()
+            self.call_after_refresh(self.probe_hub)  # never delay the first frame
 
     # -- panes ------------------------------------------------------------------------------------
 

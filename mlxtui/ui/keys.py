@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual.binding import Binding, BindingType
+from textual.keys import format_key
 
 __all__ = ["KeyRow", "PANES", "key_rows", "keys_markdown"]
 
@@ -68,7 +69,7 @@ def _as_binding(item: BindingType) -> Binding:
 
 
 def _display_keys(keys: str) -> str:
-    return " / ".join(k.strip() for k in keys.split(","))
+    return " / ".join(format_key(k.strip()) for k in keys.split(","))
 
 
 def key_rows() -> list[KeyRow]:
