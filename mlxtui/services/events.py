@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Notice"]
+__all__ = ["Notice", "LoadProgress", "ModelLoaded", "PromptRendered", "TokenDelta", "ChatStats"]
 
 
 @dataclass(frozen=True)
@@ -16,3 +16,61 @@ class Notice:
 
     text: str
     severity: str = "information"  # "information" | "warning" | "error"
+
+
+# --- chat (services/chat.py, services/openai_chat.py) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadProgress:
+    """Loading a model: `stage` in words, `fraction` of the whole load (None when unknown)."""
+
+    stage: str
+    fraction: float | None = None
+
+
+@dataclass(frozen=True)
+class ModelLoaded:
+    """A model is loaded and ready; `sampling` holds the defaults from its generation_config.json."""
+
+    path: str
+    name: str
+    model_type: str
+    context_length: int | None
+    has_chat_template: bool
+    weights_bytes: int
+    load_s: float
+    sampling: object  # mlxtui.services.chat.SamplingSettings (kept untyped here to stay import-light)
+
+
+@dataclass(frozen=True)
+class PromptRendered:
+    """The exact prompt the template rendered for this turn, and how much of it the prompt cache already held."""
+
+    text: str
+    prompt_tokens: int
+    cached_tokens: int
+    system_folded: bool = False
+    completion_mode: bool = False
+
+
+@dataclass(frozen=True)
+class TokenDelta:
+    """New reply text (one or several tokens' worth) to append."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ChatStats:
+    """Figures for the turn so far; the last one of a turn has `finish_reason` set."""
+
+    prompt_tokens: int = 0  # processed this turn (not counting the cached prefix)
+    cached_tokens: int = 0
+    prompt_tps: float = 0.0
+    generation_tokens: int = 0
+    generation_tps: float = 0.0
+    ttft_s: float = 0.0
+    peak_memory_gb: float = 0.0
+    elapsed_s: float = 0.0
+    finish_reason: str | None = None  # "stop" | "length" | "cancelled"
