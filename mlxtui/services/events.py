@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Notice", "LoadProgress", "ModelLoaded", "PromptRendered", "TokenDelta", "ChatStats"]
+__all__ = ["Notice", "LoadProgress", "ModelLoaded", "PromptRendered", "TokenDelta", "ChatStats",
+    "ConvertProgress", "ConvertLog", "ConvertVariantDone", "ConvertFinished"]
 
 
 @dataclass(frozen=True)
@@ -74,3 +75,54 @@ class ChatStats:
     peak_memory_gb: float = 0.0
     elapsed_s: float = 0.0
     finish_reason: str | None = None  # "stop" | "length" | "cancelled"
+
+
+# --- convert (services/convert.py, services/jobs.py) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConvertProgress:
+    """A conversion job moved on: `stage` is check | download | load | quantize | save | done.
+
+    `variant` is the index of the output being made (-1 for the shared download); `done`/`total` count
+    `unit`s (bytes, files, layers, shards); `rate` is units per second, `eta_s` seconds left, when known.
+    """
+
+    job_id: str
+    stage: str
+    variant: int = -1
+    done: float = 0
+    total: float | None = None
+    unit: str = ""
+    rate: float | None = None
+    eta_s: float | None = None
+    item: str = ""
+
+
+@dataclass(frozen=True)
+class ConvertLog:
+    """One line the worker printed (its own messages, mlx-lm's and huggingface_hub's)."""
+
+    job_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ConvertVariantDone:
+    """One output folder is complete."""
+
+    job_id: str
+    variant: int
+    output: str
+    bits_per_weight: float | None
+    size_bytes: int
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class ConvertFinished:
+    """The job ended: `state` is done | failed | cancelled; `message` says why when it did not finish."""
+
+    job_id: str
+    state: str
+    message: str = ""
