@@ -572,9 +572,6 @@ def write_model(spec: ModelSpec, folder: Path) -> Path:
     (folder / "generation_config.json").write_text(json.dumps(_generation_config(spec, ids), indent=2) + "\n")
     _write_weights(spec, folder)
     (folder / "README.md").write_text(_card(spec))
-    (folder / ".gitattributes").write_text(
-        "*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.bin filter=lfs diff=lfs merge=lfs -text\n"
-    )
     return folder
 
 
@@ -798,6 +795,29 @@ DEMO_MODELS: list[ModelSpec] = [
         created_at="2023-06-07T12:00:00Z",
     ),
     ModelSpec(
+        repo_id="h2oai/h2o-danube2-tiny-base",
+        model_type="mistral",
+        chat_template=None,
+        tokenizer="spm",
+        tags=("gpt", "llm", "large language model"),
+        description="The pretrained base model behind h2o-danube2-tiny-chat. No chat template.",
+        downloads=12840,
+        likes=38,
+        created_at="2024-04-05T13:50:00Z",
+    ),
+    ModelSpec(
+        repo_id="TinyLlama/TinyLlama-tiny-intermediate-step-480k",
+        model_type="llama",
+        chat_template=None,
+        tokenizer="spm",
+        max_position_embeddings=2048,
+        datasets=("cerebras/SlimPajama-627B", "bigcode/starcoderdata"),
+        description="An intermediate pretraining checkpoint.",
+        downloads=804,
+        likes=6,
+        created_at="2023-10-02T04:00:00Z",
+    ),
+    ModelSpec(
         repo_id="alice/danube-tiny-experiments",
         model_type="mistral",
         chat_template=DANUBE_TEMPLATE,
@@ -816,6 +836,7 @@ DEMO_MODELS: list[ModelSpec] = [
 MLX_COMMUNITY_CONVERSIONS: list[tuple[str, str, int, int, int]] = [
     ("mlx-community/h2o-danube2-tiny-chat-4bit", "h2oai/h2o-danube2-tiny-chat", 4, 9120, 27),
     ("mlx-community/Qwen2-tiny-Instruct-8bit", "Qwen/Qwen2-tiny-Instruct", 8, 30411, 45),
+    ("mlx-community/Llama-3-tiny-Instruct-4bit", "NousResearch/Llama-3-tiny-Instruct", 4, 61250, 88),
 ]
 
 
@@ -839,6 +860,7 @@ def convert_with_mlx_lm(
     import io
 
     import yaml
+    from mlx_lm import __version__ as mlx_lm_version
     from mlx_lm import convert
 
     # mlx_lm.convert prints progress; keep the demo seeding quiet.
@@ -863,7 +885,7 @@ def convert_with_mlx_lm(
         f"# {repo}\n\n"
         f"This model [{repo}](https://huggingface.co/{repo}) was\n"
         f"converted to MLX format from [{source_repo}](https://huggingface.co/{source_repo})\n"
-        "using mlx-lm version **0.32.2**.\n\n"
+        f"using mlx-lm version **{mlx_lm_version}**.\n\n"
         "## Use with mlx\n\n"
         "```bash\npip install mlx-lm\n```\n\n"
         "```python\n"

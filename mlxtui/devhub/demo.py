@@ -1,0 +1,159 @@
+"""The offline demo: a local Hub seeded with the generated models, for `mlxtui --demo` and the tests.
+
+Seeding writes every model of ``mlxtui.devhub.models.DEMO_MODELS`` (plus real mlx-lm conversions for the
+mlx-community repos) and imports each into a ``HubStore``. It is cached: a root already seeded by the same
+generator version is left alone, so only the first start pays the few seconds it costs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from mlxtui.devhub.models import DEMO_MODELS, GENERATOR_VERSION, MLX_COMMUNITY_CONVERSIONS
+
+if TYPE_CHECKING:
+    from mlxtui.devhub.server import DevHub
+
+__all__ = [
+    "DEMO_WRITE_TOKEN",
+    "DEMO_READ_TOKEN",
+    "DEMO_OTHER_TOKEN",
+    "DEMO_USER",
+    "DEMO_ORG",
+    "SEED_VERSION",
+    "default_demo_root",
+    "is_seeded",
+    "seed_demo",
+    "start_demo_hub",
+]
+
+#: user "alice", write role, member of the "mlx-community" org (may push there)
+DEMO_WRITE_TOKEN = "hf_writerAliceDemoTokenForMlxtui0001"
+#: user "alice", read-only: every write answers 403
+DEMO_READ_TOKEN = "hf_readerAliceDemoTokenForMlxtui0002"
+#: user "bob", write role in his own namespace only: alice's private repo is invisible to him
+DEMO_OTHER_TOKEN = "hf_writerBobDemoTokenForMlxtui000003"
+DEMO_USER = "alice"
+DEMO_ORG = "mlx-community"
+
+# Bump the suffix when the seeding itself (not the generated files) changes.
+SEED_VERSION = f"{GENERATOR_VERSION}.1"
+_MARKER = "demo-seed.json"
+
+
+def default_demo_root() -> Path:
+    """Where `mlxtui --demo` keeps its Hub: <XDG data>/mlxtui/demo-hub."""
+    from mlxtui.paths import data_dir
+
+    return data_dir() / "demo-hub"
+
+
+def is_seeded(root: Path) -> bool:
+    """True when ``root`` holds a complete seed made by this generator version."""
+    try:
+        marker = json.loads((Path(root) / _MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(marker, dict) and marker.get("version") == SEED_VERSION
+
+
+@contextlib.contextmanager
+def _seed_lock(root: Path) -> Iterator[None]:
+    """Serialise seeding between processes (two test sessions, or the app and a test)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".seed.lock", "w") as handle:
+        try:
+            import fcntl
+        except ImportError:  # no flock on this platform: seeding races are then the caller's problem
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def seed_demo(root: Path, *, conversions: bool = True) -> None:
+    """Seed a Hub store at ``root`` with the demo models and tokens, unless it already is.
+
+    ``conversions=False`` skips the mlx-community repos (they need mlx-lm and take a few seconds).
+    """
+    from mlxtui.devhub.models import write_demo_models
+    from mlxtui.devhub.store import HubStore
+
+    root = Path(root)
+    with _seed_lock(root):
+        if is_seeded(root):
+            return
+        store = HubStore(root)
+        _seed_tokens(store)
+        # Build next to the store (same file system), import, then throw the build away.
+        build = Path(tempfile.mkdtemp(prefix=".build-", dir=root))
+        try:
+            folders = write_demo_models(build, conversions=conversions)
+            for spec in DEMO_MODELS:
+                store.import_folder(
+                    spec.repo_id,
+                    folders[spec.repo_id],
+                    private=spec.private,
+                    gated=spec.gated,
+                    downloads=spec.downloads,
+                    likes=spec.likes,
+                    created_at=spec.created_at,
+                    message="Upload folder using huggingface_hub",
+                )
+            for target, source, bits, downloads, likes in MLX_COMMUNITY_CONVERSIONS:
+                if target not in folders:
+                    continue
+                store.import_folder(
+                    target,
+                    folders[target],
+                    downloads=downloads,
+                    likes=likes,
+                    created_at=_after(DEMO_MODELS, source),
+                    message=f"Upload {bits}-bit MLX conversion of {source}",
+                )
+        finally:
+            shutil.rmtree(build, ignore_errors=True)
+        marker: dict[str, Any] = {"version": SEED_VERSION, "conversions": conversions}
+        tmp = root / (_MARKER + ".tmp")
+        tmp.write_text(json.dumps(marker) + "\n")
+        os.replace(tmp, root / _MARKER)
+
+
+def _after(specs: list[Any], source: str) -> str:
+    """A creation date a couple of days after the source repo's, as community conversions follow."""
+    from datetime import datetime, timedelta
+
+    for spec in specs:
+        if spec.repo_id == source:
+            when = datetime.fromisoformat(spec.created_at.replace("Z", "+00:00")) + timedelta(days=2, hours=3)
+            return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return "2024-06-01T00:00:00Z"
+
+
+def _seed_tokens(store: Any) -> None:
+    store.add_token(DEMO_WRITE_TOKEN, DEMO_USER, orgs=[DEMO_ORG], role="write")
+    store.add_token(DEMO_READ_TOKEN, DEMO_USER, orgs=[DEMO_ORG], role="read")
+    store.add_token(DEMO_OTHER_TOKEN, "bob", orgs=[], role="write")
+
+
+def start_demo_hub(root: Path | None = None) -> "DevHub":
+    """Seed (if needed) and serve the demo Hub on a free 127.0.0.1 port in a background thread.
+
+    The returned server has ``.url``; stop it with ``.stop()``.
+    """
+    from mlxtui.devhub.server import DevHub
+
+    root = Path(root) if root is not None else default_demo_root()
+    seed_demo(root)
+    hub = DevHub(root, host="127.0.0.1", port=0)
+    hub.start()
+    return hub
