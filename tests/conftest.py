@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.fixtures.devhub",
     "tests.fixtures.models",
     "tests.fixtures.hub",
+    "tests.fixtures.card",
 ]
 
 
