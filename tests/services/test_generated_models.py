@@ -200,3 +200,67 @@ def test_tiny_model_helper_writes_a_loadable_model(make_tiny_model) -> None:
     folder = make_tiny_model("f32-sharded", dtype="float32", shards=2)
     assert (folder / "model.safetensors.index.json").is_file()
     assert "".join(_generate(folder, max_tokens=2))
+
+
+# --- the demo Hub seeded with these models ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_hub(tmp_path_factory: pytest.TempPathFactory):
+    from mlxtui.devhub.demo import start_demo_hub
+
+    hub = start_demo_hub(tmp_path_factory.mktemp("demo") / "hub")
+    yield hub
+    hub.stop()
+
+
+def test_seeding_is_cached_by_generator_version(demo_hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlxtui.devhub.models as models
+    from mlxtui.devhub.demo import is_seeded, seed_demo
+
+    assert is_seeded(demo_hub.root)
+
+    def boom(*args, **kwargs):
+        raise AssertionError("a seeded root must not be rebuilt")
+
+    monkeypatch.setattr(models, "write_demo_models", boom)
+    seed_demo(demo_hub.root)
+
+
+def test_demo_hub_serves_the_models_through_huggingface_hub(demo_hub) -> None:
+    from huggingface_hub import HfApi
+
+    from mlxtui.devhub.demo import DEMO_OTHER_TOKEN, DEMO_READ_TOKEN, DEMO_WRITE_TOKEN
+
+    api = HfApi(endpoint=demo_hub.url)
+    public = {s.repo_id for s in DEMO_MODELS if not s.private} | set(CONVERSIONS)
+    assert {m.id for m in api.list_models(limit=100)} == public
+    downloads = {s.repo_id: s.downloads for s in DEMO_MODELS if not s.private}
+    downloads.update({t: d for t, _, _, d, _ in MLX_COMMUNITY_CONVERSIONS})
+    ranked = [m.id for m in api.list_models(sort="downloads", limit=3)]
+    assert ranked == sorted(downloads, key=downloads.__getitem__, reverse=True)[:3]
+    private = next(s.repo_id for s in DEMO_MODELS if s.private)
+    assert private in {m.id for m in api.list_models(author="alice", token=DEMO_WRITE_TOKEN)}
+    assert private not in {m.id for m in api.list_models(author="alice", token=DEMO_OTHER_TOKEN)}
+    assert api.whoami(token=DEMO_WRITE_TOKEN)["name"] == "alice"
+    assert api.whoami(token=DEMO_READ_TOKEN)["name"] == "alice"
+    info = api.model_info("mlx-community/h2o-danube2-tiny-chat-4bit")
+    assert info.card_data.base_model == MISTRAL and "mlx" in info.tags
+
+
+def test_demo_gated_model_refuses_download(demo_hub, tmp_path: Path) -> None:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import GatedRepoError
+
+    from mlxtui.devhub.demo import DEMO_WRITE_TOKEN
+
+    gated = next(s.repo_id for s in DEMO_MODELS if s.gated)
+    with pytest.raises(GatedRepoError):
+        hf_hub_download(gated, "config.json", endpoint=demo_hub.url, token=DEMO_WRITE_TOKEN, cache_dir=tmp_path)
+
+
+def test_demo_model_downloads_and_generates(demo_hub, tmp_path: Path) -> None:
+    from huggingface_hub import snapshot_download
+
+    folder = snapshot_download(MISTRAL, endpoint=demo_hub.url, cache_dir=tmp_path)
+    assert "".join(_generate(Path(folder)))
