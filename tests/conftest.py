@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.models",
     "tests.fixtures.hub",
     "tests.fixtures.card",
+    "tests.fixtures.chat",
 ]
 
 
