@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 # Bump when the written files change, so cached demo hubs are rebuilt.
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 # --- chat templates, as the real models ship them ------------------------------------------------
 
@@ -141,6 +141,9 @@ class ModelSpec:
     downloads: int = 0
     likes: int = 0
     created_at: str = "2024-04-05T10:00:00Z"
+    extra_config: dict[str, Any] = field(default_factory=dict)  # merged into config.json
+    # Ship configuration_/modeling_<type>.py and an auto_map, as trust_remote_code repos do.
+    custom_code: bool = False
     # Fault injection: write a config.json that is not valid JSON.
     malformed_config: bool = False
     seed: int = 0
@@ -163,6 +166,7 @@ class ModelSpec:
 
 # --- weights -------------------------------------------------------------------------------------
 
+_CHUNK = 4_000_000  # elements generated at a time
 _DTYPES = {"bfloat16": ("BF16", 2), "float32": ("F32", 4), "float16": ("F16", 2)}
 
 
@@ -239,7 +243,11 @@ def _write_safetensors(path: Path, tensors: list[tuple[str, tuple[int, ...]]], d
         f.write(struct.pack("<Q", len(raw)))
         f.write(raw)
         for name, shape in tensors:
-            f.write(_tensor_bytes(name, shape, dtype, rng))
+            # Big matrices go out in row blocks, so a 200M-parameter model needs little memory.
+            rows = max(1, _CHUNK // max(1, math.prod(shape[1:])))
+            for start in range(0, shape[0], rows):
+                block = (min(rows, shape[0] - start), *shape[1:])
+                f.write(_tensor_bytes(name, block, dtype, rng))
     return offset
 
 
@@ -491,10 +499,13 @@ def _config(spec: ModelSpec, ids: dict[str, Any]) -> dict[str, Any]:
     elif spec.model_type == "qwen2":
         config.update({"sliding_window": spec.max_position_embeddings, "use_sliding_window": False, "max_window_layers": spec.num_hidden_layers})
         del config["attention_bias"], config["head_dim"]
-    elif spec.model_type == "fancynet":
-        # A made-up architecture with custom code, as trust_remote_code models have.
-        config["auto_map"] = {"AutoConfig": "configuration_fancynet.FancyNetConfig", "AutoModelForCausalLM": "modeling_fancynet.FancyNetForCausalLM"}
-        config["fancy_mixer"] = "wavelet"
+    if spec.custom_code:
+        module = spec.model_type.replace("-", "_")
+        config["auto_map"] = {
+            "AutoConfig": f"configuration_{module}.{spec.architecture.removesuffix('ForCausalLM')}Config",
+            "AutoModelForCausalLM": f"modeling_{module}.{spec.architecture}",
+        }
+    config.update(spec.extra_config)
     if spec.tokenizer == "qwen":
         config["bos_token_id"] = ids["eos_token_id"] if ids["bos_token_id"] is None else ids["bos_token_id"]
     return dict(sorted(config.items()))
@@ -559,6 +570,29 @@ def _card(spec: ModelSpec) -> str:
     )
 
 
+def _write_custom_code(spec: ModelSpec, folder: Path) -> None:
+    """Stub remote-code modules: enough for tools to see them, not an implementation."""
+    module = spec.model_type.replace("-", "_")
+    base = spec.architecture.removesuffix("ForCausalLM")
+    (folder / f"configuration_{module}.py").write_text(
+        "from transformers import PretrainedConfig\n\n\n"
+        f"class {base}Config(PretrainedConfig):\n"
+        f'    model_type = "{spec.model_type}"\n\n'
+        "    def __init__(self, hidden_size=128, num_hidden_layers=2, **kwargs):\n"
+        "        self.hidden_size = hidden_size\n"
+        "        self.num_hidden_layers = num_hidden_layers\n"
+        "        super().__init__(**kwargs)\n"
+    )
+    (folder / f"modeling_{module}.py").write_text(
+        "from transformers import PreTrainedModel\n\n"
+        f"from .configuration_{module} import {base}Config\n\n\n"
+        f"class {spec.architecture}(PreTrainedModel):\n"
+        f"    config_class = {base}Config\n\n"
+        "    def forward(self, *args, **kwargs):\n"
+        f'        raise NotImplementedError("{base} weights need the original research code")\n'
+    )
+
+
 def write_model(spec: ModelSpec, folder: Path) -> Path:
     """Write the model described by ``spec`` into ``folder`` (created if needed) and return it."""
     folder = Path(folder)
@@ -571,6 +605,8 @@ def write_model(spec: ModelSpec, folder: Path) -> Path:
     (folder / "config.json").write_text(config)
     (folder / "generation_config.json").write_text(json.dumps(_generation_config(spec, ids), indent=2) + "\n")
     _write_weights(spec, folder)
+    if spec.custom_code:
+        _write_custom_code(spec, folder)
     (folder / "README.md").write_text(_card(spec))
     return folder
 
@@ -678,6 +714,8 @@ DEMO_MODELS: list[ModelSpec] = [
         dtype="bfloat16",
         tokenizer="qwen",
         license="mit",
+        custom_code=True,
+        extra_config={"mixer": "wavelet", "wavelet_levels": 3},
         tags=("custom_code", "fancynet"),
         description="FancyNet mixes tokens with wavelets. It needs `trust_remote_code=True` in transformers.",
         downloads=3120,
