@@ -1,0 +1,238 @@
+"""ChatService against tiny generated models really converted by mlx_lm.convert (no mocks of mlx-lm)."""
+
+from __future__ import annotations
+
+import shutil
+from contextlib import aclosing
+from pathlib import Path
+
+import pytest
+
+from mlxtui.services.chat import ChatService, SamplingSettings, sampling_defaults
+from mlxtui.services.errors import ChatError, InvalidInputError, NotFoundError, UnsupportedModelError
+from mlxtui.services.events import ChatStats, LoadProgress, ModelLoaded, Notice, PromptRendered, TokenDelta
+
+
+async def loaded(path: Path, **kwargs) -> tuple[ChatService, list]:
+    service = ChatService(**kwargs)
+    events = [e async for e in service.load(str(path))]
+    return service, events
+
+
+async def turn(service: ChatService, messages, system=None, **sampling) -> tuple[str, list]:
+    settings = SamplingSettings(**{"max_tokens": 24, **sampling})
+    events = [e async for e in service.reply(messages, system, settings)]
+    return "".join(e.text for e in events if isinstance(e, TokenDelta)), events
+
+
+def final_stats(events) -> ChatStats:
+    stats = [e for e in events if isinstance(e, ChatStats)]
+    assert stats[-1].finish_reason is not None
+    return stats[-1]
+
+
+async def test_load_reports_progress_and_what_was_loaded(chat_models):
+    service, events = await loaded(chat_models["llama"])
+    progress = [e.fraction for e in events if isinstance(e, LoadProgress)]
+    assert progress == sorted(progress) and len(progress) >= 3  # layer by layer
+    info = events[-1]
+    assert isinstance(info, ModelLoaded)
+    assert info.model_type == "llama" and info.has_chat_template and info.context_length == 8192
+    # The Llama-3 demo model's generation_config.json samples at 0.6 / top_p 0.9.
+    assert (info.sampling.temperature, info.sampling.top_p) == (0.6, 0.9)
+    service.close()
+
+
+def test_sampling_defaults_greedy_without_generation_config(tmp_path):
+    assert sampling_defaults(tmp_path, 77) == SamplingSettings(max_tokens=77)
+
+
+async def test_reply_streams_the_same_text_as_mlx_lm(chat_models):
+    from mlx_lm import load, stream_generate
+
+    service, _ = await loaded(chat_models["llama"])
+    messages = [{"role": "user", "content": "Tell me about the river."}]
+    text, events = await turn(service, messages, temperature=0.0)
+    rendered = next(e for e in events if isinstance(e, PromptRendered))
+    stats = final_stats(events)
+    assert stats.generation_tokens > 0 and stats.generation_tps > 0 and stats.ttft_s > 0 and stats.peak_memory_gb > 0
+    assert sum(isinstance(e, TokenDelta) for e in events) >= 1
+
+    model, tokenizer = load(str(chat_models["llama"]))
+    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    assert prompt == rendered.text
+    expected = "".join(r.text for r in stream_generate(model, tokenizer, tokenizer.encode(prompt, add_special_tokens=False), max_tokens=24))
+    assert text == expected
+    service.close()
+
+
+async def test_system_prompt_folded_when_the_template_refuses_it(chat_models):
+    service, _ = await loaded(chat_models["danube"])
+    text, events = await turn(service, [{"role": "user", "content": "Hi there"}], system="Answer in French.")
+    rendered = next(e for e in events if isinstance(e, PromptRendered))
+    assert rendered.system_folded
+    assert rendered.text == "<|prompt|>Answer in French.\n\nHi there</s><|answer|>"
+    assert final_stats(events).finish_reason in ("stop", "length")
+    service.close()
+
+
+async def test_system_prompt_kept_when_the_template_supports_it(chat_models):
+    service, _ = await loaded(chat_models["llama"])
+    rendered = await service.render_prompt([{"role": "user", "content": "Hi"}], "Be brief.")
+    assert not rendered.system_folded
+    assert "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>" in rendered.text
+    service.close()
+
+
+async def test_later_turns_reuse_the_prompt_cache(chat_models):
+    service, _ = await loaded(chat_models["danube"])
+    messages = [{"role": "user", "content": "Tell me a long story about a green river and the old mill. " * 6}]
+    history_lengths = []
+    for n in range(3):
+        reply, events = await turn(service, messages, max_tokens=8)
+        rendered = next(e for e in events if isinstance(e, PromptRendered))
+        full = rendered.prompt_tokens + rendered.cached_tokens
+        if n:
+            # Everything up to the previous turn's prompt is reused; only the last reply and the new question are processed.
+            assert rendered.cached_tokens >= history_lengths[-1]
+            assert final_stats(events).prompt_tokens == rendered.prompt_tokens
+            assert rendered.prompt_tokens < full / 3
+        history_lengths.append(full)
+        messages += [{"role": "assistant", "content": reply}, {"role": "user", "content": f"And then what happened, part {n}?"}]
+    service.close()
+
+
+async def test_stop_ends_generation_at_once_and_keeps_the_partial_reply(chat_models):
+    service, _ = await loaded(chat_models["plain"])
+    messages = [{"role": "user", "content": "Once upon a time"}]
+    received = ""
+    events = []
+    async with aclosing(service.reply(messages, None, SamplingSettings(max_tokens=3000))) as stream:
+        async for event in stream:
+            events.append(event)
+            if isinstance(event, TokenDelta):
+                received += event.text
+                if len(received) > 20:
+                    service.stop()
+    stats = final_stats(events)
+    assert stats.finish_reason == "cancelled"
+    assert stats.generation_tokens < 100
+    assert received
+    # The service is ready for the next turn right away.
+    text, events = await turn(service, messages + [{"role": "assistant", "content": received}, {"role": "user", "content": "more"}])
+    assert final_stats(events).finish_reason in ("stop", "length")
+    service.close()
+
+
+async def test_closing_the_stream_early_stops_the_thread(chat_models):
+    service, _ = await loaded(chat_models["plain"])
+    async with aclosing(service.reply([{"role": "user", "content": "The sea"}], None, SamplingSettings(max_tokens=5000))) as stream:
+        async for event in stream:
+            if isinstance(event, TokenDelta):
+                break
+    # Were the thread still generating 5000 tokens, this would queue behind it.
+    _, events = await turn(service, [{"role": "user", "content": "The sky"}], max_tokens=4)
+    assert final_stats(events).generation_tokens <= 4
+    service.close()
+
+
+async def test_seed_makes_sampling_repeatable(chat_models):
+    service, _ = await loaded(chat_models["llama"])
+    messages = [{"role": "user", "content": "Say something."}]
+    first, _ = await turn(service, messages, temperature=1.0, top_p=0.95, top_k=40, min_p=0.05, repetition_penalty=1.1, seed=7)
+    second, _ = await turn(service, messages, temperature=1.0, top_p=0.95, top_k=40, min_p=0.05, repetition_penalty=1.1, seed=7)
+    assert first == second
+    service.close()
+
+
+async def test_no_chat_template_means_plain_completion(chat_models):
+    service, events = await loaded(chat_models["plain"])
+    assert any(isinstance(e, Notice) and "completion" in e.text for e in events)
+    _, events = await turn(service, [{"role": "user", "content": "The river"}], system="Notes:")
+    rendered = next(e for e in events if isinstance(e, PromptRendered))
+    assert rendered.completion_mode and rendered.text == "Notes:\n\nThe river"
+    service.close()
+
+
+async def test_full_context_drops_the_oldest_turns_with_a_notice(chat_models):
+    service, events = await loaded(chat_models["short"])
+    assert events[-1].context_length == 192
+    long = "the green river runs past the old mill " * 4
+    messages = []
+    notices = []
+    for n in range(6):
+        messages.append({"role": "user", "content": f"{n}: {long}"})
+        reply, events = await turn(service, messages, max_tokens=16)
+        notices += [e.text for e in events if isinstance(e, Notice)]
+        messages.append({"role": "assistant", "content": reply})
+    assert any("of 192 tokens of context" in t for t in notices)  # announced before it is full
+    assert any("oldest turn" in t and "left out" in t for t in notices)
+    rendered = await service.render_prompt(messages[-1:])
+    assert rendered.tokens
+    service.close()
+
+
+async def test_a_prompt_longer_than_the_context_is_refused(chat_models):
+    service, _ = await loaded(chat_models["short"])
+    with pytest.raises(ChatError, match="context is 192 tokens"):
+        await turn(service, [{"role": "user", "content": "river mill " * 300}])
+    service.close()
+
+
+# --- bad input ----------------------------------------------------------------------------------------
+
+
+async def test_empty_prompt_is_refused(chat_models):
+    service, _ = await loaded(chat_models["danube"])
+    with pytest.raises(InvalidInputError, match="empty"):
+        await turn(service, [{"role": "user", "content": "   "}])
+    service.close()
+
+
+async def test_folder_that_is_not_an_mlx_model(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(InvalidInputError, match="not an MLX model folder: it has no config.json"):
+        await loaded(tmp_path)
+
+
+async def test_folder_with_pytorch_weights_only(tmp_path, chat_models):
+    shutil.copy(chat_models["danube"] / "config.json", tmp_path)
+    (tmp_path / "pytorch_model.bin").write_bytes(b"\0" * 64)
+    with pytest.raises(InvalidInputError, match="no \\*.safetensors weights.*pytorch_model.bin: convert it"):
+        await loaded(tmp_path)
+
+
+async def test_missing_path_is_not_found(tmp_path):
+    with pytest.raises(NotFoundError, match="no folder"):
+        await loaded(tmp_path / "nowhere")
+
+
+async def test_corrupt_safetensors(tmp_path, chat_models):
+    folder = tmp_path / "damaged"
+    shutil.copytree(chat_models["danube"], folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(InvalidInputError, match="model.safetensors .* is damaged.*truncated"):
+        await loaded(folder)
+
+
+async def test_unsupported_model_type(unsupported_model):
+    with pytest.raises(UnsupportedModelError, match="model_type 'fancynet'"):
+        await loaded(unsupported_model)
+
+
+async def test_model_too_large_for_memory_is_refused_with_the_estimate(chat_models):
+    with pytest.raises(ChatError, match=r"needs about \d+ MB of memory to load and about 1 MB is available"):
+        await loaded(chat_models["danube"], available_memory=1_000_000)
+
+
+async def test_reply_before_loading(chat_models):
+    with pytest.raises(ChatError, match="No model is loaded"):
+        await turn(ChatService(), [{"role": "user", "content": "hi"}])
+
+
+async def test_bad_sampling_settings(chat_models):
+    service, _ = await loaded(chat_models["danube"])
+    with pytest.raises(InvalidInputError, match="top_p"):
+        await turn(service, [{"role": "user", "content": "hi"}], top_p=0.0)
+    service.close()
