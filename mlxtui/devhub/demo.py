@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -97,7 +98,9 @@ def seed_demo(root: Path, *, conversions: bool = True) -> None:
         # Build next to the store (same file system), import, then throw the build away.
         build = Path(tempfile.mkdtemp(prefix=".build-", dir=root))
         try:
-            folders = write_demo_models(build, conversions=conversions)
+            # Conversions run in a child process unless mlx-lm is already loaded here (tests).
+            isolated = "mlx_lm" not in sys.modules
+            folders = write_demo_models(build, conversions=conversions, isolated=isolated)
             for spec in DEMO_MODELS:
                 store.import_folder(
                     spec.repo_id,

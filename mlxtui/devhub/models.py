@@ -943,20 +943,48 @@ def convert_with_mlx_lm(
     return Path(target)
 
 
-def write_demo_models(folder: Path, *, conversions: bool = True) -> dict[str, Path]:
+def write_demo_models(folder: Path, *, conversions: bool = True, isolated: bool = False) -> dict[str, Path]:
     """Write every demo model under ``folder/<owner>/<name>``; return repo id -> folder.
 
-    With ``conversions`` the mlx-community repos are made by really running mlx_lm.convert (needs mlx).
+    With ``conversions`` the mlx-community repos are made by really running mlx_lm.convert. ``isolated``
+    runs those conversions in a child process, so the caller (the app starting its demo) never imports
+    mlx-lm and transformers itself.
     """
+    import shutil
+
     folder = Path(folder)
     written = {spec.repo_id: write_model(spec, folder / spec.repo_id) for spec in DEMO_MODELS}
-    if conversions:
-        for target, source, bits, _, _ in MLX_COMMUNITY_CONVERSIONS:
-            out = folder / target
-            if out.exists():
-                import shutil
+    if not conversions:
+        return written
+    jobs = []
+    for target, source, bits, _, _ in MLX_COMMUNITY_CONVERSIONS:
+        out = folder / target
+        shutil.rmtree(out, ignore_errors=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        jobs.append({"source": str(written[source]), "target": str(out), "source_repo": source, "q_bits": bits})
+        written[target] = out
+    if isolated:
+        import subprocess
+        import sys
 
-                shutil.rmtree(out)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            written[target] = convert_with_mlx_lm(written[source], out, source_repo=source, q_bits=bits)
+        done = subprocess.run(
+            [sys.executable, "-m", "mlxtui.devhub.models", json.dumps(jobs)], capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+            raise RuntimeError(f"mlx_lm.convert failed while building the demo models:\n{tail}")
+    else:
+        _run_conversions(jobs)
     return written
+
+
+def _run_conversions(jobs: list[dict[str, Any]]) -> None:
+    for job in jobs:
+        convert_with_mlx_lm(Path(job["source"]), Path(job["target"]), source_repo=job["source_repo"], q_bits=job["q_bits"])
+
+
+if __name__ == "__main__":
+    # Child process of write_demo_models(isolated=True): argv[1] is the JSON list of conversions.
+    import sys
+
+    _run_conversions(json.loads(sys.argv[1]))
