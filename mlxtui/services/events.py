@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["Notice", "LoadProgress", "ModelLoaded", "PromptRendered", "TokenDelta", "ChatStats",
-    "ConvertProgress", "ConvertLog", "ConvertVariantDone", "ConvertFinished"]
+    "ConvertProgress", "ConvertLog", "ConvertVariantDone", "ConvertFinished",
+    "SearchHit", "SearchPage"]
 
 
 @dataclass(frozen=True)
@@ -126,3 +127,31 @@ class ConvertFinished:
     job_id: str
     state: str
     message: str = ""
+
+
+# --- search (services/hub.py) -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One search result row: what the results table shows."""
+
+    repo_id: str
+    downloads: int | None = None
+    likes: int | None = None
+    last_modified: str | None = None  # ISO-8601
+    parameters: int | None = None  # from safetensors metadata, when the Hub knows it
+    mlx: bool = False  # library mlx or tagged mlx
+    gated: bool = False
+    private: bool = False
+    pipeline_tag: str | None = None
+    library_name: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """The next page of a search; `done` when the Hub has no more; `offset` is the index of its first hit."""
+
+    hits: tuple[SearchHit, ...]
+    done: bool
+    offset: int = 0
