@@ -1,0 +1,150 @@
+"""The card service: building README.md from the source card and provenance, parsing, linting, drafts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlxtui.services import Context
+from mlxtui.services.card import (
+    CardService,
+    build_card,
+    lint_card,
+    set_metadata,
+    split_card,
+    template_rejects_system,
+)
+from mlxtui.services.errors import CardError, InvalidInputError
+
+SOURCE = "h2oai/h2o-danube2-tiny-chat"
+
+
+def codes(problems) -> set[str]:
+    return {p.code for p in problems}
+
+
+def test_build_carries_source_metadata_and_sets_mlx_fields(mlx_folder: Path, source_folder: Path) -> None:
+    text = build_card(mlx_folder, source_card=(source_folder / "README.md").read_text(), existing=None)
+    meta = split_card(text).meta
+    assert meta["license"] == "apache-2.0"
+    assert meta["language"] == ["en"]
+    assert meta["datasets"] == ["HuggingFaceH4/ultrachat_200k"]
+    assert meta["pipeline_tag"] == "text-generation"
+    assert meta["library_name"] == "mlx"
+    assert meta["base_model"] == SOURCE
+    assert meta["base_model_relation"] == "quantized"
+    assert "mlx" in meta["tags"] and "h2o-llmstudio" in meta["tags"]
+    # the source's own library_name (transformers) is not carried over
+    assert text.count("library_name") == 1
+
+
+def test_generated_body_has_conversion_details_usage_and_link(mlx_folder: Path, source_folder: Path) -> None:
+    text = build_card(mlx_folder, source_card=(source_folder / "README.md").read_text())
+    body = split_card(text).body.lstrip()
+    assert body.startswith("# h2o-danube2-tiny-chat-4bit")
+    assert "tiny chat model in the style of h2o-danube2" in body  # what the model is, from the original
+    for fact in ("| Quantization mode | affine |", "| Bits | 4 |", "| Group size | 64 |", "| Bits per weight | 4.500 |",
+                 "`float32`", "| mlx-lm |", "| mlx |", "`0123456789ab`"):
+        assert fact in body, fact
+    assert 'load("h2o-danube2-tiny-chat-4bit")' in body
+    assert "apply_chat_template" in body
+    assert "System role not supported" in body  # danube's template refuses a system message
+    assert f"[{SOURCE}](https://huggingface.co/{SOURCE})" in body
+
+
+def test_system_note_only_when_the_template_rejects_system(mlx_folder: Path) -> None:
+    assert template_rejects_system(mlx_folder)
+    from mlxtui.devhub.models import LLAMA3_TEMPLATE
+
+    (mlx_folder / "chat_template.jinja").write_text(LLAMA3_TEMPLATE)
+    assert not template_rejects_system(mlx_folder)
+    body = split_card(build_card(mlx_folder, existing=None)).body
+    assert "System role not supported" not in body
+    (mlx_folder / "chat_template.jinja").unlink()
+    tok = json.loads((mlx_folder / "tokenizer_config.json").read_text())
+    tok.pop("chat_template", None)
+    (mlx_folder / "tokenizer_config.json").write_text(json.dumps(tok))
+    body = split_card(build_card(mlx_folder, existing=None)).body
+    assert "apply_chat_template" not in body and 'prompt = "Once upon a time"' in body
+
+
+def test_an_edited_body_is_kept_and_only_metadata_merged(mlx_folder: Path, source_folder: Path) -> None:
+    existing = "---\nlicense: apache-2.0\ntags:\n- mine\n---\n\n# My words\n\nHand written.\n"
+    text = build_card(mlx_folder, source_card=(source_folder / "README.md").read_text(), existing=existing)
+    parsed = split_card(text)
+    assert parsed.body == "\n# My words\n\nHand written.\n" or parsed.body.strip() == "# My words\n\nHand written."
+    assert parsed.meta["tags"] == ["mine", "mlx"]  # the user's tags win over the source's
+    assert parsed.meta["library_name"] == "mlx" and parsed.meta["base_model"] == SOURCE
+
+
+def test_broken_yaml_in_existing_readme_refuses_and_keeps_file(mlx_folder: Path) -> None:
+    broken = "---\nlicense: [apache\n---\nbody\n"
+    with pytest.raises(CardError, match="invalid YAML"):
+        build_card(mlx_folder, existing=broken)
+
+
+def test_set_metadata_keeps_body_byte_for_byte() -> None:
+    text = "---\nlicense: mit\n---\n\n# Title\n\n  indented  \n"
+    out = set_metadata(text, "pipeline_tag", "text-generation")
+    assert split_card(out).meta == {"license": "mit", "pipeline_tag": "text-generation"}
+    assert out.endswith("# Title\n\n  indented  \n")
+    assert split_card(set_metadata(out, "license", None)).meta == {"pipeline_tag": "text-generation"}
+    with pytest.raises(CardError):
+        set_metadata("---\na: [\n---\nx", "license", "mit")
+    # a card without front matter gains one
+    assert split_card(set_metadata("# T\n", "license", "mit")).meta == {"license": "mit"}
+
+
+def test_lint_finds_each_problem() -> None:
+    assert "invalid-yaml" in codes(lint_card("---\nlicense: [x\n---\nbody"))
+    bad = lint_card("---\nlicense: [x\n---\nbody")[0]
+    assert bad.line == 2
+    assert {"missing-license", "missing-pipeline-tag", "missing-base-model"} <= codes(lint_card("---\ntags: [mlx]\n---\nbody"))
+    assert "empty-body" in codes(lint_card("---\nlicense: mit\n---\n\n  \n"))
+    good = "---\nlicense: mit\npipeline_tag: text-generation\nbase_model: a/b\n---\nbody"
+    assert lint_card(good) == []
+    assert codes(lint_card(good, source_license="apache-2.0")) == {"license-differs"}
+    assert codes(lint_card(good, base_model_known=False)) == {"unknown-base-model"}
+    assert [p.severity for p in lint_card(good.replace("base_model: a/b\n", ""))] == ["warning"]
+
+
+async def test_open_builds_a_card_for_mlx_lm_empty_body_and_lint_is_clean_offline(mlx_folder: Path) -> None:
+    service = CardService(Context(endpoint="http://127.0.0.1:9"))  # nothing listens: offline
+    state = await service.open(mlx_folder)
+    assert state.generated and state.dirty
+    assert state.source == SOURCE
+    assert any("could not be read" in note for note in state.notes)
+    meta = split_card(state.text).meta
+    assert meta["license"] == "apache-2.0"  # kept from the mlx-lm README's front matter
+    problems, notes = await service.lint(state.text, state.source)
+    assert [p for p in problems if p.severity == "error"] == []
+    assert notes  # base_model could not be checked offline, and it says so
+
+
+async def test_drafts_survive_a_crash_and_are_restored(mlx_folder: Path) -> None:
+    service = CardService(Context(endpoint="http://127.0.0.1:9"))
+    on_disk = (mlx_folder / "README.md").read_text()
+    service.save_draft(mlx_folder, on_disk + "\nunsaved words\n")
+    # "crash": a new service (new process) opens the same folder
+    state = await CardService(Context(endpoint="http://127.0.0.1:9")).open(mlx_folder)
+    assert state.restored_draft is not None
+    assert state.text.endswith("unsaved words\n")
+    assert (mlx_folder / "README.md").read_text() == on_disk  # the file itself is untouched until saved
+    service.save(mlx_folder, state.text)
+    assert (mlx_folder / "README.md").read_text() == state.text
+    assert service.load_draft(mlx_folder) is None
+    assert not [p for p in mlx_folder.iterdir() if p.name.endswith(".tmp")]
+
+
+async def test_open_keeps_a_readme_with_broken_yaml_as_it_is(mlx_folder: Path) -> None:
+    broken = "---\nlicense: [apache\n---\n\n# Mine\n"
+    (mlx_folder / "README.md").write_text(broken)
+    state = await CardService(Context(endpoint="http://127.0.0.1:9")).open(mlx_folder)
+    assert state.text == broken and not state.generated
+
+
+async def test_open_refuses_a_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError):
+        await CardService(Context()).open(tmp_path / "nope")
