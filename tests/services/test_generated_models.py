@@ -264,3 +264,21 @@ def test_demo_model_downloads_and_generates(demo_hub, tmp_path: Path) -> None:
 
     folder = snapshot_download(MISTRAL, endpoint=demo_hub.url, cache_dir=tmp_path)
     assert "".join(_generate(Path(folder)))
+
+
+def test_demo_seeding_keeps_mlx_lm_out_of_the_app_process(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json; from pathlib import Path; from mlxtui.devhub.demo import seed_demo, is_seeded;"
+        f"seed_demo(Path({str(tmp_path / 'hub')!r}));"
+        "print(json.dumps([is_seeded(Path(" + repr(str(tmp_path / "hub")) + ")),"
+        " sorted(m for m in ('mlx_lm', 'transformers', 'mlx') if m in sys.modules)]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [True, []]
+    from mlxtui.devhub.store import HubStore
+
+    repos = set(HubStore(tmp_path / "hub").list_repos())
+    assert repos == {s.repo_id for s in DEMO_MODELS} | set(CONVERSIONS)
