@@ -125,6 +125,7 @@ class ModelSpec:
     tie_word_embeddings: bool = False
     tokenizer: str = "spm"
     architectures: tuple[str, ...] | None = None  # default from model_type
+    extra_config: dict[str, Any] = field(default_factory=dict)  # merged into config.json
     # Model card front matter and body.
     license: str | None = "apache-2.0"
     language: tuple[str, ...] = ("en",)
@@ -141,7 +142,6 @@ class ModelSpec:
     downloads: int = 0
     likes: int = 0
     created_at: str = "2024-04-05T10:00:00Z"
-    extra_config: dict[str, Any] = field(default_factory=dict)  # merged into config.json
     # Ship configuration_/modeling_<type>.py and an auto_map, as trust_remote_code repos do.
     custom_code: bool = False
     # Fault injection: write a config.json that is not valid JSON.
