@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 __all__ = ["Notice", "LoadProgress", "ModelLoaded", "PromptRendered", "TokenDelta", "ChatStats",
     "ConvertProgress", "ConvertLog", "ConvertVariantDone", "ConvertFinished",
-    "SearchHit", "SearchPage"]
+    "SearchHit", "SearchPage", "UploadStage", "UploadProgress", "UploadFinished"]
 
 
 @dataclass(frozen=True)
@@ -155,3 +155,38 @@ class SearchPage:
     hits: tuple[SearchHit, ...]
     done: bool
     offset: int = 0
+
+
+# --- upload (services/upload.py) ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UploadStage:
+    """The upload moved to a new step: "repo", "hashing", "comparing", "sending", "committing", "verifying"."""
+
+    stage: str
+    text: str
+
+
+@dataclass(frozen=True)
+class UploadProgress:
+    """Bytes and files sent so far of what this run has to send (files already on the server excluded)."""
+
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+    bytes_per_second: float
+
+
+@dataclass(frozen=True)
+class UploadFinished:
+    """Committed (or nothing to commit) and verified: every local file is on the server with the same hash."""
+
+    repo_id: str
+    url: str
+    commit: str | None
+    sent_files: int
+    skipped_files: int
+    sent_bytes: int
+    verified_files: int
