@@ -1,0 +1,118 @@
+"""`mlxtui inspect REPO_OR_PATH`: the mlx-lm verdict, sizes and template facts, before any download."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from mlxtui.services import Context
+
+__all__ = ["register", "run", "format_report"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `inspect` subcommand."""
+    parser = sub.add_parser(
+        "inspect",
+        help="check a model before converting it (reads config.json and small files only)",
+        description="Read config.json, model info, tokenizer_config.json / chat_template.jinja, "
+        "generation_config.json and the card's front matter of a Hub repo or local folder, and say whether "
+        "the installed mlx-lm can convert it, how big each quantization would be, whether it fits this "
+        "machine, and whether its chat template accepts a system message. Exit 0 when mlx-lm can convert "
+        "it, 2 when it was inspected but cannot be converted, 1 when it could not be inspected.",
+    )
+    parser.add_argument("source", metavar="REPO_OR_PATH", help="a repo id (org/name) or a local model folder")
+    parser.add_argument("--revision", metavar="R", help="branch, tag or commit (default: main)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(func=run)
+
+
+def human_bytes(n: int | None) -> str:
+    """1.2 GB style sizes (decimal units, as the Hub shows them)."""
+    if n is None:
+        return "?"
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+def human_count(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f}{unit}"
+    return str(n)
+
+
+def format_report(data: dict[str, Any]) -> str:
+    """The report as plain text for a terminal."""
+    lines = [f"{data['repo_id']}" + (f" @ {data['revision']}" if data.get("revision") else "")]
+    lines.append(f"  model_type: {data.get('model_type') or '?'}   architectures: {', '.join(data.get('architectures') or []) or '?'}")
+    verdict = "supported by mlx-lm" if data["supported"] else "NOT convertible with mlx-lm"
+    lines.append(f"  verdict: {verdict}" + (f" {data['mlx_lm_version']}" if data.get("mlx_lm_version") else ""))
+    lines += [f"    - {p}" for p in data["problems"]]
+    lines += [f"    note: {n}" for n in data.get("notes", [])]
+    lines.append(f"  parameters: {human_count(data.get('parameters'))} ({data.get('parameters_source') or 'unknown'})"
+                 f"   dtype: {data.get('dtype')}")
+    if data["estimates"]:
+        fits = data["memory"]["fits"]
+        lines.append("  estimates:  quantization   bits/weight   size       fits memory")
+        for e in data["estimates"]:
+            fit = {True: "yes", False: "no", None: "?"}[fits.get(e["quantization"])]
+            lines.append(f"              {e['quantization']:<13}{e['bits_per_weight']:>8.3f}      {human_bytes(e['bytes']):<10} {fit}")
+    kv = data["kv_cache"]
+    lines.append("  KV cache: " + ", ".join(f"{int(k) // 1024}k tokens {human_bytes(v)}" for k, v in kv.items()))
+    mem, disk = data["memory"], data["disk"]
+    lines.append(f"  memory: {human_bytes(mem['total_bytes'])} (budget {human_bytes(mem['budget_bytes'])})")
+    lines.append(f"  disk: {human_bytes(disk['free_bytes'])} free; download {human_bytes(disk['download_bytes'])} + "
+                 f"{disk['output_quantization']} output {human_bytes(disk['output_bytes'])}"
+                 + {True: " fits", False: " DOES NOT FIT", None: ""}[disk["fits"]])
+    chat = data["chat_template"]
+    if not chat["present"]:
+        lines.append("  chat template: none (plain completion only)")
+    else:
+        system = {True: "accepts a system message", False: "REJECTS a system message", None: "untested"}[chat["system_role"]]
+        lines.append(f"  chat template: {chat['source']}, {system}" + (f" ({chat['error']})" if chat.get("error") else ""))
+    gated = data.get("gated")
+    lines.append(f"  license: {data.get('license') or '?'}   gated: {gated if gated else 'no'}"
+                 + ("   private" if data.get("private") else ""))
+    convs = data.get("conversions") or []
+    if convs:
+        lines.append("  existing MLX conversions:")
+        for c in convs:
+            lines.append(f"    {c['repo_id']}  {c.get('quantization') or '?'}  mlx-lm {c.get('mlx_lm_version') or '?'}")
+    else:
+        lines.append("  existing MLX conversions: none found")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    """Print the report; exit 0 if convertible, 2 if not, 1 (via MlxtuiError) if it could not be inspected."""
+    from mlxtui.services.events import Notice
+    from mlxtui.services.inspect import InspectReport, InspectService
+
+    async def collect() -> InspectReport:
+        report = None
+        async for event in InspectService(ctx).inspect(args.source, args.revision):
+            if isinstance(event, Notice):
+                print(f"mlxtui: {event.text}", file=sys.stderr)
+            else:
+                report = event
+        assert report is not None
+        return report
+
+    report = asyncio.run(collect())
+    data = report.to_dict()
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print(format_report(data))
+    if not report.supported:
+        print(f"mlxtui: {report.repo_id} cannot be converted: {report.problems[0]}", file=sys.stderr)
+        return 2
+    return 0
