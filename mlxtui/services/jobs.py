@@ -1,0 +1,305 @@
+"""Conversion jobs on disk, so they outlive the UI.
+
+Each job is a folder under ``paths.jobs_dir()/<job-id>/`` holding:
+
+- ``job.json``: what to convert (source, revision, endpoint, one or more variants with their options and
+  output folders) and the state (queued, running, done, failed, cancelled), the worker's pid, timings;
+- ``events.jsonl``: one JSON object per line, appended by the worker (progress, variant done, finished);
+- ``worker.log``: everything the worker process printed.
+
+The worker writes the state while it runs; a UI (this one, or one started later) reads the state and tails
+the events. A job whose worker is gone without a final state (SIGKILL, power loss) is marked failed by
+`reconcile`, which also removes the partial output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mlxtui import paths
+
+__all__ = [
+    "JOB_FILE",
+    "EVENTS_FILE",
+    "LOG_FILE",
+    "ACTIVE_STATES",
+    "FINAL_STATES",
+    "Variant",
+    "Job",
+    "new_job_id",
+    "partial_dir",
+    "load_job",
+    "list_jobs",
+    "pid_alive",
+    "reconcile",
+    "EventWriter",
+    "EventTail",
+    "LogTail",
+    "now_iso",
+]
+
+JOB_FILE = "job.json"
+EVENTS_FILE = "events.jsonl"
+LOG_FILE = "worker.log"
+ACTIVE_STATES = frozenset({"queued", "running"})
+FINAL_STATES = frozenset({"done", "failed", "cancelled"})
+#: a queued job whose worker never wrote its pid after this long is taken for a failed start
+_START_GRACE_S = 60.0
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO-8601 with seconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_job_id() -> str:
+    """Sortable by creation time and unique enough for one machine: 20261127-211503-3fa2."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+
+
+def partial_dir(output: str | Path, job_id: str) -> Path:
+    """Where a variant is written before it is complete; renamed to `output` only at the very end.
+
+    A hidden sibling of the output, so a half-written folder never carries the final name.
+    """
+    output = Path(output)
+    return output.parent / f".{output.name}.partial-{job_id}"
+
+
+@dataclass
+class Variant:
+    """One output of a job: options (a ConvertOptions as a dict), the folder it goes to, and how it went."""
+
+    options: dict[str, Any]
+    output: str
+    label: str
+    state: str = "queued"
+    message: str = ""
+    bits_per_weight: float | None = None
+    size_bytes: int = 0
+    elapsed_s: float | None = None
+
+
+@dataclass
+class Job:
+    """A conversion job as stored in job.json."""
+
+    id: str
+    source: str
+    kind: str  # "repo" or "local"
+    variants: list[Variant]
+    revision: str | None = None
+    endpoint: str = ""
+    source_revision: str | None = None  # the commit sha, once known
+    state: str = "queued"
+    message: str = ""
+    pid: int | None = None
+    created_at: str = field(default_factory=now_iso)
+    started_at: str | None = None
+    finished_at: str | None = None
+    created_ts: float = field(default_factory=time.time)  # wall clock, for the start grace period
+    dir: Path = field(default=Path(), compare=False)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def events_path(self) -> Path:
+        return self.dir / EVENTS_FILE
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / LOG_FILE
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.pop("dir")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], folder: Path) -> Job:
+        data = dict(data)
+        data["variants"] = [Variant(**v) for v in data.get("variants", [])]
+        known = {f.name for f in dataclasses.fields(cls)}
+        job = cls(**{k: v for k, v in data.items() if k in known and k != "dir"})
+        job.dir = folder
+        return job
+
+    def save(self) -> None:
+        """Write job.json atomically (temporary file, then os.replace): a reader never sees half a file."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".job-", suffix=".json", dir=self.dir)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(self.to_dict(), handle, indent=2)
+            os.replace(tmp, self.dir / JOB_FILE)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def remove_partials(self) -> list[Path]:
+        """Delete every half-written output of this job; returns what was removed."""
+        removed = []
+        for variant in self.variants:
+            partial = partial_dir(variant.output, self.id)
+            if partial.exists():
+                shutil.rmtree(partial, ignore_errors=True)
+                removed.append(partial)
+        return removed
+
+
+def load_job(folder: Path) -> Job:
+    """Read a job folder (raises OSError / ValueError when job.json is missing or broken)."""
+    folder = Path(folder)
+    return Job.from_dict(json.loads((folder / JOB_FILE).read_text(encoding="utf-8")), folder)
+
+
+def list_jobs(root: Path | None = None) -> list[Job]:
+    """Every readable job, newest first, each reconciled with whether its worker still runs."""
+    root = root or paths.jobs_dir()
+    jobs = []
+    if not root.is_dir():
+        return jobs
+    for folder in sorted(root.iterdir(), reverse=True):
+        if not (folder / JOB_FILE).is_file():
+            continue
+        try:
+            jobs.append(reconcile(load_job(folder)))
+        except (OSError, ValueError, TypeError):
+            continue  # a job folder being deleted or from a future version
+    return jobs
+
+
+def pid_alive(pid: int | None, job_id: str | None = None) -> bool:
+    """Is this pid a live conversion worker (of `job_id`)?
+
+    On Linux /proc tells a zombie or a reused pid apart: their command line is empty or different.
+    """
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if Path("/proc/self").exists():
+        try:
+            text = cmdline.read_bytes()
+        except OSError:
+            return False
+        if b"convert_worker" not in text:
+            return False
+        return job_id is None or job_id.encode() in text
+    return True
+
+
+def reconcile(job: Job) -> Job:
+    """Mark a job failed when its worker vanished without writing a final state, and clean up after it."""
+    if not job.active:
+        return job
+    if job.pid is None:
+        if time.time() - job.created_ts < _START_GRACE_S:
+            return job
+        message = "The conversion worker never started."
+    elif pid_alive(job.pid, job.id):
+        return job
+    else:
+        # Re-read: the worker may have finished between our read and the liveness check.
+        try:
+            fresh = load_job(job.dir)
+        except (OSError, ValueError):
+            fresh = job
+        if not fresh.active:
+            return fresh
+        job = fresh
+        message = (
+            "The conversion worker stopped without finishing (it was killed, or the machine ran out of memory). "
+            "The partial output was removed; the download cache was kept, so starting again resumes."
+        )
+    job.remove_partials()
+    for variant in job.variants:
+        if variant.state in ACTIVE_STATES:
+            variant.state = "failed"
+            variant.message = message
+    job.state = "failed"
+    job.message = message
+    job.finished_at = now_iso()
+    job.save()
+    EventWriter(job.events_path).emit("finished", state="failed", message=message)
+    return job
+
+
+class EventWriter:
+    """Appends one JSON object per line to events.jsonl; safe to call from several threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def emit(self, type_: str, **fields: Any) -> None:
+        line = json.dumps({"type": type_, "t": round(time.time(), 3), **fields}, default=str)
+        with self._lock, open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+
+class EventTail:
+    """Reads the complete new lines of events.jsonl since the last call (a partial last line waits)."""
+
+    def __init__(self, path: Path, offset: int = 0) -> None:
+        self.path = Path(path)
+        self.offset = offset
+
+    def read(self) -> list[dict[str, Any]]:
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n")
+        if end < 0:
+            return []
+        self.offset += end + 1
+        events = []
+        for line in data[: end + 1].splitlines():
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+        return events
+
+
+class LogTail:
+    """Reads the new complete lines of worker.log (tqdm-style carriage returns count as line ends)."""
+
+    def __init__(self, path: Path, offset: int = 0) -> None:
+        self.path = Path(path)
+        self.offset = offset
+
+    def read(self) -> list[str]:
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        end = max(data.rfind(b"\n"), data.rfind(b"\r"))
+        if end < 0:
+            return []
+        self.offset += end + 1
+        text = data[: end + 1].decode("utf-8", errors="replace").replace("\r", "\n")
+        return [line for line in text.split("\n") if line.strip()]
