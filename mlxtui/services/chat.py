@@ -330,11 +330,15 @@ class ChatService:
         """Stop the running generation after the current token (safe from any thread)."""
         self._stop.set()
 
-    def close(self) -> None:
-        """Free the model and end the MLX thread."""
+    def close(self, wait: bool = True) -> None:
+        """Stop generating, free the model and end the MLX thread (waits for it by default: exiting while
+        MLX still works on that thread aborts the process)."""
         self._stop.set()
-        self._executor.submit(self._unload)
-        self._executor.shutdown(wait=False)
+        try:
+            self._executor.submit(self._unload)
+        except RuntimeError:
+            return  # already closed
+        self._executor.shutdown(wait=wait)
 
     # -- running jobs on the MLX thread ----------------------------------------------------------------
 
