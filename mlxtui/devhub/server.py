@@ -194,6 +194,8 @@ class DevHub:
         self.faults = Faults()
         self.requests: list[RequestRecord] = []
         self.cdn_requests: list[RequestRecord] = []
+        #: (repo file URL path, Range header) of every ranged file request, on either origin (resume checks)
+        self.range_requests: list[tuple[str, str]] = []
         self._secret = os.urandom(16)
         self._api: _Server | None = None
         self._cdn: _Server | None = None
@@ -281,6 +283,7 @@ class DevHub:
     def clear_requests(self) -> None:
         self.requests.clear()
         self.cdn_requests.clear()
+        self.range_requests.clear()
 
     def count_requests(self, method: str | None = None, path_prefix: str = "") -> int:
         """How many API requests matched (handy for "served from cache" assertions)."""
@@ -292,12 +295,11 @@ class DevHub:
     def _sign(self, *parts: str) -> str:
         return hmac.new(self._secret, "\n".join(parts).encode(), hashlib.sha256).hexdigest()[:32]
 
-    def cdn_link(self, repo_id: str, entry: FileEntry, ttl: int = 3600) -> str:
+    def cdn_link(self, repo_id: str, revision: str, entry: FileEntry, ttl: int = 3600) -> str:
         """A signed, expiring URL on the CDN origin for one blob."""
         expires = str(int(time.time()) + ttl)
-        query = urlencode(
-            {"repo": repo_id, "path": entry.path, "expires": expires, "sig": self._sign(entry.sha256, repo_id, entry.path, expires)}
-        )
+        sig = self._sign(entry.sha256, repo_id, revision, entry.path, expires)
+        query = urlencode({"repo": repo_id, "rev": revision, "path": entry.path, "expires": expires, "sig": sig})
         return f"{self.cdn_url}/blobs/{entry.sha256}?{query}"
 
 
@@ -444,6 +446,8 @@ class _BaseHandler(BaseHTTPRequestHandler):
         start, end = 0, size - 1
         status = 200
         range_header = self.headers.get("Range")
+        if range_header:
+            self.hub.range_requests.append((fault_path, range_header))
         if range_header and size > 0:
             parsed = _parse_range(range_header, size)
             if parsed is None:
@@ -806,8 +810,6 @@ class _ApiHandler(_BaseHandler):
                              key=lambda c: c["date"], default=None)
             if commit is not None:
                 out["lastCommit"] = commit
-            if kind == "file":
-                out["securityFileStatus"] = {"status": "safe"}
         return out
 
     def h_paths_info(self, repo: str, rev: str) -> None:
@@ -881,7 +883,7 @@ class _ApiHandler(_BaseHandler):
             headers["X-Linked-Etag"] = f'"{entry.sha256}"'
             headers["X-Linked-Size"] = str(entry.size)
         if entry.lfs and entry.size >= self.hub.redirect_threshold:
-            location = self.hub.cdn_link(repo, entry)
+            location = self.hub.cdn_link(repo, rev, entry)
             headers.update({"Location": location, "ETag": f'"{entry.oid}"'})
             self.send(302, f"Found. Redirecting to {location}".encode(), headers, "text/plain; charset=utf-8")
             return
@@ -1151,8 +1153,8 @@ class _CdnHandler(_BaseHandler):
             raise HubError(404, "NotFound", "Not found")
         sha = match.group(1)
         q = {k: v[0] for k, v in self.query.items()}
-        repo, path, expires = q.get("repo", ""), q.get("path", ""), q.get("expires", "0")
-        if not hmac.compare_digest(q.get("sig", ""), self.hub._sign(sha, repo, path, expires)):
+        repo, rev, path, expires = q.get("repo", ""), q.get("rev", ""), q.get("path", ""), q.get("expires", "0")
+        if not hmac.compare_digest(q.get("sig", ""), self.hub._sign(sha, repo, rev, path, expires)):
             raise HubError(403, "AccessDenied", "Invalid signature")
         if int(expires or 0) < time.time():
             raise HubError(403, "AccessDenied", "Request has expired")
@@ -1160,7 +1162,7 @@ class _CdnHandler(_BaseHandler):
         if not blob.is_file():
             raise HubError(404, "NotFound", "Blob not found")
         size = blob.stat().st_size
-        fault_path = f"/{repo}/resolve/{path}"
+        fault_path = f"/{repo}/resolve/{rev}/{path}"
         slow = self.hub.faults.take("slow", self.command, fault_path)
         if slow:
             time.sleep(slow.delay)
