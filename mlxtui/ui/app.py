@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.geometry import Size
+from textual.lazy import Lazy
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.theme import Theme
+from textual.widget import Widget
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from mlxtui import paths
@@ -32,6 +36,8 @@ from mlxtui.ui.screens.help import HelpScreen
 from mlxtui.ui.themes import DEFAULT_THEME, THEME_VARIABLE_DEFAULTS, load_themes
 
 __all__ = ["MlxtuiApp"]
+
+PaneT = TypeVar("PaneT")
 
 _HERE = Path(__file__).parent
 _PANE_CLASSES = {
@@ -124,7 +130,9 @@ class MlxtuiApp(App[int]):
         with TabbedContent(id="panes"):
             for n, (pane, title) in enumerate(PANES, start=1):
                 with TabPane(f"{n} {title}", id=pane):
-                    yield _PANE_CLASSES[pane](id=f"{pane}-pane")
+                    widget = _PANE_CLASSES[pane](id=f"{pane}-pane")
+                    # only the first pane is built before the first frame; the rest mount right after it
+                    yield widget if n == 1 else Lazy(widget)
         yield Static(id="too-small")
         yield Footer()
 
@@ -142,38 +150,56 @@ class MlxtuiApp(App[int]):
 
     def action_show_pane(self, pane: str) -> None:
         self.query_one("#panes", TabbedContent).active = pane
-        widget = self.query_one(f"#{pane}-pane")
-        widget.focus()  # let the pane decide which child takes focus
-        if not widget.has_focus_within:
-            self.screen.focus_next()
+        found = self.query(f"#{pane}-pane")
+        if found:
+            self.call_after_refresh(self._focus_first, found.first())
+
+    def _focus_first(self, pane: Widget) -> None:
+        """Focus the pane's first focusable widget (its main input), so typing works at once."""
+        if pane.focusable:
+            pane.focus()
+            return
+        for child in pane.query("*"):
+            if child.focusable:
+                child.focus()
+                return
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    async def _pane(self, cls: type[PaneT]) -> PaneT:
+        """The pane of that class, waiting for it to mount: panes other than the first mount after the first frame."""
+        for _ in range(200):
+            found = self.query(cls)
+            if found:
+                return found.first()
+            await asyncio.sleep(0.01)
+        return self.query_one(cls)
+
     @on(ShowModel)
-    def _show_model(self, message: ShowModel) -> None:
+    async def _show_model(self, message: ShowModel) -> None:
         self.action_show_pane("inspect")
-        self.query_one(InspectPane).show_model(message.repo_id, message.revision)
+        (await self._pane(InspectPane)).show_model(message.repo_id, message.revision)
 
     @on(ConvertModel)
-    def _convert_model(self, message: ConvertModel) -> None:
+    async def _convert_model(self, message: ConvertModel) -> None:
         self.action_show_pane("convert")
-        self.query_one(ConvertPane).prefill(message.source, message.revision, message.report)
+        (await self._pane(ConvertPane)).prefill(message.source, message.revision, message.report)
 
     @on(ChatWithModel)
-    def _chat_with_model(self, message: ChatWithModel) -> None:
+    async def _chat_with_model(self, message: ChatWithModel) -> None:
         self.action_show_pane("chat")
-        self.query_one(ChatPane).open_model(message.path)
+        (await self._pane(ChatPane)).open_model(message.path)
 
     @on(EditCard)
-    def _edit_card(self, message: EditCard) -> None:
+    async def _edit_card(self, message: EditCard) -> None:
         self.action_show_pane("card")
-        self.query_one(CardPane).open_folder(message.path, message.source)
+        (await self._pane(CardPane)).open_folder(message.path, message.source)
 
     @on(UploadFolder)
-    def _upload_folder(self, message: UploadFolder) -> None:
+    async def _upload_folder(self, message: UploadFolder) -> None:
         self.action_show_pane("upload")
-        self.query_one(UploadPane).open_folder(message.path)
+        (await self._pane(UploadPane)).open_folder(message.path)
 
     # -- palette ----------------------------------------------------------------------------------
 
