@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -38,8 +37,10 @@ def build_context(args: argparse.Namespace) -> tuple[Context, list[str]]:
     endpoint = resolve_endpoint(args.endpoint, settings)
     ctx = Context(endpoint=endpoint, settings=settings)
     if args.demo:
-        from mlxtui.devhub.demo import DEMO_WRITE_TOKEN, start_demo_hub
+        from mlxtui.devhub.demo import DEMO_WRITE_TOKEN, default_demo_root, is_seeded, start_demo_hub
 
+        if not is_seeded(default_demo_root()):
+            print("mlxtui: preparing the demo Hub (first run only; a few seconds)…", file=sys.stderr)
         hub = start_demo_hub()
         ctx.demo = True
         ctx.endpoint = hub.url
