@@ -366,6 +366,8 @@ class ConvertService:
         for options in variants:
             options.validate()
         problems = report_problems(report)
+        if any(o.dequantize for o in variants):
+            problems = [p for p in problems if "already an MLX" not in p]
         if problems:
             raise UnsupportedModelError("This model can't be converted: " + " ".join(problems))
         local = Path(source).expanduser()
@@ -374,6 +376,9 @@ class ConvertService:
         else:
             plan = await asyncio.to_thread(self._inspect_repo, source, revision)
         problems = _support_problems(plan.config, list(plan.files))
+        if any(o.dequantize for o in variants):
+            # dequantizing an MLX model back to floats is what -d is for
+            problems = [p for p in problems if "already an MLX" not in p]
         if problems:
             raise UnsupportedModelError(f"{source} can't be converted: " + " ".join(problems))
         outs = list(outputs or [])
@@ -433,7 +438,7 @@ class ConvertService:
             for p in folder.iterdir()
             if p.is_file() and any(fnmatch.fnmatch(p.name, pat) for pat in ALLOW_PATTERNS)
         }
-        self._check_weights(files, str(folder))
+        self._check_weights([p.name for p in folder.iterdir()], str(folder))
         return self._plan_from(str(folder), "local", None, config, files, 0)
 
     def _inspect_repo(self, repo_id: str, revision: str | None) -> ConvertPlan:

@@ -32,6 +32,8 @@ PROVENANCE_FILE = "mlxtui-provenance.json"
 _RATE_LIMIT_S = 0.2
 #: snapshot_download attempts when the connection drops (huggingface_hub itself resumes within a file)
 _DOWNLOAD_ATTEMPTS = 4
+#: seconds to pause at each quantize/save step, so tests and demos can watch (and cancel, or kill) a tiny job
+_SLOWDOWN_S = float(os.environ.get("MLXTUI_CONVERT_SLOWDOWN_S") or 0)
 
 
 class Cancelled(BaseException):
@@ -75,6 +77,8 @@ class Reporter:
             rate = (done - start_done) / elapsed
             if total:
                 eta = max(0.0, (total - done) / rate)
+        if _SLOWDOWN_S and stage in ("quantize", "save"):
+            time.sleep(_SLOWDOWN_S)
         self.writer.emit(
             "progress", stage=stage, variant=variant, done=done, total=total, unit=unit, item=item, rate=rate, eta_s=eta
         )

@@ -1,0 +1,249 @@
+"""Conversion jobs end to end: the worker process, byte-identity with mlx_lm.convert, the queue, provenance,
+cancel, SIGKILL, reattach after a restart, ENOSPC, and downloads from the demo Hub (progress, dropped
+connection, unsupported model refused before the weights are fetched)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import io
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from mlxtui.services import Context
+from mlxtui.services import jobs as jobstore
+from mlxtui.services.convert import ConvertOptions, ConvertService
+from mlxtui.services.convert_worker import PROVENANCE_FILE, run_job
+from mlxtui.services.errors import NotFoundError, UnsupportedModelError
+from mlxtui.services.events import ConvertFinished, ConvertProgress, ConvertVariantDone
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _offline_service() -> ConvertService:
+    return ConvertService(Context(endpoint="http://127.0.0.1:9"))
+
+
+async def _collect(events) -> list[object]:
+    return [event async for event in events]
+
+
+def _mlx_lm_convert(src: Path, dst: Path, **kwargs) -> None:
+    from mlx_lm import convert
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        convert(str(src), str(dst), **kwargs)
+
+
+async def _wait_for(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        await asyncio.sleep(0.05)
+
+
+async def test_queue_of_variants_matches_mlx_lm_byte_for_byte(make_tiny_model, tmp_path: Path) -> None:
+    """One job, three variants (4-bit, mixed_3_6, plain bf16) from one source, run one after another."""
+    src = make_tiny_model("tiny", chat_template="{{ messages }}")
+    service = _offline_service()
+    variants = [
+        ConvertOptions(quantize=True, q_bits=4, q_group_size=64, dtype="float32"),
+        ConvertOptions(quantize=True, q_bits=3, q_group_size=64, quant_predicate="mixed_3_6", dtype="float32"),
+        ConvertOptions(),
+    ]
+    events = await _collect(service.convert(str(src), variants))
+    finished = events[-1]
+    assert isinstance(finished, ConvertFinished) and finished.state == "done", finished
+    done = [e for e in events if isinstance(e, ConvertVariantDone)]
+    assert [d.variant for d in done] == [0, 1, 2]
+    stages = {(e.stage, e.variant) for e in events if isinstance(e, ConvertProgress)}
+    assert {("load", 0), ("quantize", 0), ("save", 0), ("quantize", 1), ("save", 2), ("done", 2)} <= stages
+    quantize = [e for e in events if isinstance(e, ConvertProgress) and e.stage == "quantize" and e.variant == 0]
+    assert quantize[-1].unit == "layers" and quantize[-1].done == quantize[-1].total > 0
+
+    models = service.models_dir()
+    outputs = [models / "tiny-4bit", models / "tiny-mixed_3_6", models / "tiny-bf16"]
+    assert [Path(d.output) for d in done] == outputs
+    kwargs = [
+        dict(quantize=True, q_bits=4, q_group_size=64, dtype="float32"),
+        dict(quantize=True, q_bits=3, q_group_size=64, quant_predicate="mixed_3_6", dtype="float32"),
+        dict(),
+    ]
+    for out, kw in zip(outputs, kwargs):
+        ref = tmp_path / f"ref-{out.name}"
+        _mlx_lm_convert(src, ref, **kw)
+        weights = sorted(p.name for p in ref.glob("*.safetensors"))
+        for name in [*weights, "config.json", "model.safetensors.index.json"]:
+            assert (out / name).read_bytes() == (ref / name).read_bytes(), f"{out.name}/{name} differs"
+        assert sorted(p.name for p in out.iterdir()) == sorted([*(p.name for p in ref.iterdir()), PROVENANCE_FILE])
+
+    provenance = json.loads((outputs[1] / PROVENANCE_FILE).read_text())
+    assert provenance["source"] == str(src) and provenance["source_revision"] is None
+    assert provenance["options"] == {
+        "quantize": True, "q_bits": 3, "q_group_size": 64, "q_mode": "affine", "quant_predicate": "mixed_3_6",
+        "dtype": "float32", "dequantize": False, "trust_remote_code": False,
+    }
+    assert set(provenance["versions"]) == {"mlx", "mlx_lm", "mlxtui"}
+    assert set(provenance["timings"]) == {"download_s", "load_s", "quantize_s", "save_s", "total_s"}
+    assert 3 < provenance["bits_per_weight"] < 7
+    assert provenance["size_bytes"] == sum(p.stat().st_size for p in outputs[1].iterdir())
+    assert provenance["created_at"].startswith("20")
+    job = service.jobs()[0]
+    assert job.state == "done" and all(v.state == "done" for v in job.variants)
+    assert "[INFO] Quantized model with" in job.log_path.read_text()
+
+
+async def test_cancel_stops_the_worker_and_removes_the_partial_output(
+    make_tiny_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLXTUI_CONVERT_SLOWDOWN_S", "0.5")
+    src = make_tiny_model("tiny")
+    service = _offline_service()
+    plan = await service.plan(str(src), ConvertOptions(quantize=True, dtype="float32"))
+    job = await service.start(plan)
+    output = plan.variants[0][1]
+    partial = jobstore.partial_dir(output, job.id)
+    await _wait_for(partial.exists)
+    cancelled = await service.cancel(job.id, grace_s=5)
+    assert cancelled.state == "cancelled"
+    assert not partial.exists() and not output.exists()
+    assert not jobstore.pid_alive(job.pid, job.id)
+    events = await _collect(service.follow(job.id, logs=False))
+    assert events[-1] == ConvertFinished(job.id, "cancelled", cancelled.message)
+
+
+async def test_closing_the_convert_stream_early_cancels(make_tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Escape in the pane closes the stream: the job is cancelled, nothing half-written stays."""
+    monkeypatch.setenv("MLXTUI_CONVERT_SLOWDOWN_S", "0.5")
+    src = make_tiny_model("tiny")
+    service = _offline_service()
+    stream = service.convert(str(src), ConvertOptions(quantize=True, dtype="float32"))
+    async for event in stream:
+        if isinstance(event, ConvertProgress) and event.stage == "quantize":
+            break
+    await stream.aclose()
+    job = service.jobs()[0]
+    assert job.state == "cancelled"
+    assert not (service.models_dir() / "tiny-4bit").exists()
+    assert not list(service.models_dir().glob(".*partial*"))
+
+
+async def test_sigkilled_worker_is_marked_failed_and_its_partial_output_removed(
+    make_tiny_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLXTUI_CONVERT_SLOWDOWN_S", "0.5")
+    src = make_tiny_model("tiny")
+    service = _offline_service()
+    plan = await service.plan(str(src), ConvertOptions(quantize=True, dtype="float32"))
+    job = await service.start(plan)
+    partial = jobstore.partial_dir(plan.variants[0][1], job.id)
+    await _wait_for(partial.exists)
+    os.killpg(job.pid, signal.SIGKILL)
+    events = await _collect(service.follow(job.id, logs=False))
+    assert isinstance(events[-1], ConvertFinished) and events[-1].state == "failed"
+    assert "stopped without finishing" in events[-1].message
+    assert not partial.exists() and not plan.variants[0][1].exists()
+    assert service.jobs()[0].state == "failed"
+
+
+async def test_jobs_outlive_the_ui_and_a_new_service_reattaches(make_tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLXTUI_CONVERT_SLOWDOWN_S", "0.2")
+    src = make_tiny_model("tiny")
+    first = _offline_service()
+    job = await first.start(await first.plan(str(src), ConvertOptions(quantize=True, dtype="float32")))
+    del first  # the UI went away; the worker is in its own session
+    await _wait_for(lambda: jobstore.load_job(job.dir).state == "running")
+    assert os.getsid(job.pid) == job.pid
+    second = _offline_service()
+    listed = second.jobs()
+    assert [j.id for j in listed] == [job.id] and listed[0].active
+    events = await _collect(second.follow(job.id))
+    assert isinstance(events[-1], ConvertFinished) and events[-1].state == "done"
+    assert any(isinstance(e, ConvertProgress) and e.stage == "quantize" for e in events)
+    assert (second.models_dir() / "tiny-4bit" / "config.json").exists()
+
+
+async def test_disk_full_during_the_run_cleans_up(make_tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENOSPC while writing the weights: the job fails with a clear reason and no folder is left behind."""
+    import mlx.core as mx
+
+    src = make_tiny_model("tiny")
+    service = _offline_service()
+    plan = await service.plan(str(src), ConvertOptions(quantize=True, dtype="float32"))
+    job = jobstore.Job(
+        id=jobstore.new_job_id(), source=plan.source, kind="local",
+        variants=[jobstore.Variant(options=plan.variants[0][0].to_dict(), output=str(plan.variants[0][1]), label="4bit")],
+    )
+    job.dir = service.root / job.id
+    job.save()
+
+    def full(path, *args, **kwargs):
+        Path(path).write_bytes(b"\0" * 100)  # a half-written shard, as a full disk leaves it
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(mx, "save_safetensors", full)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert run_job(job.dir) == 1
+    job = jobstore.load_job(job.dir)
+    assert job.state == "failed" and "disk filled up" in job.message
+    assert not plan.variants[0][1].exists()
+    assert not list(service.models_dir().glob(".*partial*"))
+
+
+async def test_unsupported_model_on_the_hub_is_refused_before_downloading_weights(ctx: Context, hub) -> None:
+    service = ConvertService(ctx)
+    hub.clear_requests()
+    with pytest.raises(UnsupportedModelError, match="fancynet"):
+        await service.plan("fancylabs/FancyNet-tiny", ConvertOptions(quantize=True))
+    fetched = [r.path for r in list(hub.requests) + list(hub.cdn_requests)]
+    assert not any("safetensors" in p for p in fetched), fetched
+    assert service.jobs() == []
+
+
+async def test_missing_repo_says_no_folder_and_no_repo(ctx: Context) -> None:
+    with pytest.raises(NotFoundError, match="There is no folder 'models/tiny' here and no repo"):
+        await ConvertService(ctx).plan("models/tiny", ConvertOptions())
+
+
+async def test_malformed_config_on_the_hub(ctx: Context) -> None:
+    from mlxtui.services.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="not valid JSON"):
+        await ConvertService(ctx).plan("someuser/broken-config-tiny", ConvertOptions())
+
+
+async def test_download_with_progress_survives_a_dropped_connection(fresh_hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The weights' connection drops half way: huggingface_hub resumes with Range, the job finishes."""
+    import huggingface_hub.constants as constants
+
+    for name in ("ENDPOINT", "HF_HUB_DISABLE_XET", "HUGGINGFACE_CO_URL_TEMPLATE"):
+        monkeypatch.setattr(constants, name, getattr(constants, name))
+    ctx = Context(endpoint=fresh_hub.url, token=fresh_hub.write_token)
+    ctx.use_endpoint(fresh_hub.url, token=fresh_hub.write_token)
+    monkeypatch.setenv("HF_ENDPOINT", fresh_hub.url)
+    service = ConvertService(ctx)
+    repo = "h2oai/h2o-danube2-tiny-chat"
+    plan = await service.plan(repo, ConvertOptions(quantize=True, dtype="float32"))
+    assert plan.kind == "repo" and plan.commit and plan.download_bytes > 0
+    fresh_hub.server.faults.drop_download(1, path_prefix=f"/{repo}/resolve/")
+    fresh_hub.server.faults.drop_download(1, path_prefix="/")  # the CDN leg, if the weights are redirected
+    job = await service.start(plan)
+    events = await _collect(service.follow(job.id))
+    assert isinstance(events[-1], ConvertFinished) and events[-1].state == "done", events[-1]
+    downloads = [e for e in events if isinstance(e, ConvertProgress) and e.stage == "download"]
+    assert any(e.unit == "bytes" and e.total and e.done == e.total for e in downloads)
+    assert any(e.unit == "files" and e.total and e.done == e.total for e in downloads)
+    log = job.log_path.read_text()
+    assert "peer closed connection" in log and "resume" in log, log
+    out = service.models_dir() / "h2o-danube2-tiny-chat-4bit"
+    provenance = json.loads((out / PROVENANCE_FILE).read_text())
+    assert provenance["source"] == repo and provenance["source_revision"] == plan.commit
+    readme = (out / "README.md").read_text()
+    assert f"base_model: {repo}" in readme
