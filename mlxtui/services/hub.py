@@ -288,7 +288,7 @@ class HubService:
 
         try:
             return hf_hub_download(repo_id, filename, revision=revision, endpoint=self.ctx.endpoint,
-                                   token=self.ctx.token, local_files_only=local_only)
+                                   token=self.ctx.token, local_files_only=local_only, tqdm_class=_quiet_tqdm())
         except (hf.RemoteEntryNotFoundError, hf.EntryNotFoundError):
             return None
         except hf.LocalEntryNotFoundError:
@@ -458,6 +458,18 @@ class HubService:
         except Exception as error:
             raise self.map_error(error, repo_id) from error
         yield [d for d in described if isinstance(d, dict)]
+
+
+def _quiet_tqdm() -> type:
+    """A progress-bar class that never draws: small files need no bar, and a bar would garble the TUI."""
+    from tqdm.auto import tqdm
+
+    class QuietTqdm(tqdm):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    return QuietTqdm
 
 
 def _read_into(files: Any, paths: dict[str, str | None], front_matter: Callable[[str], dict[str, Any]]) -> None:

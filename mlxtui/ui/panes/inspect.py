@@ -1,17 +1,278 @@
-"""Inspect a model's config.json before downloading (placeholder until the pane lands)."""
+"""Inspect a model before downloading it: the mlx-lm verdict, sizes, memory, chat template, existing conversions.
+
+Only small files are read (config.json, model info, tokenizer_config.json / chat_template.jinja,
+generation_config.json, the card's front matter). `c` opens Convert with the model filled in.
+"""
 
 from __future__ import annotations
 
+import json
+from contextlib import aclosing
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import Static
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import ContentSwitcher, DataTable, Input, Static, TextArea, Tree
+from textual.widgets.tree import TreeNode
+
+from mlxtui.services.errors import MlxtuiError
+from mlxtui.services.events import Notice
+from mlxtui.services.inspect import InspectReport
+from mlxtui.ui.messages import ConvertModel
+
+__all__ = ["InspectPane", "human_bytes", "human_count"]
+
+
+def human_bytes(n: int | None) -> str:
+    """1.2 GB style sizes (decimal units, as the Hub shows them)."""
+    if n is None:
+        return "?"
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+def human_count(n: int | None) -> str:
+    """557.7k / 1.84B style parameter counts."""
+    if n is None:
+        return "?"
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f}{unit}"
+    return str(n)
+
+
+def _fill_tree(node: TreeNode[Any], value: Any) -> None:
+    """Add a JSON value under `node`: objects and lists become branches, scalars leaves."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            _add_child(node, str(key), child)
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            _add_child(node, f"[{index}]", child)
+
+
+def _add_child(node: TreeNode[Any], label: str, value: Any) -> None:
+    if isinstance(value, (dict, list)):
+        size = f"{{{len(value)}}}" if isinstance(value, dict) else f"[{len(value)}]"
+        branch = node.add(Text.assemble((label, "bold"), f" {size}"), data=value)
+        _fill_tree(branch, value)
+    else:
+        node.add_leaf(Text.assemble((label, "bold"), ": ", json.dumps(value)), data=value)
 
 
 class InspectPane(Vertical):
-    """Inspect a model's config.json before downloading."""
+    """Inspect a repo id or local folder before converting it."""
+
+    BINDINGS = [
+        Binding("slash", "focus_source", "Model", id="inspect.focus"),
+        Binding("t", "toggle_raw", "Tree/raw", id="inspect.toggle_raw"),
+        Binding("c", "convert", "Convert", id="inspect.convert"),
+        Binding("ctrl+r", "reload", "Reload", id="inspect.reload"),
+        Binding("escape", "cancel", "Cancel", id="inspect.cancel", show=False),
+    ]
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id, classes=classes)
+        self.report: InspectReport | None = None
+        self.source: str | None = None
+        self.revision: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static("Inspect a model's config.json before downloading")
+        with Horizontal(id="inspect-row"):
+            yield Input(placeholder="org/name or /path/to/model-folder", id="inspect-source")
+            yield Input(placeholder="revision", id="inspect-revision")
+        yield Static("Give a repo id or a local folder, then Enter. Nothing big is downloaded.", id="inspect-status")
+        with Horizontal(id="inspect-body"):
+            with VerticalScroll(id="inspect-facts"):
+                yield Static(id="inspect-verdict")
+                yield Static(id="inspect-summary")
+                estimates: DataTable = DataTable(id="inspect-estimates", cursor_type="row", show_cursor=False)
+                for label in ("Quantization", "Bits/weight", "Size", "Fits"):
+                    estimates.add_column(label, key=label.lower())
+                yield estimates
+                yield Static(id="inspect-template")
+                yield Static("Existing MLX conversions", id="inspect-conversions-title", classes="section-title")
+                conversions: DataTable = DataTable(id="inspect-conversions", cursor_type="row", show_cursor=False)
+                for label in ("Repo", "Quant", "mlx-lm"):
+                    conversions.add_column(label, key=label.lower())
+                yield conversions
+            with ContentSwitcher(initial="inspect-tree", id="inspect-config"):
+                yield Tree("config.json", id="inspect-tree")
+                yield TextArea("", read_only=True, show_line_numbers=True, id="inspect-raw", soft_wrap=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#inspect-body").display = False
+
+    def focus(self, scroll_visible: bool = True) -> "InspectPane":
+        """The app focuses the pane when it is shown: hand focus to the input (or keep it inside)."""
+        if not self.has_focus_within:
+            self.query_one("#inspect-source", Input).focus(scroll_visible)
+        return self
+
+    # -- contract ---------------------------------------------------------------------------------
 
     def show_model(self, repo_id: str, revision: str | None = None) -> None:
-        self.query_one(Static).update(f"Inspect {repo_id}")
+        """Inspect `repo_id` (or a local folder) at `revision`; called by the app for ShowModel."""
+        self.query_one("#inspect-source", Input).value = repo_id
+        self.query_one("#inspect-revision", Input).value = revision or ""
+        self._start(repo_id, revision)
+
+    # -- running ----------------------------------------------------------------------------------
+
+    @on(Input.Submitted, "#inspect-source, #inspect-revision")
+    def _submitted(self) -> None:
+        source = self.query_one("#inspect-source", Input).value.strip()
+        revision = self.query_one("#inspect-revision", Input).value.strip() or None
+        if not source:
+            self.notify("Give a repo id (org/name) or a local folder.", severity="warning")
+            return
+        self._start(source, revision)
+
+    def _start(self, source: str, revision: str | None) -> None:
+        self.source, self.revision = source, revision
+        self.report = None
+        self.query_one("#inspect-status", Static).update(f"Reading the small files of {source}…")
+        self._inspect(source, revision)
+
+    @work(exclusive=True, group="inspect", exit_on_error=False)
+    async def _inspect(self, source: str, revision: str | None) -> None:
+        from mlxtui.services.inspect import InspectService
+
+        status = self.query_one("#inspect-status", Static)
+        try:
+            async with aclosing(InspectService(self.app.ctx).inspect(source, revision)) as events:  # type: ignore[attr-defined]
+                async for event in events:
+                    if isinstance(event, Notice):
+                        self.notify(event.text, severity="warning" if event.severity == "warning" else "information")
+                        status.update(event.text)
+                    elif isinstance(event, InspectReport):
+                        self.show_report(event)
+        except MlxtuiError as error:
+            status.update(Text(str(error), style="bold"))
+            self.query_one("#inspect-body").display = False
+            self.notify(str(error), severity="error")
+
+    # -- rendering --------------------------------------------------------------------------------
+
+    def show_report(self, report: InspectReport) -> None:
+        """Fill every section from a report."""
+        self.report = report
+        self.query_one("#inspect-body").display = True
+        where = report.repo_id + (f" @ {report.revision}" if report.revision else "")
+        cached = " (from the local cache: the Hub was unreachable)" if report.from_cache else ""
+        self.query_one("#inspect-status", Static).update(
+            f"{where}{cached} · c: convert · t: tree/raw config.json")
+        self._render_verdict(report)
+        self._render_summary(report)
+        self._render_estimates(report)
+        self._render_template(report)
+        self._render_conversions(report)
+        self._render_config(report)
+        if self.query_one("#inspect-row").has_focus_within or self.app.focused is None:
+            self.query_one("#inspect-facts").focus()  # so c / t work without leaving the input by hand
+
+    def _render_verdict(self, report: InspectReport) -> None:
+        verdict = self.query_one("#inspect-verdict", Static)
+        verdict.set_class(report.supported, "-supported")
+        verdict.set_class(not report.supported, "-unsupported")
+        version = f" {report.mlx_lm_version}" if report.mlx_lm_version else ""
+        kind = report.model_type or "?"
+        arch = ", ".join(report.architectures) or "?"
+        if report.supported:
+            text = Text.assemble(("✔ Supported", "bold"), f" by mlx-lm{version}  ·  {kind}  ·  {arch}")
+        else:
+            text = Text.assemble(("✘ Not convertible", "bold"), f" with mlx-lm{version}  ·  {kind}  ·  {arch}")
+        for problem in report.problems:
+            text.append(f"\n• {problem}")
+        for note in report.notes:
+            text.append(f"\n· {note}", style="italic")
+        verdict.update(text)
+
+    def _render_summary(self, report: InspectReport) -> None:
+        kv = report.kv_cache
+        mem, disk = report.memory, report.disk
+        gated = {False: "no", True: "yes", "auto": "yes (automatic approval)", "manual": "yes (manual approval)"}.get(
+            report.gated, str(report.gated))
+        disk_fit = {True: "fits", False: "does NOT fit", None: "unknown"}[disk.get("fits")]
+        lines = [
+            f"Parameters  {human_count(report.parameters)} ({report.parameters_source or 'unknown'}), {report.dtype}",
+            f"KV cache    4k tokens {human_bytes(kv.get('4096'))} · 32k tokens {human_bytes(kv.get('32768'))}",
+            f"Memory      {human_bytes(mem.get('total_bytes'))} here, budget {human_bytes(mem.get('budget_bytes'))}",
+            f"Disk        {human_bytes(disk.get('free_bytes'))} free; download {human_bytes(disk.get('download_bytes'))}"
+            f" + {disk.get('output_quantization')} {human_bytes(disk.get('output_bytes'))}: {disk_fit}",
+            f"License     {report.license or '?'} · gated: {gated}" + (" · private" if report.private else ""),
+        ]
+        self.query_one("#inspect-summary", Static).update("\n".join(lines))
+
+    def _render_estimates(self, report: InspectReport) -> None:
+        table = self.query_one("#inspect-estimates", DataTable)
+        table.clear()
+        fits = report.memory.get("fits", {})
+        for e in report.estimates:
+            fit = {True: "yes", False: "no", None: "?"}[fits.get(e["quantization"])]
+            table.add_row(e["quantization"], Text(f"{e['bits_per_weight']:.2f}", justify="right"),
+                          Text(human_bytes(e["bytes"]), justify="right"), fit, key=e["quantization"])
+        table.display = bool(report.estimates)
+
+    def _render_template(self, report: InspectReport) -> None:
+        chat = report.chat_template
+        if not chat.get("present"):
+            text = Text.assemble(("Chat template  ", "bold"), "none: plain completion only")
+        else:
+            system = {True: "accepts a system message", False: "rejects a system message",
+                      None: "could not be tested"}[chat.get("system_role")]
+            text = Text.assemble(("Chat template  ", "bold"), f"{chat.get('source')}, {system}")
+            if chat.get("error"):
+                text.append(f"\n  {chat['error']}", style="italic")
+        self.query_one("#inspect-template", Static).update(text)
+
+    def _render_conversions(self, report: InspectReport) -> None:
+        table = self.query_one("#inspect-conversions", DataTable)
+        table.clear()
+        for c in report.conversions:
+            table.add_row(c["repo_id"], c.get("quantization") or "?", c.get("mlx_lm_version") or "?", key=c["repo_id"])
+        title = self.query_one("#inspect-conversions-title", Static)
+        title.update(f"Existing MLX conversions: {len(report.conversions) or 'none found'}")
+        table.display = bool(report.conversions)
+
+    def _render_config(self, report: InspectReport) -> None:
+        tree = self.query_one("#inspect-tree", Tree)
+        tree.clear()
+        tree.root.set_label("config.json")
+        if report.config is not None:
+            _fill_tree(tree.root, report.config)
+        else:
+            tree.root.add_leaf("(no readable config.json: see the raw view, t)")
+        tree.root.expand()
+        raw = report.config_text if report.config_text is not None else "(no config.json)"
+        self.query_one("#inspect-raw", TextArea).load_text(raw)
+
+    # -- actions ----------------------------------------------------------------------------------
+
+    def action_focus_source(self) -> None:
+        self.query_one("#inspect-source", Input).focus()
+
+    def action_toggle_raw(self) -> None:
+        switcher = self.query_one("#inspect-config", ContentSwitcher)
+        switcher.current = "inspect-raw" if switcher.current == "inspect-tree" else "inspect-tree"
+
+    def action_reload(self) -> None:
+        if self.source:
+            self._start(self.source, self.revision)
+
+    def action_cancel(self) -> None:
+        self.workers.cancel_group(self, "inspect")
+
+    def action_convert(self) -> None:
+        source = self.report.repo_id if self.report else (self.source or
+                                                          self.query_one("#inspect-source", Input).value.strip())
+        if not source:
+            self.notify("Inspect a model first.", severity="warning")
+            return
+        report = self.report.to_dict() if self.report else None
+        self.post_message(ConvertModel(source, self.revision, report))

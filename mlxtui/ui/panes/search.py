@@ -1,15 +1,311 @@
-"""Search the Hub (placeholder until the pane lands)."""
+"""Search the Hub: type-ahead with a debounce, sort and filters, a paged results table; Enter opens Inspect.
+
+Each search gets a generation number. A newer query cancels the worker in flight (exclusive group) and any
+page that still arrives for an older generation is dropped, so old results never replace newer ones.
+"""
 
 from __future__ import annotations
 
+from contextlib import aclosing
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import Static
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
+from textual.widgets import DataTable, Input, Select, Static
+
+from mlxtui.services.errors import MlxtuiError, OfflineError
+from mlxtui.services.events import Notice, SearchHit, SearchPage
+from mlxtui.ui.messages import ShowModel
+
+if TYPE_CHECKING:
+    from mlxtui.services.hub import SearchCursor, SearchQuery
+
+__all__ = ["SearchPane", "DEBOUNCE_S", "LOAD_MORE_MARGIN"]
+
+#: wait this long after the last keystroke before searching
+DEBOUNCE_S = 0.25
+#: load the next page when the cursor is this close to the last row
+LOAD_MORE_MARGIN = 10
+SORT_OPTIONS = [("Downloads", "downloads"), ("Likes", "likes"), ("Trending", "trending"), ("Updated", "updated")]
+LIBRARY_OPTIONS = [("mlx", "mlx"), ("transformers", "transformers")]
+PIPELINE_OPTIONS = [
+    ("text-generation", "text-generation"),
+    ("image-text-to-text", "image-text-to-text"),
+    ("text2text-generation", "text2text-generation"),
+    ("feature-extraction", "feature-extraction"),
+]
+COLUMNS = [("Repo", "repo"), ("Downloads", "downloads"), ("Likes", "likes"), ("Updated", "updated"),
+           ("Params", "params"), ("MLX", "mlx"), ("🔒", "lock")]
+
+
+def _count(n: int | None) -> str:
+    if n is None:
+        return "–"
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
 
 
 class SearchPane(Vertical):
-    """Search the Hub."""
+    """Search the Hub for models; Enter on a row opens it in Inspect."""
+
+    BINDINGS = [
+        Binding("slash", "focus_query", "Search", id="search.focus"),
+        Binding("f", "focus_filters", "Filters", id="search.filters"),
+        Binding("s", "cycle_sort", "Sort", id="search.sort"),
+        Binding("ctrl+r", "refresh", "Refresh", id="search.refresh"),
+        Binding("i", "open", "Inspect", id="search.open"),
+        Binding("escape", "focus_results", "Results", id="search.results", show=False),
+    ]
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id, classes=classes)
+        self.generation = 0
+        #: search requests started (the bench and tests read it)
+        self.searches_started = 0
+        self.cursor: SearchCursor | None = None
+        self.shown_query: SearchQuery | None = None
+        self._debounce: Timer | None = None
+        self._loading_more = False
+        self._restoring = True
+        self._searched_once = False
 
     def compose(self) -> ComposeResult:
-        yield Static("Search the Hub")
+        # Widgets start with the remembered query and filters, so restoring fires no change events.
+        settings = self.app.ctx.settings.search  # type: ignore[attr-defined]
+        sorts = [v for _, v in SORT_OPTIONS]
+        with Horizontal(id="search-row"):
+            yield Input(settings.query, placeholder="Search models (e.g. danube, llama 3)…", id="search-query")
+            yield Select(SORT_OPTIONS, value=settings.sort if settings.sort in sorts else "downloads",
+                         allow_blank=False, id="search-sort")
+        with Horizontal(id="search-filters"):
+            yield Input(settings.author, placeholder="author or org", id="search-author")
+            yield Select(LIBRARY_OPTIONS, prompt="any library", id="search-library",
+                         value=settings.library if settings.library in (v for _, v in LIBRARY_OPTIONS) else Select.NULL)
+            yield Select(PIPELINE_OPTIONS, prompt="any task", id="search-pipeline",
+                         value=settings.pipeline_tag if settings.pipeline_tag in (v for _, v in PIPELINE_OPTIONS)
+                         else Select.NULL)
+        yield Static("Type to search the Hub.", id="search-status")
+        table: DataTable = DataTable(id="search-results", cursor_type="row", zebra_stripes=True)
+        for label, key in COLUMNS:
+            table.add_column(label, key=key)
+        yield table
 
+    def on_mount(self) -> None:
+        self.set_timer(0.05, self._restored)  # change events from mounting arrive before this
+        # Search on its own only once the app knows the Hub answers; offline start-up stays quiet and light.
+        try:
+            from mlxtui.ui.app import EndpointBar
+
+            self.watch(self.app.query_one(EndpointBar), "online", self._hub_online, init=True)
+        except Exception:  # noqa: BLE001 - hosted outside the main app (bench, tests): wait for typing
+            pass
+
+    def _restored(self) -> None:
+        self._restoring = False
+
+    def _hub_online(self, online: bool | None) -> None:
+        if online and not self._searched_once:
+            self.start_search()
+
+    def focus(self, scroll_visible: bool = True) -> "SearchPane":
+        """The app focuses the pane when it is shown: hand focus to the input (or keep it inside)."""
+        if not self.has_focus_within:
+            self.query_one("#search-query", Input).focus(scroll_visible)
+        return self
+
+    # -- the query --------------------------------------------------------------------------------
+
+    def current_query(self) -> SearchQuery:
+        """The query the widgets describe now."""
+        from mlxtui.services.hub import SearchQuery
+
+        library = self.query_one("#search-library", Select).value
+        pipeline = self.query_one("#search-pipeline", Select).value
+        return SearchQuery(
+            text=self.query_one("#search-query", Input).value.strip(),
+            author=self.query_one("#search-author", Input).value.strip(),
+            library=library if isinstance(library, str) else "",
+            pipeline_tag=pipeline if isinstance(pipeline, str) else "",
+            sort=str(self.query_one("#search-sort", Select).value),
+        )
+
+    @on(Input.Changed, "#search-query, #search-author")
+    def _typed(self) -> None:
+        if self._restoring:
+            return
+        if self._debounce is not None:
+            self._debounce.stop()
+        self._debounce = self.set_timer(DEBOUNCE_S, self.start_search)
+
+    @on(Select.Changed)
+    def _select_changed(self) -> None:
+        if not self._restoring:
+            self.start_search()
+
+    @on(Input.Submitted, "#search-query, #search-author")
+    def _submitted(self) -> None:
+        if self.shown_query != self.current_query() or self._debounce is not None:
+            self.start_search()
+        self.query_one("#search-results", DataTable).focus()
+
+    def start_search(self) -> None:
+        """Search now with what the widgets say; a newer call supersedes this one."""
+        if self._debounce is not None:
+            self._debounce.stop()
+            self._debounce = None
+        query = self.current_query()
+        self._remember(query)
+        self.generation += 1
+        self.searches_started += 1
+        self._searched_once = True
+        self._loading_more = False
+        self.query_one("#search-status", Static).update(f"Searching {self._describe(query)}…")
+        self._run_search(self.generation, query)
+
+    def _remember(self, query: SearchQuery) -> None:
+        settings = self.app.ctx.settings.search  # type: ignore[attr-defined]
+        new = (query.text, query.sort, query.author, query.library, query.pipeline_tag)
+        if new != (settings.query, settings.sort, settings.author, settings.library, settings.pipeline_tag):
+            settings.query, settings.sort, settings.author, settings.library, settings.pipeline_tag = new
+            save = getattr(self.app, "save_settings", None)
+            if save is not None:
+                save()
+
+    @staticmethod
+    def _describe(query: SearchQuery) -> str:
+        parts = [f"“{query.text}”" if query.text else "all models"]
+        if query.author:
+            parts.append(f"by {query.author}")
+        if query.library:
+            parts.append(f"library {query.library}")
+        if query.pipeline_tag:
+            parts.append(query.pipeline_tag)
+        return " ".join(parts)
+
+    # -- workers ----------------------------------------------------------------------------------
+
+    @work(exclusive=True, group="search", exit_on_error=False)
+    async def _run_search(self, generation: int, query: SearchQuery) -> None:
+        from mlxtui.services.hub import HubService
+
+        try:
+            cursor = HubService(self.app.ctx).search(query)  # type: ignore[attr-defined]
+            async with aclosing(cursor.next_page()) as events:
+                async for event in events:
+                    if generation != self.generation:
+                        return  # a newer query owns the table now
+                    self._handle(event, generation, cursor, query, first=True)
+        except MlxtuiError as error:
+            if generation == self.generation:
+                self._failed(error)
+
+    @work(exclusive=True, group="search-more", exit_on_error=False)
+    async def _load_more(self, generation: int, cursor: SearchCursor) -> None:
+        try:
+            async with aclosing(cursor.next_page()) as events:
+                async for event in events:
+                    if generation != self.generation:
+                        return
+                    self._handle(event, generation, cursor, self.shown_query, first=False)
+        except MlxtuiError as error:
+            if generation == self.generation:
+                self._failed(error)
+        finally:
+            self._loading_more = False
+
+    def _handle(self, event: Notice | SearchPage, generation: int, cursor: SearchCursor,
+                query: SearchQuery | None, *, first: bool) -> None:
+        if isinstance(event, Notice):
+            self.notify(event.text, severity="warning" if event.severity == "warning" else "information")
+            self.query_one("#search-status", Static).update(event.text)
+            return
+        table = self.query_one("#search-results", DataTable)
+        if first:
+            table.clear()
+            self.cursor = cursor
+            self.shown_query = query
+        for hit in event.hits:
+            self._add_row(table, hit)
+        more = "" if event.done else " · more load as you scroll"
+        what = self._describe(query) if query else ""
+        self.query_one("#search-status", Static).update(
+            f"{table.row_count} result{'s' if table.row_count != 1 else ''} for {what} · "
+            f"sorted by {cursor.query.sort}{more}" if table.row_count else f"No models found for {what}."
+        )
+
+    def _add_row(self, table: DataTable, hit: SearchHit) -> None:
+        if hit.repo_id in table.rows:
+            return
+        mlx_colour = self.app.get_css_variables().get("mlx-badge", "orange")
+        table.add_row(
+            hit.repo_id,
+            Text(_count(hit.downloads), justify="right"),
+            Text(_count(hit.likes), justify="right"),
+            (hit.last_modified or "–")[:10],
+            Text(_count(hit.parameters), justify="right"),
+            Text("MLX", style=f"bold {mlx_colour}") if hit.mlx else "",
+            "🔒" if (hit.gated or hit.private) else "",
+            key=hit.repo_id,
+        )
+
+    def _failed(self, error: MlxtuiError) -> None:
+        self.query_one("#search-status", Static).update(str(error))
+        if not isinstance(error, OfflineError):  # the app already says it is offline
+            self.notify(str(error), severity="error")
+
+    # -- results ----------------------------------------------------------------------------------
+
+    @on(DataTable.RowHighlighted, "#search-results")
+    def _near_end(self, event: DataTable.RowHighlighted) -> None:
+        table = event.data_table
+        cursor = self.cursor
+        if cursor is None or cursor.done or self._loading_more:
+            return
+        if event.cursor_row >= table.row_count - LOAD_MORE_MARGIN:
+            self._loading_more = True
+            self._load_more(self.generation, cursor)
+
+    @on(DataTable.RowSelected, "#search-results")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value:
+            self.post_message(ShowModel(event.row_key.value))
+
+    # -- actions ----------------------------------------------------------------------------------
+
+    def action_focus_query(self) -> None:
+        self.query_one("#search-query", Input).focus()
+
+    def action_focus_filters(self) -> None:
+        self.query_one("#search-author", Input).focus()
+
+    def action_focus_results(self) -> None:
+        self.query_one("#search-results", DataTable).focus()
+
+    def action_cycle_sort(self) -> None:
+        select = self.query_one("#search-sort", Select)
+        values = [v for _, v in SORT_OPTIONS]
+        select.value = values[(values.index(str(select.value)) + 1) % len(values)]
+
+    def action_refresh(self) -> None:
+        self.start_search()
+
+    def action_open(self) -> None:
+        table = self.query_one("#search-results", DataTable)
+        if table.row_count:
+            row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+            if row_key.value:
+                self.post_message(ShowModel(row_key.value))
+
+    def selected_repo(self) -> str | None:
+        """The repo id under the table cursor."""
+        table = self.query_one("#search-results", DataTable)
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate)[0].value
