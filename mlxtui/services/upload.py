@@ -652,6 +652,7 @@ class UploadService:
         send_bytes = sum(sizes[op.path_in_repo] for op in to_send)
         sink = _ProgressSink(emit, len(to_send), send_bytes, cancel)
         commit: str | None = None
+        sent_bytes = 0
         if to_send:
             emit(UploadStage("sending", f"Sending {len(to_send)} files ({_human(send_bytes)}); {skipped} already there"))
             sink.report()
@@ -663,16 +664,18 @@ class UploadService:
                     repo_type="model",
                 )
             commit = getattr(info, "oid", None)
-            # regular (non-LFS) files travel inside the commit itself; count them now
-            sink.files_done = len(to_send)
-            sink.bytes_done = send_bytes
+            # regular (non-LFS) files travel inside the commit itself; LFS files the server already had
+            # (blobs from an interrupted run) were never read, so `streamed` is what really went out
+            regular = sum(sizes[op.path_in_repo] for op in to_send if getattr(op, "_upload_mode", None) == "regular")
+            sent_bytes = sink.bytes_done + regular
+            sink.files_done, sink.bytes_done = len(to_send), send_bytes
             sink.report()
         else:
             emit(UploadStage("sending", f"Nothing to send: all {skipped} files are already there"))
 
         emit(UploadStage("verifying", "Verifying the remote files against the local folder"))
         verified = self.verify_blocking(api, plan, operations)
-        emit(UploadFinished(plan.repo_id, plan.url, commit, len(to_send), skipped, sink.bytes_done if to_send else 0, verified))
+        emit(UploadFinished(plan.repo_id, plan.url, commit, len(to_send), skipped, sent_bytes, verified))
 
     @staticmethod
     def _remote_files(api: Any, repo_id: str) -> dict[str, Any]:
