@@ -1,17 +1,453 @@
-"""Chat with an MLX model (placeholder until the pane lands)."""
+"""Chat with an MLX model (or an OpenAI-compatible endpoint): streamed Markdown replies, live token rates.
+
+Replies are appended with `Markdown.get_stream` (never re-rendered per token); the rate readout redraws
+on its own timer. The model runs on ChatService's MLX thread, so typing, scrolling and switching panes
+stay responsive while it generates.
+"""
 
 from __future__ import annotations
 
+from contextlib import aclosing
+from dataclasses import asdict, replace
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import Static
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Markdown, OptionList, ProgressBar, Static, TextArea
+from textual.widgets.option_list import Option
+
+from mlxtui.services.chat import ChatService, SamplingSettings
+from mlxtui.services.conversations import Conversation, ConversationStore
+from mlxtui.services.errors import MlxtuiError
+from mlxtui.services.events import ChatStats, LoadProgress, ModelLoaded, Notice, PromptRendered, TokenDelta
+from mlxtui.services.openai_chat import OpenAIChatService, is_endpoint_url
+from mlxtui.ui.widgets.rate import RateReadout
+
+__all__ = ["ChatPane", "PromptScreen", "OpenConversationScreen"]
+
+#: (field of SamplingSettings, label, kind) for the settings panel
+_FIELDS: list[tuple[str, str, type]] = [
+    ("temperature", "temp", float),
+    ("top_p", "top_p", float),
+    ("min_p", "min_p", float),
+    ("top_k", "top_k", int),
+    ("repetition_penalty", "rep pen", float),
+    ("max_tokens", "max tok", int),
+    ("seed", "seed", int),
+]
+FOLD_NOTICE = (
+    "This model's chat template does not support a system role: the system prompt was put in front of "
+    "your first message instead."
+)
+
+
+class PromptScreen(ModalScreen[None]):
+    """The exact prompt the template rendered for the last turn."""
+
+    BINDINGS = [Binding("escape,ctrl+r", "dismiss", "Close", id="chat.prompt.close")]
+
+    def __init__(self, text: str, title: str) -> None:
+        super().__init__()
+        self.text, self.title_text = text, title
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="prompt-body"):
+            yield Label(self.title_text, id="prompt-title")
+            yield TextArea(self.text, read_only=True, soft_wrap=True, show_line_numbers=False, id="prompt-text")
+            yield Label("[dim]Esc closes[/]")
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)
+
+
+class OpenConversationScreen(ModalScreen[str | None]):
+    """Pick a saved conversation; returns its id."""
+
+    BINDINGS = [Binding("escape", "cancel", "Close", id="chat.open.close")]
+
+    def __init__(self, conversations: list[Conversation]) -> None:
+        super().__init__()
+        self.conversations = conversations
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="open-body"):
+            yield Label("Saved conversations (Enter opens, Esc closes)", id="open-title")
+            yield OptionList(
+                *[Option(f"{c.display_title}  [dim]{c.model.rstrip('/').split('/')[-1]} · {c.updated_at[:16]}[/]", id=c.id) for c in self.conversations],
+                id="open-list",
+            )
+
+    @on(OptionList.OptionSelected)
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
 
 
 class ChatPane(Vertical):
-    """Chat with an MLX model."""
+    """Load a model, chat with it, watch its token rates."""
+
+    BINDINGS = [
+        Binding("escape", "stop", "Stop", id="chat.stop"),
+        Binding("ctrl+r", "show_prompt", "Prompt", id="chat.prompt"),
+        Binding("ctrl+n", "new_conversation", "New chat", id="chat.new"),
+        Binding("ctrl+o", "open_conversation", "Open chat", id="chat.open"),
+        Binding("ctrl+s", "export", "Export .md", id="chat.export"),
+        Binding("ctrl+t", "toggle_settings", "Settings", id="chat.settings"),
+        Binding("ctrl+l", "focus_model", "Model", id="chat.model"),
+    ]
+
+    generating: reactive[bool] = reactive(False)
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.local: ChatService | None = None
+        self.service: ChatService | OpenAIChatService | None = None
+        self.model_name = ""
+        self.context_length: int | None = None
+        self.conversation = Conversation()
+        self.store = ConversationStore()
+        self.last_prompt: PromptRendered | None = None
+        self._fold_told = False
+        self._context_used = 0
+
+    # -- layout -----------------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Static("Chat with an MLX model")
+        with Horizontal(id="chat-top"):
+            yield Input(placeholder="MLX folder, repo id, or http://host:port (OpenAI-compatible) — Enter loads", id="chat-model", compact=True)
+            yield Static("no model", id="chat-status")
+        yield ProgressBar(total=100, show_eta=False, id="chat-load")
+        with Horizontal(id="chat-main"):
+            with VerticalScroll(id="chat-log"):
+                yield Static(
+                    "Load a model above (ctrl+l), then type below. Esc stops a reply, ctrl+r shows the exact prompt, "
+                    "ctrl+t the sampling settings, ctrl+o reopens a saved chat.",
+                    id="chat-welcome",
+                )
+            with VerticalScroll(id="chat-side"):
+                yield RateReadout(id="chat-rate")
+                yield Label("system prompt", classes="side-label")
+                yield Input(placeholder="(none)", id="chat-system", compact=True)
+                yield Label("sampling", classes="side-label")
+                for name, label, kind in _FIELDS:
+                    with Horizontal(classes="setting"):
+                        yield Label(label, classes="setting-label")
+                        yield Input(
+                            id=f"chat-set-{name}",
+                            type="integer" if kind is int else "number",
+                            placeholder="random" if name == "seed" else "",
+                            compact=True,
+                        )
+        yield Input(placeholder="Message — Enter sends, Esc stops", id="chat-prompt", compact=True)
+
+    def on_mount(self) -> None:
+        ctx = getattr(self.app, "ctx", None)
+        if ctx is not None:
+            self.query_one("#chat-system", Input).value = ctx.settings.chat.system_prompt
+        self._show_sampling(SamplingSettings(max_tokens=ctx.settings.chat.max_tokens if ctx else 512))
+        self.query_one("#chat-load").display = False
+
+    def on_focus(self) -> None:
+        # The app focuses the pane on switch: hand focus to the prompt (or the model field when nothing is loaded).
+        target = "#chat-prompt" if self.service else "#chat-model"
+        self.query_one(target, Input).focus()
+
+    def on_unmount(self) -> None:
+        if self.local is not None:
+            self.local.close()
+
+    # -- the contract with the app ----------------------------------------------------------------------
 
     def open_model(self, path: str) -> None:
-        self.query_one(Static).update(f"Chat with {path}")
+        """Load `path` (an MLX folder or repo id, or an endpoint URL)."""
+        self.query_one("#chat-model", Input).value = path
+        self.load_model(path)
+
+    # -- sampling settings ------------------------------------------------------------------------------
+
+    def _show_sampling(self, sampling: SamplingSettings) -> None:
+        for name, _, _ in _FIELDS:
+            value = getattr(sampling, name)
+            self.query_one(f"#chat-set-{name}", Input).value = "" if value is None else str(value)
+
+    def sampling(self) -> SamplingSettings:
+        """The settings as typed in the panel; blanks keep the model's defaults."""
+        base = self.local.info.sampling if (self.service is self.local and self.local and self.local.info) else SamplingSettings()
+        values: dict[str, Any] = {}
+        for name, label, kind in _FIELDS:
+            raw = self.query_one(f"#chat-set-{name}", Input).value.strip()
+            if raw:
+                try:
+                    values[name] = kind(float(raw)) if kind is int else float(raw)
+                except ValueError:
+                    raise MlxtuiError(f"The {label} setting {raw!r} is not a number.") from None
+            elif name == "seed":
+                values[name] = None
+        return replace(base, **values).validate()  # type: ignore[arg-type]
+
+    # -- loading ----------------------------------------------------------------------------------------
+
+    @on(Input.Submitted, "#chat-model")
+    def _model_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value.strip():
+            self.load_model(event.value.strip())
+        else:
+            self.notify("Type an MLX folder, a repo id or an http:// endpoint.", severity="warning")
+
+    def _status(self, text: str) -> None:
+        self.query_one("#chat-status", Static).update(Text(text))
+
+    @work(exclusive=True, group="chat-load", exit_on_error=False)
+    async def load_model(self, source: str) -> None:
+        """Load a model (or point at an endpoint), showing progress; errors become notifications."""
+        if self.generating and self.service:
+            self.service.stop()
+        if is_endpoint_url(source):
+            self.service = OpenAIChatService(source)
+            self.model_name, self.context_length = source, None
+            self.conversation.model = source
+            self._status(f"endpoint {source}")
+            self._add_notice(f"Chatting through the OpenAI-compatible endpoint {source}; rates are measured here.")
+            self.query_one("#chat-prompt", Input).focus()
+            return
+        if self.local is None:
+            self.local = ChatService(self.app.ctx)  # type: ignore[attr-defined]
+        bar = self.query_one("#chat-load", ProgressBar)
+        bar.update(progress=0)
+        bar.display = True
+        self._status(f"loading {source}…")
+        try:
+            async for event in self.local.load(source):
+                match event:
+                    case LoadProgress(stage=stage, fraction=fraction):
+                        if fraction is not None:
+                            bar.update(progress=fraction * 100)
+                        self._status(stage)
+                    case ModelLoaded() as info:
+                        self.service = self.local
+                        self.model_name, self.context_length = info.name, info.context_length
+                        self.conversation.model = info.path
+                        self._show_sampling(info.sampling)  # type: ignore[arg-type]
+                        mode = "chat template" if info.has_chat_template else "completion mode"
+                        ctx_text = f"ctx {info.context_length:,}" if info.context_length else "ctx ?"
+                        self._status(f"{info.name} · {info.model_type} · {ctx_text} · {mode}")
+                    case Notice(text=text):
+                        self._add_notice(text)
+            self.query_one("#chat-prompt", Input).focus()
+        except MlxtuiError as error:
+            self._status("load failed" if self.service is None else f"{self.model_name} (still loaded)")
+            self.notify(str(error), title="Could not load the model", severity="error", timeout=12)
+        finally:
+            bar.display = False
+
+    # -- the log ----------------------------------------------------------------------------------------
+
+    @property
+    def log_view(self) -> VerticalScroll:
+        return self.query_one("#chat-log", VerticalScroll)
+
+    def _add_notice(self, text: str) -> None:
+        self.log_view.mount(Static(Text(text), classes="notice"))
+
+    def _add_user(self, text: str) -> None:
+        self.log_view.mount(Static(Text(text), classes="user"))
+
+    # -- sending and streaming ---------------------------------------------------------------------------
+
+    @on(Input.Submitted, "#chat-prompt")
+    def _prompt_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.send(event.value)
+
+    def send(self, text: str) -> bool:
+        """Send a user turn; returns False (with a notice) when it cannot be sent now."""
+        if self.service is None:
+            self.notify("Load a model first (ctrl+l).", severity="warning")
+            return False
+        if self.generating:
+            self.notify("Still answering: Esc stops the reply.", severity="warning")
+            return False
+        if not text.strip():
+            self.notify("The message is empty: type something to send.", severity="warning")
+            return False
+        try:
+            sampling = self.sampling()
+        except MlxtuiError as error:
+            self.notify(str(error), severity="error")
+            return False
+        self.query_one("#chat-prompt", Input).value = ""
+        welcome = self.query("#chat-welcome")
+        if welcome:
+            welcome.remove()
+        self.conversation.messages.append({"role": "user", "content": text})
+        self.conversation.system = self.query_one("#chat-system", Input).value
+        self.conversation.sampling = asdict(sampling)
+        self._add_user(text)
+        self.generating = True
+        self._run_reply(sampling)
+        return True
+
+    @work(exclusive=True, group="chat", exit_on_error=False)
+    async def _run_reply(self, sampling: SamplingSettings) -> None:
+        assert self.service is not None
+        log = self.log_view
+        follow = log.is_vertical_scroll_end or log.max_scroll_y == 0
+        reply = Markdown(classes="reply")
+        await log.mount(reply)
+        if follow:
+            log.anchor()  # stays at the bottom as the reply grows, until the user scrolls up
+        rate = self.query_one(RateReadout)
+        stream = Markdown.get_stream(reply)
+        parts: list[str] = []
+        stats: ChatStats | None = None
+        system = self.conversation.system.strip() or None
+        try:
+            async with aclosing(self.service.reply(self.conversation.turns(), system, sampling)) as events:
+                async for event in events:
+                    match event:
+                        case TokenDelta(text=text):
+                            parts.append(text)
+                            await stream.write(text)
+                        case ChatStats() as stats:
+                            rate.stats = stats
+                            rate.context = (self._context_used + stats.generation_tokens, self.context_length)
+                        case PromptRendered() as rendered:
+                            self.last_prompt = rendered
+                            self._context_used = rendered.prompt_tokens + rendered.cached_tokens
+                            if rendered.system_folded and not self._fold_told:
+                                self._fold_told = True
+                                await log.mount(Static(Text(FOLD_NOTICE), classes="notice"), before=reply)
+                        case Notice(text=text):
+                            await log.mount(Static(Text(text), classes="notice"), before=reply)
+        except MlxtuiError as error:
+            self.notify(str(error), title="Chat", severity="error", timeout=12)
+        finally:
+            await stream.stop()
+            self.generating = False
+            text = "".join(parts)
+            if parts or stats is not None:
+                message: dict[str, Any] = {"role": "assistant", "content": text}
+                if stats is not None:
+                    message["stats"] = asdict(stats)
+                    rate.end_turn(stats)
+                self.conversation.messages.append(message)
+                self._save()
+            else:
+                # Nothing came back (an error before the first token): the question can be asked again.
+                self.conversation.messages.pop()
+                await reply.remove()
+
+    def _save(self) -> None:
+        try:
+            self.store.save(self.conversation)
+        except OSError as error:
+            self.notify(f"The conversation was not saved: {error}", severity="error")
+
+    # -- actions ----------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop":
+            return self.generating  # otherwise Esc means what it means elsewhere
+        return True
+
+    def action_stop(self) -> None:
+        """Stop the reply now; what was written so far stays."""
+        if self.service is not None:
+            self.service.stop()
+
+    def action_show_prompt(self) -> None:
+        if self.last_prompt is None:
+            self.notify("No prompt yet: send a message first.", severity="information")
+            return
+        p = self.last_prompt
+        title = f"Rendered prompt: {p.prompt_tokens + p.cached_tokens} tokens ({p.cached_tokens} reused from the cache)"
+        if p.system_folded:
+            title += " · system folded into the first turn"
+        if p.completion_mode:
+            title += " · completion mode"
+        self.app.push_screen(PromptScreen(p.text, title))
+
+    def action_new_conversation(self) -> None:
+        if self.generating and self.service:
+            self.service.stop()
+        self.conversation = Conversation(model=self.conversation.model)
+        self.last_prompt, self._fold_told, self._context_used = None, False, 0
+        self.log_view.remove_children()
+        self.query_one(RateReadout).reset()
+        self.query_one("#chat-prompt", Input).focus()
+
+    def action_open_conversation(self) -> None:
+        conversations = self.store.list()
+        if not conversations:
+            self.notify("No saved conversations yet.", severity="information")
+            return
+
+        def opened(conv_id: str | None) -> None:
+            if conv_id:
+                self.open_conversation(conv_id)
+
+        self.app.push_screen(OpenConversationScreen(conversations), opened)
+
+    def open_conversation(self, conv_id: str) -> None:
+        """Show a saved conversation and continue it (with its model, when that is not the loaded one)."""
+        try:
+            conv = self.store.load(conv_id)
+        except MlxtuiError as error:
+            self.notify(str(error), severity="error")
+            return
+        self.action_new_conversation()
+        self.conversation = conv
+        self.query_one("#chat-system", Input).value = conv.system
+        if conv.sampling:
+            try:
+                self._show_sampling(SamplingSettings(**conv.sampling))
+            except TypeError:
+                pass
+        log = self.log_view
+        history = []
+        for m in conv.messages:
+            if m["role"] == "user":
+                log.mount(Static(Text(m["content"]), classes="user"))
+            else:
+                log.mount(Markdown(m["content"], classes="reply"))
+                if m.get("stats"):
+                    history.append(float(m["stats"].get("generation_tps", 0.0)))
+        rate = self.query_one(RateReadout)
+        rate.set_history(history)
+        last = next((m["stats"] for m in reversed(conv.messages) if m.get("stats")), None)
+        if last:
+            rate.end_turn(ChatStats(**{k: v for k, v in last.items() if k in ChatStats.__dataclass_fields__}))
+            rate.set_history(history)
+        log.scroll_end(animate=False)
+        if conv.model and conv.model not in (self.conversation.model, "") and self.service is None:
+            pass
+        if conv.model and (self.service is None or (self.local and self.local.info and self.local.info.path != conv.model)):
+            self.query_one("#chat-model", Input).value = conv.model
+            self.notify(f"Reopened “{conv.display_title}”; Enter in the model field loads {conv.model}.")
+
+    def action_export(self) -> None:
+        if not self.conversation.messages:
+            self.notify("Nothing to export yet.", severity="information")
+            return
+        try:
+            self.store.save(self.conversation)
+            path = self.store.export_markdown(self.conversation)
+        except OSError as error:
+            self.notify(f"Export failed: {error}", severity="error")
+            return
+        self.notify(f"Exported to {path}", title="Markdown")
+
+    def action_toggle_settings(self) -> None:
+        side = self.query_one("#chat-side")
+        side.display = not side.display
+
+    def action_focus_model(self) -> None:
+        self.query_one("#chat-model", Input).focus()
