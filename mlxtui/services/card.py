@@ -229,42 +229,33 @@ def _chat_template(folder: Path) -> str | None:
     return template if isinstance(template, str) else None
 
 
-def template_rejects_system(folder: Path | str) -> bool:
-    """True when the folder's chat template raises on a system message (h2o-danube2 style).
+def _tokenizer_config(folder: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
-    Uses the inspect engineer's template check when it exists; otherwise renders the template with a
-    system turn in a jinja2 sandbox, as transformers does.
+
+def system_role_check(folder: Path | str) -> dict[str, Any] | None:
+    """Inspect's sandboxed dry run of the folder's chat template (None without a template).
+
+    The same check Inspect shows, so the card and the Inspect pane never disagree.
     """
+    from mlxtui.services.inspect import chat_template_dry_run
+
     folder = Path(folder)
     template = _chat_template(folder)
     if not template:
-        return False
-    try:  # prefer the shared check so the verdict matches Inspect's
-        from mlxtui.services import inspect as inspect_service
+        return None
+    return chat_template_dry_run(template, _tokenizer_config(folder))
 
-        check = getattr(inspect_service, "template_rejects_system", None)
-        if callable(check):
-            return bool(check(template))
-    except ImportError:
-        pass
-    from jinja2 import TemplateError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    def raise_exception(message: str) -> None:
-        raise TemplateError(message)
-
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    env.globals["raise_exception"] = raise_exception
-    messages = [{"role": "system", "content": "You are helpful."}, {"role": "user", "content": "Hi"}]
-    try:
-        env.from_string(template).render(
-            messages=messages, add_generation_prompt=True, bos_token="<s>", eos_token="</s>"
-        )
-    except TemplateError as error:
-        return "system" in str(error).lower()
-    except Exception:  # a template broken in other ways is not our verdict to give
-        return False
-    return False
+def template_rejects_system(folder: Path | str) -> bool:
+    """True when the folder's chat template raises on a system message (h2o-danube2 style)."""
+    result = system_role_check(folder)
+    return bool(result and result["renders"] and result["system_role"] is False
+                and "drops the system message" not in (result.get("error") or ""))
 
 
 # --- building --------------------------------------------------------------------------------------
@@ -366,12 +357,18 @@ def generate_body(
     else:
         lines.append('prompt = "Once upon a time"')
     lines += ["response = generate(model, tokenizer, prompt=prompt, verbose=True)", "```", ""]
-    if has_template and template_rejects_system(folder):
-        lines += [
-            "> **Note:** this model's chat template does not support a system message: passing one raises "
-            '"System role not supported". Put instructions in the first user message instead.',
-            "",
-        ]
+    check = system_role_check(folder) if has_template else None
+    if check and check["renders"] and check["system_role"] is False:
+        if "drops the system message" in (check.get("error") or ""):
+            lines += ["> **Note:** this model's chat template ignores a system message: put instructions in the "
+                      "first user message instead.", ""]
+        else:
+            lines += [
+                "> **Note:** this model's chat template does not support a system message: passing one raises "
+                f'"{check.get("error") or "System role not supported"}". Put instructions in the first user '
+                "message instead.",
+                "",
+            ]
     if source:
         lines += ["## Original model", "", f"See {_source_link(source, endpoint)} for details, training data and limitations.", ""]
     return "\n".join(lines)
