@@ -36,6 +36,7 @@ from mlxtui.services.errors import (
     OfflineError,
     UnsupportedModelError,
 )
+from mlxtui.services.library import hub_cache_dir
 from mlxtui.services.events import ConvertFinished, ConvertLog, ConvertProgress, ConvertVariantDone
 
 __all__ = [
@@ -245,16 +246,6 @@ def _same_device(a: Path, b: Path) -> bool:
         return os.stat(existing(a)).st_dev == os.stat(existing(b)).st_dev
     except OSError:
         return True
-
-
-def _hub_cache_dir() -> Path:
-    """The huggingface_hub cache folder, from the environment at call time (tests change HF_HOME per test)."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface"
-    )
-    return Path(home) / "hub"
 
 
 def report_problems(report: dict[str, Any] | None) -> list[str]:
@@ -530,7 +521,7 @@ class ConvertService:
         outputs = int(outputs * _DISK_MARGIN)
         download = int(plan.download_bytes * _DISK_MARGIN)
         out_dir = plan.variants[0][1].parent
-        cache = _hub_cache_dir()
+        cache = hub_cache_dir()
         checks = [(out_dir, outputs + (download if _same_device(out_dir, cache) else 0), "the output folder")]
         if download and not _same_device(out_dir, cache):
             checks.append((cache, download, "the Hugging Face cache"))
