@@ -313,6 +313,9 @@ class _Server(ThreadingHTTPServer):
         self._conn_lock = threading.Lock()
         super().__init__(address, handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client hanging up mid-answer is normal (cancelled downloads); never spray tracebacks
+
     def track(self, conn: socket.socket, alive: bool) -> None:
         with self._conn_lock:
             (self._connections.add if alive else self._connections.discard)(conn)
@@ -412,21 +415,21 @@ class _BaseHandler(BaseHTTPRequestHandler):
         self.query = parse_qs(split.query, keep_blank_values=True)
         self.query_string = split.query
         try:
-            self.route()
-        except _Dropped:
+            try:
+                self.route()
+            except HubError as error:
+                self.read_body_quietly()
+                self.send_error_answer(error)
+            except (_Dropped, ConnectionError, TimeoutError):
+                raise
+            except Exception as error:  # a bug must answer 500, not hang the client
+                self.read_body_quietly()
+                self.send_error_answer(HubError(500, "InternalError", f"devhub internal error: {error!r}"))
+            else:
+                self.read_body_quietly()
+        except (_Dropped, ConnectionError, TimeoutError):
+            # a fault we injected, or the client went away: this connection is done
             self.close_connection = True
-            return
-        except HubError as error:
-            self.read_body_quietly()
-            self.send_error_answer(error)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-            return
-        except Exception as error:  # a bug must answer 500, not hang the client
-            self.read_body_quietly()
-            self.send_error_answer(HubError(500, "InternalError", f"devhub internal error: {error!r}"))
-        else:
-            self.read_body_quietly()
 
     def read_body_quietly(self) -> None:
         try:
