@@ -13,6 +13,8 @@ from mlxtui.services.errors import AuthError, InvalidInputError, UploadError
 from mlxtui.services.events import UploadFinished, UploadProgress, UploadStage
 from mlxtui.services.upload import UploadService, looks_like_token, suggest_repo_name
 
+pytestmark = pytest.mark.usefixtures("restore_hub_environment")
+
 SOURCE = "h2oai/h2o-danube2-tiny-chat"
 
 

@@ -1,0 +1,57 @@
+"""`mlxtui upload` end to end through mlxtui.cli.main against a devhub."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlxtui.cli import main
+
+pytestmark = pytest.mark.usefixtures("restore_hub_environment")
+
+SOURCE = "h2oai/h2o-danube2-tiny-chat"
+
+
+@pytest.fixture
+def hubx(devhub_factory, source_folder: Path):
+    hub = devhub_factory()
+    hub.import_folder(SOURCE, source_folder)
+    return hub
+
+
+def test_upload_with_yes(hubx, mlx_folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HF_TOKEN", hubx.write_token)
+    assert main(["--endpoint", hubx.url, "card", str(mlx_folder)]) == 0
+    assert main(["--endpoint", hubx.url, "upload", str(mlx_folder), "mlx-community/h2o-4bit", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "✓ Token: alice" in out and "Repo:       mlx-community/h2o-4bit (public)" in out
+    assert f"{hubx.url}/mlx-community/h2o-4bit" in out and "Verified" in out
+    assert hubx.write_token not in out
+
+
+def test_upload_refused_without_a_clean_card(hubx, mlx_folder: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HF_TOKEN", hubx.write_token)
+    # mlx-lm's README has no body: the preflight refuses it
+    assert main(["--endpoint", hubx.url, "upload", str(mlx_folder), "alice/x", "--yes"]) == 1
+    captured = capsys.readouterr()
+    assert "✗ README.md" in captured.out and "upload refused" in captured.err
+    from huggingface_hub import HfApi
+
+    assert not HfApi(endpoint=hubx.url, token=hubx.write_token).repo_exists("alice/x")
+
+
+def test_upload_without_a_terminal_needs_yes(hubx, mlx_folder: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HF_TOKEN", hubx.write_token)
+    main(["--endpoint", hubx.url, "card", str(mlx_folder)])
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    assert main(["--endpoint", hubx.url, "upload", str(mlx_folder), "alice/x"]) == 1
+    assert "--yes" in capsys.readouterr().err
+
+
+def test_upload_invalid_repo_id(hubx, mlx_folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HF_TOKEN", hubx.write_token)
+    assert main(["--endpoint", hubx.url, "upload", str(mlx_folder), "alice/bad name", "--yes"]) == 1
+    assert "not a valid repo id" in capsys.readouterr().err
