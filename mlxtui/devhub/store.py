@@ -517,9 +517,11 @@ class HubStore:
                         oid = git_blob_oid(lfs_pointer(sha256, size))
                     else:
                         oid = git_blob_oid(self.blob_path(sha256).read_bytes())
-                    for other in list(files):
-                        if other.startswith(path + "/"):
-                            raise CommitError(f"{path}: a folder of that name exists")
+                    if any(other.startswith(path + "/") for other in files):
+                        raise CommitError(f"{path}: a folder of that name exists")
+                    parts = path.split("/")
+                    if any("/".join(parts[:i]) in files for i in range(1, len(parts))):
+                        raise CommitError(f"{path}: a parent folder is a file")
                     files[path] = FileEntry(path, sha256, size, lfs, oid)
                 elif kind == "delete":
                     if path not in files:
