@@ -52,6 +52,7 @@ __all__ = [
     "ConvertPlan",
     "ConvertService",
     "output_name",
+    "options_from_label",
     "free_output",
     "disk_free",
     "report_problems",
@@ -207,6 +208,28 @@ class ConvertOptions:
         if self.trust_remote_code:
             args.append("--trust-remote-code")
         return args
+
+
+def options_from_label(label: str, base: ConvertOptions | None = None) -> ConvertOptions:
+    """The options a folder label names (the inverse of ConvertOptions.label): 4bit, 8bit-g32, mixed_3_6,
+    mxfp4, bf16, ... `base` supplies dtype and trust_remote_code."""
+    base = base or ConvertOptions()
+    keep = {"dtype": base.dtype, "trust_remote_code": base.trust_remote_code}
+    label = label.strip().lower()
+    if label in RECIPES:
+        low = int(label.split("_")[1])
+        return ConvertOptions(quantize=True, q_bits=low, q_group_size=base.q_group_size or 64, quant_predicate=label, **keep)
+    if label in MODE_FIXED:
+        return ConvertOptions(quantize=True, q_mode=label, **keep)
+    if match := re.fullmatch(r"(\d+)bit(?:-g(\d+))?", label):
+        group = int(match.group(2)) if match.group(2) else 64
+        return ConvertOptions(quantize=True, q_bits=int(match.group(1)), q_group_size=group, **keep)
+    for dtype, short in _DTYPE_LABELS.items():
+        if label in (dtype, short):
+            return ConvertOptions(dtype=dtype, trust_remote_code=base.trust_remote_code)
+    raise InvalidInputError(
+        f"Unknown variant {label!r}: use e.g. 4bit, 8bit, 4bit-g32, mixed_3_6, mxfp4, nvfp4, mxfp8, bf16, fp16, fp32."
+    )
 
 
 def output_name(source: str, label: str) -> str:
@@ -538,9 +561,9 @@ class ConvertService:
 
     async def start(self, plan: ConvertPlan) -> jobstore.Job:
         """Create the job folder and start its worker process; returns at once."""
-        return await asyncio.to_thread(self._start, plan)
+        return await asyncio.to_thread(self.start_sync, plan)
 
-    def _start(self, plan: ConvertPlan) -> jobstore.Job:
+    def start_sync(self, plan: ConvertPlan) -> jobstore.Job:
         job_id = jobstore.new_job_id()
         job = jobstore.Job(
             id=job_id,
@@ -644,9 +667,9 @@ class ConvertService:
 
     async def cancel(self, job_id: str, *, grace_s: float = 5.0) -> jobstore.Job:
         """Stop a job: SIGTERM, then SIGKILL after `grace_s`; partial output removed, download cache kept."""
-        return await asyncio.to_thread(self._cancel, job_id, grace_s)
+        return await asyncio.to_thread(self.cancel_sync, job_id, grace_s)
 
-    def _cancel(self, job_id: str, grace_s: float) -> jobstore.Job:
+    def cancel_sync(self, job_id: str, grace_s: float = 5.0) -> jobstore.Job:
         job = self.job(job_id)
         if not job.active:
             return job

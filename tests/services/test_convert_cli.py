@@ -1,0 +1,54 @@
+"""`mlxtui convert`, `mlxtui jobs`, `mlxtui library` as a user runs them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _mlxtui(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlxtui", "--endpoint", "http://127.0.0.1:9", *args],
+        capture_output=True, text=True, timeout=100,
+    )
+
+
+def test_convert_with_mlx_lm_flags_prints_progress_and_the_outputs(make_tiny_model, isolated_home: Path) -> None:
+    src = make_tiny_model("tiny")
+    out = isolated_home / "out-4bit"
+    result = _mlxtui("convert", "--hf-path", str(src), "--mlx-path", str(out), "-q", "--q-bits", "4",
+                     "--q-group-size", "64", "--dtype", "float32", "--also", "8bit")
+    assert result.returncode == 0, result.stderr
+    models = isolated_home / "data" / "models" / "mlx"
+    assert result.stdout.split() == [str(out), str(models / "tiny-8bit")]
+    assert "[4bit] quantize:" in result.stderr and "[8bit] save: 1/1 shards" in result.stderr
+    assert "done: " in result.stderr and (out / "mlxtui-provenance.json").exists()
+
+    listed = _mlxtui("jobs")
+    assert listed.returncode == 0 and "done" in listed.stdout and str(src) in listed.stdout
+    library = _mlxtui("library")
+    assert "tiny-8bit" in library.stdout and "8bit" in library.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--hf-path", "./no/such/model"], "There is no folder './no/such/model' here and no repo"),
+        (["--hf-path", "{src}", "-q", "--q-bits", "7"], "7 bits is not supported"),
+        (["--hf-path", "{src}", "-q", "--q-mode", "mxfp4", "--q-group-size", "64"], "mxfp4 always uses group size 32"),
+        (["--hf-path", "{src}", "-q", "-d"], "exclude each other"),
+        (["--hf-path", "{src}", "--mlx-path", "{src}"], "already exists and is never overwritten"),
+        (["--hf-path", "{src}", "--upload-repo", "me/x"], "does not upload"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_one_line(make_tiny_model, args: list[str], reason: str) -> None:
+    src = make_tiny_model("tiny")
+    result = _mlxtui("convert", *[a.replace("{src}", str(src)) for a in args])
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and reason in lines[0], result.stderr
