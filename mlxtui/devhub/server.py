@@ -295,12 +295,14 @@ class DevHub:
     def _sign(self, *parts: str) -> str:
         return hmac.new(self._secret, "\n".join(parts).encode(), hashlib.sha256).hexdigest()[:32]
 
-    def cdn_link(self, repo_id: str, revision: str, entry: FileEntry, ttl: int = 3600) -> str:
-        """A signed, expiring URL on the CDN origin for one blob."""
+    def cdn_link(self, repo_id: str, revision: str, entry: FileEntry, ttl: int = 3600,
+                 hostname: str | None = None) -> str:
+        """A signed, expiring URL on the CDN origin for one blob (`hostname`: as the client reached the API)."""
         expires = str(int(time.time()) + ttl)
         sig = self._sign(entry.sha256, repo_id, revision, entry.path, expires)
         query = urlencode({"repo": repo_id, "rev": revision, "path": entry.path, "expires": expires, "sig": sig})
-        return f"{self.cdn_url}/blobs/{entry.sha256}?{query}"
+        base = f"http://{hostname}:{self.cdn_port}" if hostname else self.cdn_url
+        return f"{base}/blobs/{entry.sha256}?{query}"
 
 
 class _Server(ThreadingHTTPServer):
@@ -556,6 +558,8 @@ class _ApiHandler(_BaseHandler):
                 return
         if re.match(r"/api/(datasets|spaces)/", path):
             raise HubError(404, "RepoNotFound", "Repository not found (devhub serves models only)")
+        if re.match(r"/api/models/[^/]+(/|$)", path) or re.match(r"/[^/_][^/]*(/[^/]+)?/resolve/", path):
+            raise _repo_not_found()  # e.g. a canonical one-part id ("gpt2"): devhub repos are owner/name
         raise HubError(404, "NotFound", f"Sorry, we can't find the page you are looking for ({self.command} {path}).")
 
     def apply_faults(self, path: str) -> None:
@@ -886,7 +890,7 @@ class _ApiHandler(_BaseHandler):
             headers["X-Linked-Etag"] = f'"{entry.sha256}"'
             headers["X-Linked-Size"] = str(entry.size)
         if entry.lfs and entry.size >= self.hub.redirect_threshold:
-            location = self.hub.cdn_link(repo, rev, entry)
+            location = self.hub.cdn_link(repo, rev, entry, hostname=urlsplit(self.base_url()).hostname)
             headers.update({"Location": location, "ETag": f'"{entry.oid}"'})
             self.send(302, f"Found. Redirecting to {location}".encode(), headers, "text/plain; charset=utf-8")
             return

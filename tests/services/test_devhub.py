@@ -273,6 +273,8 @@ def test_error_codes_map_to_client_exceptions(devhub_factory, tmp_path: Path) ->
         hf_hub_download("alice/tiny-llama", "missing.txt", endpoint=hub.url)
     with pytest.raises(RepositoryNotFoundError):
         hf_hub_download("alice/nope", "config.json", endpoint=hub.url)
+    with pytest.raises(RepositoryNotFoundError):
+        api.model_info("gpt2")  # one-part ids do not exist here
     # gated: metadata is public, files need access (401 anonymous, 403 without grant) until granted
     with pytest.raises(GatedRepoError, match="restricted"):
         hf_hub_download("alice/gated-llama", "config.json", endpoint=hub.url)
@@ -491,7 +493,8 @@ def test_repos_survive_a_restart(devhub_factory, tmp_path: Path) -> None:
     info = HfApi(endpoint=hub.url).model_info("alice/tiny-llama")
     root = hub.root
     hub.stop()
-    again = devhub_factory(root, tokens=None)  # keep the stored tokens.json
+    again = devhub_factory(root, tokens=None, port=hub.port)  # same port, stored tokens.json
+    assert again.url == hub.url
     assert HfApi(endpoint=again.url).model_info("alice/tiny-llama").sha == info.sha
     assert HfApi(endpoint=again.url).whoami(token=WRITE_TOKEN)["name"] == "alice"
     assert Path(hf_hub_download("alice/tiny-llama", "config.json", endpoint=again.url)).read_text() == json.dumps(CONFIG)
