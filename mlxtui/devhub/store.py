@@ -14,7 +14,6 @@ names has been checked, so a failed commit leaves the repo exactly as it was.
 
 from __future__ import annotations
 
-import base64
 import fnmatch
 import hashlib
 import json
@@ -39,6 +38,7 @@ __all__ = [
     "LFS_PATTERNS",
     "LFS_SIZE_THRESHOLD",
     "git_blob_oid",
+    "is_lfs_path",
     "lfs_pointer",
     "utc_now",
     "iso",
@@ -617,7 +617,3 @@ def _gated_value(gated: bool | str | None) -> bool | str:
     if gated in ("auto", "manual"):
         return gated
     return "manual"
-
-
-def b64_decode(text: str) -> bytes:
-    return base64.b64decode(text)

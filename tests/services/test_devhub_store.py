@@ -111,3 +111,21 @@ def test_commit_history_and_refs_through_the_client(devhub_factory, tmp_path: Pa
     assert api.file_exists("alice/m", "b.txt") and not api.file_exists("alice/m", "c.txt")
     api.update_repo_settings("alice/m", private=True, gated="auto")
     assert api.model_info("alice/m").private is True and api.model_info("alice/m").gated == "auto"
+
+
+def test_cli_serve_prints_the_endpoint_and_serves(tmp_path: Path) -> None:
+    import re
+    import subprocess
+    import sys
+
+    root = tmp_path / "root"
+    HubStore(root).import_folder("alice/m", make_repo_folder(tmp_path / "m", {"config.json": "{}"}))
+    proc = subprocess.Popen([sys.executable, "-m", "mlxtui", "devhub", "serve", "--root", str(root)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        lines = [proc.stdout.readline() for _ in range(3)]
+        url = re.search(r"endpoint: (http://\S+)", "".join(lines)).group(1)
+        assert HfApi(endpoint=url).model_info("alice/m").id == "alice/m"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
