@@ -352,7 +352,7 @@ class HubService:
                 lic = files.card_data.get("license")
                 files.license = lic if isinstance(lic, str) else None
             wanted = [n for n in SMALL_FILES if n in files.files]
-            rev = info.sha or revision
+            rev = revision  # by name, so the cache records refs/<revision> for offline use later
             paths = {}
             try:
                 for name in wanted:
