@@ -444,6 +444,20 @@ class _BaseHandler(BaseHTTPRequestHandler):
     def route(self) -> None:
         raise NotImplementedError
 
+    def apply_faults(self, path: str) -> None:
+        """Injected slow / 429 / error answers; `path` is the API path, or the file's resolve path on the CDN."""
+        faults = self.hub.faults
+        slow = faults.take("slow", self.command, path)
+        if slow:
+            time.sleep(slow.delay)
+        limited = faults.take("rate_limit", self.command, path)
+        if limited:
+            raise HubError(429, "RateLimited", "You have been rate-limited (injected by devhub).",
+                           {"Retry-After": str(limited.retry_after)})
+        failed = faults.take("error", self.command, path)
+        if failed:
+            raise HubError(failed.status, "Injected", failed.message)
+
     # ------------------------------------------------------------ file bytes
     def serve_blob(self, path: Path, size: int, headers: dict[str, str], fault_path: str) -> None:
         """Answer a file download (HEAD or GET) with Range support and the drop-download fault."""
@@ -561,19 +575,6 @@ class _ApiHandler(_BaseHandler):
         if re.match(r"/api/models/[^/]+(/|$)", path) or re.match(r"/[^/_][^/]*(/[^/]+)?/resolve/", path):
             raise _repo_not_found()  # e.g. a canonical one-part id ("gpt2"): devhub repos are owner/name
         raise HubError(404, "NotFound", f"Sorry, we can't find the page you are looking for ({self.command} {path}).")
-
-    def apply_faults(self, path: str) -> None:
-        faults = self.hub.faults
-        slow = faults.take("slow", self.command, path)
-        if slow:
-            time.sleep(slow.delay)
-        limited = faults.take("rate_limit", self.command, path)
-        if limited:
-            raise HubError(429, "RateLimited", "You have been rate-limited (injected by devhub).",
-                           {"Retry-After": str(limited.retry_after)})
-        failed = faults.take("error", self.command, path)
-        if failed:
-            raise HubError(failed.status, "Injected", failed.message)
 
     # --------------------------------------------------------------- auth
     def caller(self) -> Caller:
@@ -1170,9 +1171,7 @@ class _CdnHandler(_BaseHandler):
             raise HubError(404, "NotFound", "Blob not found")
         size = blob.stat().st_size
         fault_path = f"/{repo}/resolve/{rev}/{path}"
-        slow = self.hub.faults.take("slow", self.command, fault_path)
-        if slow:
-            time.sleep(slow.delay)
+        self.apply_faults(fault_path)
         headers = {
             "ETag": f'"{sha}"',
             "Content-Disposition": f'inline; filename="{path.rsplit("/", 1)[-1]}"',

@@ -453,7 +453,7 @@ def test_429_with_retry_after_is_retried_by_the_client(
 
     waits: list[float] = []
     monkeypatch.setattr(client_http, "time", types.SimpleNamespace(sleep=waits.append))
-    hub = seeded(devhub_factory, tmp_path)
+    hub = seeded(devhub_factory, tmp_path, redirect_threshold=100)
     api = HfApi(endpoint=hub.url)
     hub.faults.rate_limit(1, path_prefix="/api/models", method="GET", retry_after=7)
     assert len(list(api.list_models())) == 3
@@ -464,6 +464,10 @@ def test_429_with_retry_after_is_retried_by_the_client(
     assert r.status_code == 200
     assert hf_hub_download("alice/tiny-llama", "config.json", endpoint=hub.url)
     assert hub.count_requests("GET", "/alice/tiny-llama/resolve") == 2
+    # also on the CDN origin, where large files are fetched from
+    hub.faults.rate_limit(1, path_prefix="/alice/tiny-llama/resolve/main/model.safetensors", method="GET")
+    assert hf_hub_download("alice/tiny-llama", "model.safetensors", endpoint=hub.url)
+    assert [r.method for r in hub.cdn_requests] == ["GET", "GET"]
     # the admin route lists, and clears, faults; admin calls are not logged as Hub requests
     hub.faults.slow(0.01, 5)
     assert httpx.get(f"{hub.url}/_devhub/faults").json()[0]["kind"] == "slow"
