@@ -230,7 +230,7 @@ class DevHub:
         self._api = _Server((self.host, self._port), _ApiHandler, self)
         self._cdn = _Server((self.host, self._cdn_port), _CdnHandler, self)
         for server, name in ((self._api, "devhub-api"), (self._cdn, "devhub-cdn")):
-            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True)
+            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
@@ -338,6 +338,8 @@ class _Dropped(Exception):
 
 class _BaseHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in separate writes: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms per answer
+    disable_nagle_algorithm = True
     server: _Server
     server_version = "devhub/1.0"
 
