@@ -76,6 +76,16 @@ _listeners: dict[int, Callable[[Notice], None]] = {}
 _WAIT = re.compile(r"(?:Rate limited\. Waiting|Retrying in) ([\d.]+)s")
 
 
+#: connection failures that backing off will not fix
+_UNREACHABLE = ("Connection refused", "All connection attempts failed", "Name or service not known",
+                "nodename nor servname", "Temporary failure in name resolution", "Network is unreachable",
+                "No route to host")
+
+
+class _Unreachable(ConnectionError):
+    """Raised out of huggingface_hub's retry loop when the Hub cannot be reached at all."""
+
+
 class _RetryNoticeFilter(logging.Filter):
     """Turns huggingface_hub's retry log lines into Notices for threads that asked for them."""
 
@@ -83,7 +93,11 @@ class _RetryNoticeFilter(logging.Filter):
         listener = _listeners.get(record.thread or 0)
         if listener is None:
             return True
-        match = _WAIT.search(record.getMessage())
+        message = record.getMessage()
+        if "thrown while requesting" in message and any(s in message for s in _UNREACHABLE):
+            # Nothing is listening (or the name does not resolve): retrying for ~25 s only delays "offline".
+            raise _Unreachable(message)
+        match = _WAIT.search(message)
         if match:
             seconds = float(match.group(1))
             text = f"rate limited, retrying in {seconds:g} s" if "Rate limited" in record.getMessage() else (

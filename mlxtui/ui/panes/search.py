@@ -63,6 +63,9 @@ class SearchPane(Vertical):
         Binding("escape", "focus_results", "Results", id="search.results", show=False),
     ]
 
+    #: rows asked for per page (the Hub's own page may be larger; it is read lazily)
+    PAGE_SIZE = 50
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id, classes=classes)
         self.generation = 0
@@ -195,7 +198,7 @@ class SearchPane(Vertical):
         from mlxtui.services.hub import HubService
 
         try:
-            cursor = HubService(self.app.ctx).search(query)  # type: ignore[attr-defined]
+            cursor = HubService(self.app.ctx).search(query, self.PAGE_SIZE)  # type: ignore[attr-defined]
             async with aclosing(cursor.next_page()) as events:
                 async for event in events:
                     if generation != self.generation:
