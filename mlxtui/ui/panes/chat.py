@@ -82,6 +82,11 @@ class OpenConversationScreen(ModalScreen[str | None]):
                 id="open-list",
             )
 
+    def on_mount(self) -> None:
+        option_list = self.query_one(OptionList)
+        option_list.highlighted = 0
+        option_list.focus()
+
     @on(OptionList.OptionSelected)
     def _picked(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
@@ -154,10 +159,10 @@ class ChatPane(Vertical):
         self._show_sampling(SamplingSettings(max_tokens=ctx.settings.chat.max_tokens if ctx else 512))
         self.query_one("#chat-load").display = False
 
-    def on_focus(self) -> None:
-        # The app focuses the pane on switch: hand focus to the prompt (or the model field when nothing is loaded).
-        target = "#chat-prompt" if self.service else "#chat-model"
-        self.query_one(target, Input).focus()
+    def on_show(self) -> None:
+        # The app focuses a pane's first input (the model field); once a model is loaded the prompt matters more.
+        if self.service is not None:
+            self.call_after_refresh(self.query_one("#chat-prompt", Input).focus)
 
     def on_unmount(self) -> None:
         if self.local is not None:
