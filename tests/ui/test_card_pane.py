@@ -1,0 +1,158 @@
+"""The Card pane through the pilot: open, form <-> YAML sync, lint, save, drafts, preview."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, Markdown, OptionList, TabbedContent, TextArea
+
+from mlxtui.services import Context
+from mlxtui.services.card import CardService, split_card
+from mlxtui.ui.app import MlxtuiApp
+from mlxtui.ui.messages import EditCard
+from mlxtui.ui.panes.card import CardPane
+
+OFFLINE = "http://127.0.0.1:9"
+
+
+def make_app() -> MlxtuiApp:
+    return MlxtuiApp(Context(endpoint=OFFLINE), probe=False)
+
+
+async def open_card(app: MlxtuiApp, pilot, folder: Path) -> CardPane:
+    await pilot.pause()  # let start-up (first pane focus) settle before switching
+    app.post_message(EditCard(str(folder)))
+    await pilot.pause()
+    await pilot.pause()
+    pane = app.query_one(CardPane)
+    await app.workers.wait_for_complete()
+    await pilot.pause(0.4)  # the sync debounce
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    return pane
+
+
+def lint_text(pane: CardPane) -> str:
+    lint = pane.query_one("#card-lint", OptionList)
+    return "\n".join(str(lint.get_option_at_index(i).prompt) for i in range(lint.option_count))
+
+
+async def test_opening_a_fresh_conversion_builds_a_card_and_fills_the_form(mlx_folder: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_card(app, pilot, mlx_folder)
+        assert "## Conversion" in pane.editor.text
+        assert pane.query_one("#card-field-license", Input).value == "apache-2.0"
+        assert pane.query_one("#card-field-base_model", Input).value == "h2oai/h2o-danube2-tiny-chat"
+        assert "mlx" in pane.query_one("#card-field-tags", Input).value
+        assert "✗" not in lint_text(pane)  # lint-clean (the offline Hub check is only a note)
+        assert "unsaved" in str(pane.query_one("#card-state").render())
+
+
+async def test_form_edits_the_yaml_and_yaml_edits_the_form(mlx_folder: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_card(app, pilot, mlx_folder)
+        body_before = split_card(pane.editor.text).body
+        field = pane.query_one("#card-field-license", Input)
+        field.focus()
+        await pilot.pause()
+        field.value = ""
+        await pilot.press(*"mit")
+        await pilot.pause()
+        meta = split_card(pane.editor.text).meta
+        assert meta.get("license") == "mit", (field.value, app.focused, pane.editor.text[:600])
+        assert split_card(pane.editor.text).body.strip() == body_before.strip()
+        # now the other way: edit the YAML text
+        editor = pane.query_one("#card-editor", TextArea)
+        editor.focus()
+        editor.text = editor.text.replace("pipeline_tag: text-generation", "pipeline_tag: text2text-generation")
+        await pilot.pause(0.5)
+        assert pane.query_one("#card-field-pipeline_tag", Input).value == "text2text-generation"
+
+
+async def test_lint_lists_problems_as_the_user_types(mlx_folder: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_card(app, pilot, mlx_folder)
+        editor = pane.editor
+        editor.text = editor.text.replace("license: apache-2.0\n", "")
+        await pilot.pause(0.5)
+        assert "No license" in lint_text(pane)
+        editor.text = "---\nlicense: [broken\n---\n\nbody\n"
+        await pilot.pause(0.5)
+        assert "YAML front matter is invalid" in lint_text(pane)
+        assert pane.query_one("#card-field-license", Input).disabled  # no form edits over broken YAML
+
+
+async def test_ctrl_s_saves_atomically_and_drops_the_draft(mlx_folder: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_card(app, pilot, mlx_folder)
+        pane.editor.focus()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert (mlx_folder / "README.md").read_text() == pane.editor.text
+        assert CardService(app.ctx).load_draft(mlx_folder) is None
+        assert "saved" in str(pane.query_one("#card-state").render())
+
+
+async def test_unsaved_edits_survive_a_crash(mlx_folder: Path) -> None:
+    on_disk = (mlx_folder / "README.md").read_text()
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_card(app, pilot, mlx_folder)
+        pane.editor.focus()
+        pane.editor.move_cursor(pane.editor.document.end)
+        await pilot.press(*"precious words")
+        await pilot.pause(1.3)  # the draft debounce
+        # the "crash": the draft is already on disk while the app still runs
+        draft = CardService(app.ctx).load_draft(mlx_folder)
+        assert draft is not None and "precious words" in draft.text
+    assert (mlx_folder / "README.md").read_text() == on_disk  # never written behind the user's back
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_card(app, pilot, mlx_folder)
+        assert "precious words" in pane.editor.text
+
+
+async def test_preview_toggle_shows_the_body(mlx_folder: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_card(app, pilot, mlx_folder)
+        pane.editor.focus()
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert pane.query_one("#card-view").current == "card-preview-scroll"
+        assert "Use with mlx-lm" in pane.query_one("#card-preview", Markdown).source
+        await pilot.press("ctrl+t")
+        assert pane.query_one("#card-view").current == "card-editor"
+
+
+async def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.post_message(EditCard(str(tmp_path / "nope")))
+        await pilot.pause()
+        await pilot.pause()
+        pane = app.query_one(CardPane)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert any("is not a folder" in n.message for n in app._notifications)
+        assert pane.folder is None
+
+
+async def test_ctrl_o_asks_for_an_upload_of_the_saved_card(mlx_folder: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_card(app, pilot, mlx_folder)
+        pane.editor.focus()
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert app.query_one("#panes", TabbedContent).active == "card"  # unsaved: refused with a notice
+        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        await pilot.pause()
+        assert app.query_one("#panes", TabbedContent).active == "upload"
