@@ -1,0 +1,139 @@
+"""The Inspect pane through the pilot: verdicts, config tree/raw toggle, errors, and search -> inspect -> convert."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import ContentSwitcher, DataTable, Input, Static, TabbedContent, TextArea, Tree
+
+from mlxtui.services import Context
+from mlxtui.ui.app import MlxtuiApp
+from mlxtui.ui.panes.convert import ConvertPane
+from mlxtui.ui.panes.inspect import InspectPane
+from mlxtui.ui.panes.search import DEBOUNCE_S
+
+
+def make_app(hub, tmp_path: Path) -> MlxtuiApp:
+    return MlxtuiApp(Context(endpoint=hub.url, token=hub.write_token), probe=False,
+                     settings_path=tmp_path / "config.toml")
+
+
+async def settle(pilot) -> None:
+    await pilot.pause(DEBOUNCE_S + 0.1)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def inspect_pane(pilot) -> InspectPane:
+    """Show Inspect (panes after the first mount lazily) and return it."""
+    pilot.app.action_show_pane("inspect")
+    for _ in range(50):
+        await pilot.pause()
+        found = pilot.app.query(InspectPane)
+        if found:
+            pilot.app.action_show_pane("inspect")  # now mounted: focus lands on its input
+            await pilot.pause()
+            return found.first()
+    raise AssertionError("Inspect pane did not mount")
+
+
+def text_of(app: MlxtuiApp, selector: str) -> str:
+    return str(app.query_one(selector, Static).render())
+
+
+async def test_keyboard_flow_search_inspect_convert(hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, str | None, dict | None]] = []
+    original = ConvertPane.prefill
+
+    def recording_prefill(self, source, revision=None, report=None):
+        calls.append((source, revision, report))
+        return original(self, source, revision, report)
+
+    monkeypatch.setattr(ConvertPane, "prefill", recording_prefill)
+    app = make_app(hub, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.action_show_pane("search")
+        await pilot.pause()
+        await pilot.press(*"h2o-danube2-tiny-chat", "enter")  # type, Enter moves to the results
+        await settle(pilot)
+        await pilot.press("enter")  # open the first row in Inspect
+        await settle(pilot)
+        assert app.query_one("#panes", TabbedContent).active == "inspect"
+        assert "Supported" in text_of(app, "#inspect-verdict")
+        assert "rejects a system message" in text_of(app, "#inspect-template")
+        await pilot.press("c")
+        await pilot.pause()
+        assert app.query_one("#panes", TabbedContent).active == "convert"
+        assert calls and calls[0][0] == "h2oai/h2o-danube2-tiny-chat"
+        assert calls[0][2] is not None and calls[0][2]["supported"] is True
+        source = app.query("#convert-source")
+        if source:  # the Convert pane shows it
+            assert source.first(Input).value == "h2oai/h2o-danube2-tiny-chat"
+
+
+async def test_unsupported_model_shows_reasons_and_conversions_table(hub, tmp_path: Path) -> None:
+    app = make_app(hub, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        (await inspect_pane(pilot)).show_model("fancylabs/FancyNet-tiny")
+        await settle(pilot)
+        verdict = text_of(app, "#inspect-verdict")
+        assert "Not convertible" in verdict and "fancynet" in verdict and "trust_remote_code" in verdict
+        (await inspect_pane(pilot)).show_model("h2oai/h2o-danube2-tiny-chat")
+        await settle(pilot)
+        table = app.query_one("#inspect-conversions", DataTable)
+        assert table.get_row("mlx-community/h2o-danube2-tiny-chat-4bit")[1] == "4bit"
+        estimates = app.query_one("#inspect-estimates", DataTable)
+        assert estimates.row_count == 11 and str(estimates.get_row("4bit")[1]) == "4.50"
+
+
+async def test_config_tree_and_raw_toggle(hub, tmp_path: Path) -> None:
+    app = make_app(hub, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await inspect_pane(pilot)
+        await pilot.press(*"Qwen/Qwen2-tiny", "enter")
+        await settle(pilot)
+        tree = app.query_one("#inspect-tree", Tree)
+        labels = [str(child.label) for child in tree.root.children]
+        assert any(label.startswith("model_type") and "qwen2" in label for label in labels)
+        switcher = app.query_one("#inspect-config", ContentSwitcher)
+        assert switcher.current == "inspect-tree"
+        await pilot.press("t")
+        assert switcher.current == "inspect-raw"
+        assert '"model_type": "qwen2"' in app.query_one("#inspect-raw", TextArea).text
+        await pilot.press("t")
+        assert switcher.current == "inspect-tree"
+
+
+async def test_malformed_config_shows_raw_text(hub, tmp_path: Path) -> None:
+    app = make_app(hub, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        (await inspect_pane(pilot)).show_model("someuser/broken-config-tiny")
+        await settle(pilot)
+        assert "not valid JSON" in text_of(app, "#inspect-verdict")
+        assert app.query_one("#inspect-raw", TextArea).text.strip()
+
+
+@pytest.mark.parametrize(
+    "source, needle",
+    [("nobody/missing-model", "may also be private"), ("bad id!", "not a valid repo id"),
+     ("/definitely/not/here", "does not exist")],
+)
+async def test_errors_are_notices_not_crashes(hub, tmp_path: Path, source: str, needle: str) -> None:
+    app = make_app(hub, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        (await inspect_pane(pilot)).show_model(source)
+        await settle(pilot)
+        assert needle in text_of(app, "#inspect-status")
+        assert any(needle in n.message for n in app._notifications)
+        assert app.query_one("#inspect-body").display is False
+
+
+async def test_local_folder(hub, tmp_path: Path, generated_models: dict[str, Path]) -> None:
+    app = make_app(hub, tmp_path)
+    folder = generated_models["NousResearch/Llama-3-tiny-Instruct"]
+    async with app.run_test(size=(120, 36)) as pilot:
+        (await inspect_pane(pilot)).show_model(str(folder))
+        await settle(pilot)
+        assert "Supported" in text_of(app, "#inspect-verdict")
+        assert "accepts a system message" in text_of(app, "#inspect-template")
