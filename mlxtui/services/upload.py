@@ -566,7 +566,7 @@ class UploadService:
         if extra:
             return CheckItem("Weights", "error", f"{', '.join(extra)} is not in the index: a leftover from another run?")
         total = (index.get("metadata") or {}).get("total_size")
-        detail = f"{len(weights)} shards, consistent with the index"
+        detail = f"{len(weights)} shard{'s' if len(weights) != 1 else ''}, consistent with the index"
         return CheckItem("Weights", "ok", detail + (f" ({_human(int(total))} of tensors)" if total else ""))
 
     async def _card_checks(self, folder: Path) -> list[CheckItem]:
@@ -579,10 +579,10 @@ class UploadService:
         problems, notes = await cards.lint(text, source)
         errors = [p for p in problems if p.severity == "error"]
         if errors:
-            return [CheckItem("README.md", "error", "; ".join(p.message for p in errors))]
+            return [CheckItem("README.md", "error", " ".join(p.message for p in errors))]
         warnings = [p.message for p in problems if p.severity == "warning"] + notes
         if warnings:
-            return [CheckItem("README.md", "warning", "; ".join(warnings))]
+            return [CheckItem("README.md", "warning", " ".join(warnings))]
         return [CheckItem("README.md", "ok", "lint-clean")]
 
     # -- upload ---------------------------------------------------------------------------------------

@@ -1,17 +1,274 @@
-"""Upload to the Hub (placeholder until the pane lands)."""
+"""Upload an MLX folder to the Hub: account, target, preflight checklist, confirmation, progress, verification.
+
+Nothing is sent before the confirmation. A re-run after an interruption sends only what the server lacks, and
+every upload ends by comparing the remote files with the local ones. The token is never shown.
+"""
 
 from __future__ import annotations
 
+from contextlib import aclosing
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import Static
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, ProgressBar, Select, Static
+from textual.widgets.option_list import Option
+
+from mlxtui.services.errors import CancelledByUser, MlxtuiError
+from mlxtui.services.events import UploadFinished, UploadProgress, UploadStage
+from mlxtui.services.upload import Identity, UploadPlan, UploadService, suggest_repo_name
+from mlxtui.ui.screens.upload_confirm import UploadConfirmDialog, human_bytes
+
+__all__ = ["UploadPane"]
+
+_MARKS = {"ok": ("✓", "green"), "warning": ("!", "yellow"), "error": ("✗", "red")}
 
 
 class UploadPane(Vertical):
-    """Upload to the Hub."""
+    """Upload an MLX folder to the Hub."""
+
+    BINDINGS = [
+        Binding("ctrl+r", "check", "Check", id="upload.check"),
+        Binding("ctrl+g", "upload", "Upload…", id="upload.start"),
+        Binding("escape", "cancel", "Cancel upload", id="upload.cancel", show=False),
+    ]
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id, classes=classes)
+        self.identity: Identity | None = None
+        self.plan: UploadPlan | None = None
+        self.uploading = False
 
     def compose(self) -> ComposeResult:
-        yield Static("Upload to the Hub")
+        yield Input(placeholder="/path/to/mlx-model-folder, then Enter", id="upload-folder")
+        yield Static("Account: not checked yet", id="upload-account")
+        with Horizontal(id="upload-target"):
+            yield Label("Repo", classes="upload-label")
+            yield Select[str]([], prompt="namespace", id="upload-namespace", compact=True, allow_blank=True)
+            yield Label("/", classes="upload-slash")
+            yield Input(placeholder="model-4bit", id="upload-name", compact=True)
+            yield Checkbox("private", id="upload-private", compact=True)
+        with Horizontal(id="upload-buttons"):
+            yield Button("Check (ctrl+r)", id="upload-check", compact=True)
+            yield Button("Upload… (ctrl+g)", id="upload-go", variant="primary", compact=True, disabled=True)
+        yield Static("Preflight", classes="upload-title")
+        yield OptionList(id="upload-checks")
+        with Vertical(id="upload-progress-box"):
+            yield ProgressBar(id="upload-progress", show_eta=False)
+            yield Static("", id="upload-status")
+
+    def on_mount(self) -> None:
+        self.query_one("#upload-progress-box").display = False
+
+    def focus(self, scroll_visible: bool = True) -> "UploadPane":
+        if not self.has_focus_within:
+            self.query_one("#upload-folder", Input).focus(scroll_visible)
+        return self
+
+    # -- contract ---------------------------------------------------------------------------------
 
     def open_folder(self, path: str) -> None:
-        self.query_one(Static).update(f"Upload {path}")
+        """Prepare an upload of the MLX folder at `path`: suggest a name, check the account, run the preflight."""
+        self.query_one("#upload-folder", Input).value = path
+        self._use_folder(path)
+
+    @on(Input.Submitted, "#upload-folder")
+    def _folder_submitted(self, event: Input.Submitted) -> None:
+        if event.value.strip():
+            self._use_folder(event.value.strip())
+
+    def _use_folder(self, path: str) -> None:
+        folder = Path(path).expanduser()
+        if folder.is_dir():
+            self.query_one("#upload-name", Input).value = suggest_repo_name(folder)
+        self.plan = None
+        self._show_plan()
+        self._prepare()
+
+    @on(Input.Submitted, "#upload-name")
+    def _name_submitted(self) -> None:
+        self.action_check()
+
+    @on(Input.Changed, "#upload-name")
+    @on(Select.Changed, "#upload-namespace")
+    @on(Checkbox.Changed, "#upload-private")
+    def _target_changed(self) -> None:
+        """A changed target invalidates the last preflight: it must be checked again before an upload."""
+        if self.plan is not None and not self.uploading:
+            self.plan = None
+            self.query_one("#upload-go", Button).disabled = True
+
+    @on(Button.Pressed, "#upload-check")
+    def _check_pressed(self) -> None:
+        self.action_check()
+
+    @on(Button.Pressed, "#upload-go")
+    def _go_pressed(self) -> None:
+        self.action_upload()
+
+    # -- account and preflight ------------------------------------------------------------------------
+
+    @work(exclusive=True, group="upload-check", exit_on_error=False)
+    async def _prepare(self) -> None:
+        await self._whoami()
+        await self._preflight()
+
+    async def _whoami(self) -> None:
+        account = self.query_one("#upload-account", Static)
+        account.update("Account: checking…")
+        try:
+            self.identity = await UploadService(self.app.ctx).whoami()
+        except MlxtuiError as error:
+            self.identity = None
+            account.update(Text(f"Account: {error}", style="red"))
+            return
+        me = self.identity
+        write_orgs = [o for o in me.writable if o != me.user]
+        read_orgs = [o for o in me.orgs if o not in me.writable]
+        line = f"Account: {me.user}"
+        line += f" · can write to {', '.join(write_orgs)}" if write_orgs else " · no orgs with write access"
+        if read_orgs:
+            line += f" · read-only in {', '.join(read_orgs)}"
+        if me.role == "read":
+            line += " · READ-ONLY token"
+        account.update(line)
+        select = self.query_one("#upload-namespace", Select)
+        current = select.value if isinstance(select.value, str) else None
+        namespaces = list(me.writable) or [me.user]
+        select.set_options([(ns, ns) for ns in namespaces])
+        select.value = current if current in namespaces else namespaces[0]
+
+    def action_check(self) -> None:
+        if self.uploading:
+            return
+        self._run_preflight()
+
+    @work(exclusive=True, group="upload-check", exit_on_error=False)
+    async def _run_preflight(self) -> None:
+        if self.identity is None:
+            await self._whoami()
+        await self._preflight()
+
+    def _repo_id(self) -> str:
+        name = self.query_one("#upload-name", Input).value.strip()
+        namespace = self.query_one("#upload-namespace", Select).value
+        if "/" in name or not isinstance(namespace, str):
+            return name
+        return f"{namespace}/{name}"
+
+    async def _preflight(self) -> None:
+        folder = self.query_one("#upload-folder", Input).value.strip()
+        if not folder:
+            return
+        repo_id = self._repo_id()
+        if not repo_id:
+            self.notify("Give the repo a name.", severity="warning")
+            return
+        checks = self.query_one("#upload-checks", OptionList)
+        checks.clear_options()
+        checks.add_option(Option(Text("checking…", style="dim"), disabled=True))
+        private = self.query_one("#upload-private", Checkbox).value
+        try:
+            self.plan = await UploadService(self.app.ctx).preflight(folder, repo_id, private=private)
+        except MlxtuiError as error:
+            self.plan = None
+            checks.clear_options()
+            checks.add_option(Option(Text(f"✗ {error}", style="red")))
+            self.query_one("#upload-go", Button).disabled = True
+            return
+        self._show_plan()
+
+    def _show_plan(self) -> None:
+        checks = self.query_one("#upload-checks", OptionList)
+        checks.clear_options()
+        go = self.query_one("#upload-go", Button)
+        plan = self.plan
+        if plan is None:
+            go.disabled = True
+            return
+        for check in plan.checks:
+            mark, style = _MARKS[check.status]
+            checks.add_option(Option(Text.assemble((f"{mark} ", style), (f"{check.name}: ", "bold"), check.detail)))
+        summary = (
+            f"→ {plan.repo_id} ({'private' if plan.private else 'public'}) · {len(plan.files)} files, "
+            f"{human_bytes(plan.total_bytes)}"
+        )
+        checks.add_option(Option(Text(summary, style="bold" if plan.ok else "dim"), disabled=True))
+        go.disabled = not plan.ok
+
+    # -- upload ---------------------------------------------------------------------------------------
+
+    def action_upload(self) -> None:
+        if self.uploading:
+            return
+        if self.plan is None:
+            self.notify("Check first (ctrl+r): nothing is sent before the preflight passes.", severity="warning")
+            return
+        if not self.plan.ok:
+            self.notify("The preflight found problems (marked ✗): fix them, then check again.", severity="error")
+            return
+        plan = self.plan
+
+        def answered(go: bool | None) -> None:
+            if go:
+                self._upload(plan)
+
+        self.app.push_screen(UploadConfirmDialog(plan), answered)
+
+    @work(exclusive=True, group="upload", exit_on_error=False)
+    async def _upload(self, plan: UploadPlan) -> None:
+        box = self.query_one("#upload-progress-box")
+        bar = self.query_one("#upload-progress", ProgressBar)
+        status = self.query_one("#upload-status", Static)
+        box.display = True
+        bar.update(total=max(plan.total_bytes, 1), progress=0)
+        self.uploading = True
+        self.query_one("#upload-go", Button).disabled = True
+        stage = ""
+        try:
+            async with aclosing(UploadService(self.app.ctx).upload(plan)) as events:
+                async for event in events:
+                    match event:
+                        case UploadStage(text=text):
+                            stage = text
+                            status.update(text)
+                        case UploadProgress() as p:
+                            bar.update(total=max(p.bytes_total, 1), progress=p.bytes_done)
+                            status.update(
+                                f"{stage}\n{p.files_done}/{p.files_total} files · {human_bytes(p.bytes_done)} of "
+                                f"{human_bytes(p.bytes_total)} · {human_bytes(p.bytes_per_second)}/s"
+                            )
+                        case UploadFinished() as done:
+                            bar.update(total=1, progress=1)
+                            status.update(
+                                Text.assemble(
+                                    ("✓ Uploaded and verified ", "green bold"),
+                                    f"{done.verified_files} files ({done.sent_files} sent, {done.skipped_files} already "
+                                    f"there, {human_bytes(done.sent_bytes)})\n",
+                                    (done.url, "underline"),
+                                )
+                            )
+                            self.notify(f"{done.repo_id} is online and matches the local folder.", title="Uploaded")
+        except CancelledByUser as error:
+            status.update(Text(str(error), style="yellow"))
+            self.notify(str(error), severity="warning")
+        except MlxtuiError as error:
+            status.update(Text(str(error), style="red"))
+            self.notify(str(error), severity="error", timeout=15)
+        finally:
+            self.uploading = False
+            self.query_one("#upload-go", Button).disabled = self.plan is None or not self.plan.ok
+
+    def action_cancel(self) -> None:
+        """Stop a running upload: the byte stream stops at the next read, nothing is published."""
+        if self.uploading:
+            for worker in self.workers:
+                if worker.group == "upload":
+                    worker.cancel()
+            self.query_one("#upload-status", Static).update(
+                Text("Upload cancelled; nothing was published. Upload again to resume.", style="yellow")
+            )
+            self.uploading = False

@@ -1,0 +1,99 @@
+"""The last look before an upload: endpoint, repo, visibility, every file and the total size."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Static
+
+from mlxtui.services.upload import UploadPlan
+
+__all__ = ["UploadConfirmDialog", "human_bytes"]
+
+
+def human_bytes(n: float) -> str:
+    """1.2 GB style sizes (decimal units, as the Hub shows them)."""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+class UploadConfirmDialog(ModalScreen[bool]):
+    """Dismissed with True to upload, False to go back; nothing is sent before True."""
+
+    DEFAULT_CSS = """
+    UploadConfirmDialog {
+        align: center middle;
+    }
+    UploadConfirmDialog #confirm-box {
+        width: 90%;
+        max-width: 100;
+        height: 90%;
+        max-height: 30;
+        border: thick $accent;
+        background: $surface;
+        padding: 0 1;
+    }
+    UploadConfirmDialog #confirm-title {
+        text-style: bold;
+        color: $accent;
+    }
+    UploadConfirmDialog #confirm-facts {
+        height: auto;
+        margin-bottom: 1;
+    }
+    UploadConfirmDialog #confirm-files {
+        height: 1fr;
+    }
+    UploadConfirmDialog #confirm-buttons {
+        height: 3;
+        align-horizontal: right;
+    }
+    UploadConfirmDialog Button {
+        margin-left: 1;
+    }
+    """
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Upload", id="upload.confirm.yes"),
+        Binding("escape,n", "answer(False)", "Back", id="upload.confirm.no"),
+    ]
+
+    def __init__(self, plan: UploadPlan) -> None:
+        super().__init__()
+        self.plan = plan
+
+    def compose(self) -> ComposeResult:
+        plan = self.plan
+        visibility = "private" if plan.private else "PUBLIC (anyone can download it)"
+        exists = " (exists: files already there are skipped)" if plan.repo_exists else " (will be created)"
+        with Vertical(id="confirm-box"):
+            yield Static("Upload to the Hub?", id="confirm-title")
+            yield Static(
+                f"Endpoint    {plan.endpoint}\n"
+                f"Repo        {plan.repo_id}{exists}\n"
+                f"Visibility  {visibility}\n"
+                f"Files       {len(plan.files)}, {human_bytes(plan.total_bytes)} in total",
+                id="confirm-facts",
+            )
+            table: DataTable = DataTable(id="confirm-files", cursor_type="row", show_cursor=False, zebra_stripes=True)
+            table.add_column("File", key="file")
+            table.add_column("Size", key="size")
+            for f in plan.files:
+                table.add_row(f.path, human_bytes(f.size))
+            yield table
+            with Horizontal(id="confirm-buttons"):
+                yield Button("Back (n)", id="confirm-no")
+                yield Button("Upload (y)", id="confirm-yes", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm-yes", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm-yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
