@@ -31,4 +31,18 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    # huggingface_hub reads these once, at import: point the module's copies at this test's folders too
+    import huggingface_hub.constants as constants
+
+    hf = home / "hf"
+    for name, value in {
+        "HF_HOME": hf,
+        "HF_HUB_CACHE": hf / "hub",
+        "HUGGINGFACE_HUB_CACHE": hf / "hub",
+        "HF_ASSETS_CACHE": hf / "assets",
+        "HF_TOKEN_PATH": hf / "token",
+        "HF_STORED_TOKENS_PATH": hf / "stored_tokens",
+        "HF_XET_CACHE": hf / "xet",
+    }.items():
+        monkeypatch.setattr(constants, name, str(value))
     return home

@@ -87,6 +87,7 @@ class MlxtuiApp(App[int]):
     """mlxtui: Search → Inspect → Convert → Chat → Card → Upload."""
 
     TITLE = "mlxtui"
+    AUTO_FOCUS = None  # on_mount focuses the search box, not the tab bar
     CSS_PATH = [_HERE / "app.tcss", *[_HERE / "panes" / f"{name}.tcss" for name, _ in PANES]]
     BINDINGS = [
         *[
@@ -143,6 +144,7 @@ class MlxtuiApp(App[int]):
             self.notify(notice, severity="warning", timeout=10)
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self._check_size()
+        self.action_show_pane(PANES[0][0])  # typing goes to the search box at once
         if self._probe:
             self.call_after_refresh(self.probe_hub)  # never delay the first frame
 
@@ -152,7 +154,7 @@ class MlxtuiApp(App[int]):
         self.query_one("#panes", TabbedContent).active = pane
         found = self.query(f"#{pane}-pane")
         if found:
-            self.call_after_refresh(self._focus_first, found.first())
+            self._focus_first(found.first())
 
     def _focus_first(self, pane: Widget) -> None:
         """Focus the pane's first focusable widget (its main input), so typing works at once."""

@@ -18,6 +18,7 @@ async def test_digit_keys_switch_panes() -> None:
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
         tabs = app.query_one("#panes", TabbedContent)
+        await pilot.pause()
         app.set_focus(None)
         for n, (pane, _title) in reversed(list(enumerate(PANES, start=1))):
             await pilot.press(str(n))
@@ -26,9 +27,21 @@ async def test_digit_keys_switch_panes() -> None:
             app.set_focus(None)
 
 
+async def test_search_box_has_focus_at_start_and_alt_digits_switch_from_inside_it() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        focused = app.focused
+        assert focused is not None and app.query_one("#search-pane") in focused.ancestors
+        await pilot.press("alt+4")
+        await pilot.pause()
+        assert app.query_one("#panes", TabbedContent).active == "chat"
+
+
 async def test_help_screen_lists_keys_of_every_pane() -> None:
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
         app.set_focus(None)
         await pilot.press("question_mark")
         await pilot.pause()
