@@ -115,8 +115,12 @@ def _is_mlx(config: dict[str, Any] | None, folder: Path) -> bool:
         return True
     if isinstance((config or {}).get("quantization"), dict):
         return True
-    index = _read_json(folder / "model.safetensors.index.json")
-    return bool(index and "total_parameters" in (index.get("metadata") or {}))
+    # mlx-lm's create_model_card sets library_name: mlx
+    try:
+        head = (folder / "README.md").read_text(encoding="utf-8")[:4000]
+    except (OSError, UnicodeDecodeError):
+        return False
+    return head.startswith("---") and "\nlibrary_name: mlx" in head.split("---", 2)[1] if head.count("---") >= 2 else False
 
 
 class LibraryService:

@@ -1,15 +1,162 @@
-"""Local library of MLX models (placeholder until the pane lands)."""
+"""The local library: converted folders and Hugging Face cache models, with size, quantization and source.
+
+Enter opens the highlighted model in Chat, `e` opens its card, `d` deletes it after a confirmation.
+"""
 
 from __future__ import annotations
 
+from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
+
+from mlxtui.services.errors import MlxtuiError
+from mlxtui.services.library import LibraryService, LocalModel
+from mlxtui.ui.messages import ChatWithModel, EditCard
+from mlxtui.ui.screens.confirm import ConfirmDialog
+from mlxtui.ui.widgets.progress import human_bytes
+
+__all__ = ["LibraryPane"]
 
 
 class LibraryPane(Vertical):
-    """Local library of MLX models."""
+    """Local models: open in Chat or Card, delete."""
+
+    BINDINGS = [
+        Binding("enter", "chat", "Chat", id="library.chat"),
+        Binding("e", "card", "Card", id="library.card"),
+        Binding("d,delete", "delete", "Delete", id="library.delete"),
+        Binding("ctrl+r", "reload", "Refresh", id="library.refresh"),
+    ]
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id, classes=classes)
+        self.models: list[LocalModel] = []
+        self._service: LibraryService | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static("Local library of MLX models")
+        yield Static("Reading the library…", id="library-status")
+        table: DataTable[str] = DataTable(id="library-table", cursor_type="row", zebra_stripes=True)
+        table.add_column("Model", key="name")
+        table.add_column("Where", key="where")
+        table.add_column("Quant", key="quant")
+        table.add_column("Size", key="size")
+        table.add_column("Source", key="source")
+        yield table
+        yield Static("", id="library-detail")
 
+    @property
+    def service(self) -> LibraryService:
+        if self._service is None:
+            self._service = LibraryService(self.app.ctx)  # type: ignore[attr-defined]
+        return self._service
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def on_show(self) -> None:
+        # a conversion may have finished, or a model been downloaded, since the last look
+        self.reload()
+
+    def focus(self, scroll_visible: bool = True) -> "LibraryPane":
+        """The app focuses the pane when it is shown: hand focus to the table."""
+        if not self.has_focus_within:
+            self.query_one("#library-table", DataTable).focus(scroll_visible)
+        return self
+
+    @work(exclusive=True, group="library", exit_on_error=False)
+    async def reload(self) -> None:
+        """Read the models dir and the HF cache again (in a thread) and redraw."""
+        try:
+            models = await self.service.list()
+        except (MlxtuiError, OSError) as error:
+            self.notify(f"The library could not be read: {error}", severity="error")
+            return
+        self.show_models(models)
+
+    def show_models(self, models: list[LocalModel]) -> None:
+        """Fill the table, keeping the cursor on the same model when it is still there."""
+        table = self.query_one("#library-table", DataTable)
+        current = self.selected()
+        self.models = models
+        table.clear()
+        for model in models:
+            table.add_row(
+                model.name,
+                "folder" if model.kind == "folder" else "HF cache",
+                model.quantization + (" mlx" if model.is_mlx and model.kind == "cache" else ""),
+                human_bytes(model.size_bytes),
+                model.source if model.source and model.source != model.name else "-",
+                key=model.path,
+            )
+        if current is not None and any(m.path == current.path for m in models):
+            table.move_cursor(row=table.get_row_index(current.path))
+        folders = sum(1 for m in models if m.kind == "folder")
+        status = self.query_one("#library-status", Static)
+        if models:
+            status.update(
+                f"{folders} converted folder{'s' if folders != 1 else ''} in {self.service.models_dir} · "
+                f"{len(models) - folders} in the Hugging Face cache · Enter: Chat · e: Card · d: Delete"
+            )
+        else:
+            status.update(f"No local models yet. Conversions go to {self.service.models_dir}.")
+        self._show_detail()
+
+    def selected(self) -> LocalModel | None:
+        """The highlighted model, if any."""
+        table = self.query_one("#library-table", DataTable)
+        if not self.models or table.cursor_row < 0 or table.cursor_row >= len(self.models):
+            return None
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return next((m for m in self.models if m.path == key), None)
+
+    @on(DataTable.RowHighlighted, "#library-table")
+    def _show_detail(self) -> None:
+        model = self.selected()
+        detail = self.query_one("#library-detail", Static)
+        detail.update(f"{model.path}" + (f" · {model.model_type}" if model and model.model_type else "") if model else "")
+
+    @on(DataTable.RowSelected, "#library-table")
+    def _row_selected(self) -> None:
+        self.action_chat()
+
+    def action_chat(self) -> None:
+        """Open the highlighted model in Chat."""
+        model = self.selected()
+        if model is not None:
+            self.post_message(ChatWithModel(model.path))
+
+    def action_card(self) -> None:
+        """Open the highlighted model's card."""
+        model = self.selected()
+        if model is not None:
+            self.post_message(EditCard(model.path, model.source if model.source != model.path else None))
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def action_delete(self) -> None:
+        """Delete the highlighted model after a confirmation."""
+        model = self.selected()
+        if model is None:
+            return
+        what = "the folder" if model.kind == "folder" else "every cached revision of"
+        body = (
+            f"This deletes {what} {model.name} ({human_bytes(model.size_bytes)}) from disk:\n{model.path}\n"
+            "It cannot be undone."
+        )
+        self.app.push_screen(
+            ConfirmDialog(f"Delete {model.name}?", body, confirm="Delete", danger=True),
+            lambda confirmed: self.delete_model(model) if confirmed else None,
+        )
+
+    @work(exclusive=True, group="library-delete", exit_on_error=False)
+    async def delete_model(self, model: LocalModel) -> None:
+        try:
+            await self.service.delete(model)
+        except (MlxtuiError, OSError) as error:
+            self.notify(f"{model.name} was not deleted: {error}", severity="error")
+            return
+        self.notify(f"Deleted {model.name}.", title="Library")
+        self.reload()

@@ -1,0 +1,179 @@
+"""The Convert pane through the pilot: validation shown in the form, the trust-remote-code confirmation,
+Inspect's verdict, free output names, a real job run from the form, Escape cancelling, reattach on start."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import Button, Checkbox, Input, Select, Static, TabbedContent
+
+from mlxtui.services import Context
+from mlxtui.services import jobs as jobstore
+from mlxtui.services.convert import ConvertOptions, ConvertService
+from mlxtui.ui.app import MlxtuiApp
+from mlxtui.ui.panes.convert import ConvertPane
+from mlxtui.ui.screens.confirm import ConfirmDialog
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def make_app() -> MlxtuiApp:
+    return MlxtuiApp(Context(endpoint="http://127.0.0.1:9"), probe=False)
+
+
+async def open_convert(app: MlxtuiApp, pilot) -> ConvertPane:
+    await pilot.pause()
+    app.set_focus(None)
+    app.query_one("#panes", TabbedContent).active = "convert"
+    pane = app.query_one(ConvertPane)
+    app.set_focus(pane.query_one("#convert-source", Input))
+    await pilot.pause()
+    return pane
+
+
+def text(pane: ConvertPane, selector: str) -> str:
+    return str(pane.query_one(selector, Static).render())
+
+
+async def wait_until(pilot, predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.1)
+
+
+async def test_combinations_mlx_lm_rejects_are_refused_in_the_form(make_tiny_model) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_convert(app, pilot)
+        pane.prefill(str(make_tiny_model("tiny")))
+        await pilot.pause()
+        run = pane.query_one("#convert-run", Button)
+        assert not run.disabled and text(pane, "#convert-problems") == ""
+
+        pane.query_one("#convert-mode", Select).value = "mxfp4"
+        await pilot.pause()
+        assert pane.query_one("#convert-group", Select).value == 32  # the form follows the mode's fixed group
+        assert not run.disabled
+        pane.query_one("#convert-group", Select).value = 64
+        await pilot.pause()
+        assert "mxfp4 always uses group size 32" in text(pane, "#convert-problems") and run.disabled
+
+        pane.query_one("#convert-group", Select).value = 32
+        pane.query_one("#convert-recipe", Select).value = "mixed_3_6"
+        await pilot.pause()
+        assert "only with affine" in text(pane, "#convert-problems") and run.disabled
+
+        pane.query_one("#convert-mode", Select).value = "affine"
+        pane.query_one("#convert-recipe", Select).clear()
+        pane.query_one("#convert-dequantize", Checkbox).value = True
+        await pilot.pause()
+        assert "exclude each other" in text(pane, "#convert-problems") and run.disabled
+        pane.action_run()  # the key does nothing either
+        await pilot.pause()
+        assert ConvertService(app.ctx).jobs() == []
+
+
+async def test_trust_remote_code_asks_first_and_says_why() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_convert(app, pilot)
+        box = pane.query_one("#convert-trust", Checkbox)
+        assert box.value is False
+        box.value = True
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        assert "run Python files" in str(app.screen.query_one("#confirm-body", Static).render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert box.value is False and pane.options().trust_remote_code is False
+
+        box.value = True
+        await pilot.pause()
+        await pilot.click("#confirm-ok")
+        await pilot.pause()
+        assert box.value is True and pane.options().trust_remote_code is True
+
+
+async def test_inspect_verdict_unsupported_stops_convert(make_tiny_model) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_convert(app, pilot)
+        report = {"repo_id": "fancylabs/FancyNet-tiny", "supported": False,
+                  "problems": ["mlx-lm has no module for model_type 'fancynet'"]}
+        pane.prefill("fancylabs/FancyNet-tiny", None, report)
+        await pilot.pause()
+        assert "no module for model_type 'fancynet'" in text(pane, "#convert-verdict")
+        assert pane.query_one("#convert-run", Button).disabled
+
+
+async def test_existing_default_output_is_never_overwritten_a_free_name_is_offered(make_tiny_model) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_convert(app, pilot)
+        models = app.ctx.settings.models_dir()
+        (models / "tiny-4bit").mkdir(parents=True)
+        pane.prefill(str(make_tiny_model("tiny")))
+        await pilot.pause()
+        assert pane.query_one("#convert-output", Input).value == str(models / "tiny-4bit-2")
+        assert "tiny-4bit already exists and is never overwritten: using tiny-4bit-2" in text(pane, "#convert-output-note")
+        pane.query_one("#convert-output", Input).value = str(models / "tiny-4bit")
+        await pilot.pause()
+        assert "already exists" in text(pane, "#convert-problems")
+        assert pane.query_one("#convert-run", Button).disabled
+
+
+async def test_a_queue_runs_from_the_form_with_progress_and_results(make_tiny_model) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_convert(app, pilot)
+        pane.prefill(str(make_tiny_model("tiny")))
+        pane.query_one("#convert-dtype", Select).value = "float32"
+        await pilot.pause()
+        pane.action_queue()
+        pane.query_one("#convert-bits", Select).value = 8
+        await pilot.pause()
+        pane.action_queue()
+        await pilot.pause()
+        assert "Queue: 4bit, 8bit" in text(pane, "#convert-queue")
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: "done." in text(pane, "#convert-job"))
+        models = app.ctx.settings.models_dir()
+        assert (models / "tiny-4bit" / "mlxtui-provenance.json").exists()
+        assert (models / "tiny-8bit" / "mlxtui-provenance.json").exists()
+        results = text(pane, "#convert-results")
+        assert "✓ 4bit:" in results and "✓ 8bit:" in results and "bits/weight" in results
+        assert pane.query_one("#progress-quantize").display
+        assert text(pane, "#convert-queue") == ""
+
+
+async def test_escape_cancels_the_running_job(make_tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLXTUI_CONVERT_SLOWDOWN_S", "0.5")
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_convert(app, pilot)
+        pane.prefill(str(make_tiny_model("tiny")))
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: pane.query_one("#progress-quantize").display)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: "cancelled" in text(pane, "#convert-job"))
+        models = app.ctx.settings.models_dir()
+        assert not (models / "tiny-4bit").exists() and not list(models.glob(".*partial*"))
+        assert ConvertService(app.ctx).jobs()[0].state == "cancelled"
+
+
+async def test_reopening_mlxtui_reattaches_to_a_running_job(make_tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLXTUI_CONVERT_SLOWDOWN_S", "0.3")
+    service = ConvertService(Context(endpoint="http://127.0.0.1:9"))
+    job = await service.start(await service.plan(str(make_tiny_model("tiny")), ConvertOptions(quantize=True)))
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_until(pilot, lambda: bool(app.query(ConvertPane)))
+        pane = app.query_one(ConvertPane)
+        await wait_until(pilot, lambda: pane.job_id == job.id)
+        await wait_until(pilot, lambda: "done." in text(pane, "#convert-job"))
+        assert "✓ 4bit:" in text(pane, "#convert-results")
+        assert jobstore.load_job(job.dir).state == "done"

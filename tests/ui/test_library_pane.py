@@ -1,0 +1,97 @@
+"""The Library pane through the pilot: lists local models, opens one in Chat or Card, deletes with confirmation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import pytest
+from textual.widgets import DataTable, TabbedContent
+
+from mlxtui.services import Context
+from mlxtui.ui.app import MlxtuiApp
+from mlxtui.ui.panes.card import CardPane
+from mlxtui.ui.panes.chat import ChatPane
+from mlxtui.ui.panes.library import LibraryPane
+from mlxtui.ui.screens.confirm import ConfirmDialog
+
+
+def make_app() -> MlxtuiApp:
+    return MlxtuiApp(Context(endpoint="http://127.0.0.1:9"), probe=False)
+
+
+async def wait_until(pilot, predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.05)
+
+
+async def open_library(app: MlxtuiApp, pilot) -> LibraryPane:
+    await wait_until(pilot, lambda: bool(app.query(LibraryPane)))
+    await pilot.pause()
+    app.set_focus(None)
+    app.query_one("#panes", TabbedContent).active = "library"
+    pane = app.query_one(LibraryPane)
+    app.set_focus(pane.query_one("#library-table", DataTable))
+    pane.reload()
+    await wait_until(pilot, lambda: bool(pane.models))
+    return pane
+
+
+@pytest.fixture
+def converted(make_tiny_model):
+    """A converted folder in the models dir, with a provenance file."""
+    models = Context().settings.models_dir()
+    models.mkdir(parents=True)
+    folder = models / "tiny-4bit"
+    shutil.copytree(make_tiny_model("tiny"), folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["quantization"] = {"group_size": 64, "bits": 4}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "mlxtui-provenance.json").write_text(json.dumps({"source": "org/tiny", "options": {"quantize": True}}))
+    return folder
+
+
+async def test_lists_models_and_opens_one_in_chat_and_card(converted, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[tuple[str, object]] = []
+    monkeypatch.setattr(ChatPane, "open_model", lambda self, path: opened.append(("chat", path)))
+    monkeypatch.setattr(CardPane, "open_folder", lambda self, path, source=None: opened.append(("card", (path, source))))
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_library(app, pilot)
+        table = pane.query_one("#library-table", DataTable)
+        assert table.get_row_at(0)[:3] == ["tiny-4bit", "folder", "4bit"]
+        assert table.get_row_at(0)[4] == "org/tiny"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: bool(opened))
+        assert opened == [("chat", str(converted))]
+        assert app.query_one("#panes", TabbedContent).active == "chat"
+
+        app.set_focus(None)
+        app.query_one("#panes", TabbedContent).active = "library"
+        app.set_focus(table)
+        await pilot.pause()
+        await pilot.press("e")
+        await wait_until(pilot, lambda: len(opened) == 2)
+        assert opened[1] == ("card", (str(converted), "org/tiny"))
+
+
+async def test_delete_asks_first(converted) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_library(app, pilot)
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert converted.exists()
+
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.click("#confirm-ok")
+        await wait_until(pilot, lambda: not pane.models)
+        assert not converted.exists()
