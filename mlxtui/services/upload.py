@@ -452,7 +452,13 @@ class UploadService:
             checks.append(CheckItem("Token", "ok" if identity.role != "read" else "error",
                                     f"{identity.user} ({orgs}); {identity.role} token"
                                     + (": it can't upload" if identity.role == "read" else "")))
-        repo_id = self.normalise_repo_id(repo_id, identity)
+        if "/" not in repo_id.strip() and identity is None:
+            # no account to default the namespace to: still check the folder, and say what is missing
+            repo_id = repo_id.strip()
+            checks.append(CheckItem("Target", "error", f"Give the repo as owner/{repo_id}: without a working token "
+                                    "there is no namespace to default to."))
+        else:
+            repo_id = self.normalise_repo_id(repo_id, identity)
         namespace = repo_id.split("/")[0]
         if identity is not None and identity.role != "read":
             if identity.can_write(namespace):
@@ -657,6 +663,11 @@ class UploadService:
             emit(UploadStage("sending", f"Sending {len(to_send)} files ({_human(send_bytes)}); {skipped} already there"))
             sink.report()
             with _progress_hook(sink):
+                # LFS bytes first, as their own step, so a cancel between upload and commit publishes nothing
+                api.preupload_lfs_files(plan.repo_id, additions=to_send, repo_type="model")
+                if cancel.is_set():
+                    raise CancelledByUser("Upload cancelled; nothing was published.", hint="Run it again to resume.")
+                emit(UploadStage("committing", f"Committing {len(to_send)} files to {plan.repo_id}"))
                 info = api.create_commit(
                     plan.repo_id,
                     operations=to_send,

@@ -1,0 +1,183 @@
+"""The Upload pane through the pilot against a devhub: account, preflight, confirm, progress, verify, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import pytest
+from textual.worker import WorkerCancelled
+from textual.widgets import Button, OptionList, Static, TabbedContent
+
+from mlxtui.services import Context
+from mlxtui.ui.app import MlxtuiApp
+from mlxtui.ui.messages import UploadFolder
+from mlxtui.ui.panes.upload import UploadPane
+from mlxtui.ui.screens.upload_confirm import UploadConfirmDialog
+
+pytestmark = pytest.mark.usefixtures("restore_hub_environment")
+SOURCE = "h2oai/h2o-danube2-tiny-chat"
+
+
+@pytest.fixture
+def hubx(devhub_factory, source_folder: Path):
+    hub = devhub_factory()
+    hub.import_folder(SOURCE, source_folder)
+    return hub
+
+
+@pytest.fixture
+def ready_folder(mlx_folder: Path) -> Path:
+    from mlxtui.services.card import CardService
+
+    service = CardService(Context(endpoint="http://127.0.0.1:9"))
+    text, _ = asyncio.run(service.build(mlx_folder, existing=(mlx_folder / "README.md").read_text()))
+    (mlx_folder / "README.md").write_text(text)
+    return mlx_folder
+
+
+async def open_upload(app: MlxtuiApp, pilot, folder: Path) -> UploadPane:
+    await pilot.pause()
+    app.post_message(UploadFolder(str(folder)))
+    await pilot.pause()
+    await pilot.pause()
+    pane = app.query_one(UploadPane)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    return pane
+
+
+def text_of(pane: UploadPane, selector: str) -> str:
+    return str(pane.query_one(selector, Static).render())
+
+
+def checklist(pane: UploadPane) -> str:
+    checks = pane.query_one("#upload-checks", OptionList)
+    return "\n".join(str(checks.get_option_at_index(i).prompt) for i in range(checks.option_count))
+
+
+async def test_open_check_confirm_upload_verify(hubx, ready_folder: Path) -> None:
+    app = MlxtuiApp(Context(endpoint=hubx.url, token=hubx.write_token), probe=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_upload(app, pilot, ready_folder)
+        assert "alice" in text_of(pane, "#upload-account") and "mlx-community" in text_of(pane, "#upload-account")
+        assert hubx.write_token not in text_of(pane, "#upload-account")
+        assert "✗" not in checklist(pane)
+        assert "alice/h2o-danube2-tiny-chat-4bit" in checklist(pane)
+        pane.query_one("#upload-namespace").value = "mlx-community"
+        await pilot.pause()
+        assert pane.query_one("#upload-go", Button).disabled  # a changed target must be checked again
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not pane.query_one("#upload-go", Button).disabled
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, UploadConfirmDialog)
+        facts = str(dialog.query_one("#confirm-facts", Static).render())
+        assert hubx.url in facts and "mlx-community/h2o-danube2-tiny-chat-4bit" in facts and "PUBLIC" in facts
+        assert dialog.query_one("#confirm-files").row_count == len(dialog.plan.files)
+        await pilot.press("y")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        status = text_of(pane, "#upload-status")
+        assert "Uploaded and verified" in status
+        assert f"{hubx.url}/mlx-community/h2o-danube2-tiny-chat-4bit" in status
+    from huggingface_hub import HfApi
+
+    assert "model.safetensors" in HfApi(endpoint=hubx.url, token=hubx.write_token).list_repo_files(
+        "mlx-community/h2o-danube2-tiny-chat-4bit"
+    )
+
+
+async def test_backing_out_of_the_confirmation_sends_nothing(hubx, ready_folder: Path) -> None:
+    app = MlxtuiApp(Context(endpoint=hubx.url, token=hubx.write_token), probe=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_upload(app, pilot, ready_folder)
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        await pilot.press("n")
+        await pilot.pause()
+        assert not isinstance(app.screen, UploadConfirmDialog)
+    from huggingface_hub import HfApi
+
+    assert not HfApi(endpoint=hubx.url, token=hubx.write_token).repo_exists("alice/h2o-danube2-tiny-chat-4bit")
+
+
+async def test_no_token_is_said_and_upload_is_blocked(hubx, ready_folder: Path) -> None:
+    app = MlxtuiApp(Context(endpoint=hubx.url), probe=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_upload(app, pilot, ready_folder)
+        assert "No Hugging Face token" in text_of(pane, "#upload-account")
+        assert "✗ Token" in checklist(pane)
+        assert pane.query_one("#upload-go", Button).disabled
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert not isinstance(app.screen, UploadConfirmDialog)
+
+
+async def test_a_card_with_problems_blocks_the_upload(hubx, mlx_folder: Path) -> None:
+    app = MlxtuiApp(Context(endpoint=hubx.url, token=hubx.write_token), probe=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_upload(app, pilot, mlx_folder)  # mlx-lm's README: empty body
+        assert "✗ README.md" in checklist(pane) and "no text" in checklist(pane)
+        assert pane.query_one("#upload-go", Button).disabled
+
+
+async def test_a_dropped_connection_is_reported_and_a_retry_completes(
+    hubx, ready_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import types
+
+    import huggingface_hub.utils._http as hf_http
+
+    monkeypatch.setattr(hf_http, "time", types.SimpleNamespace(**{**vars(hf_http.time), "sleep": lambda s: None}))
+    app = MlxtuiApp(Context(endpoint=hubx.url, token=hubx.write_token), probe=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_upload(app, pilot, ready_folder)
+        hubx.faults.drop_upload(100)
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "connection" in text_of(pane, "#upload-status") and "dropped" in text_of(pane, "#upload-status")
+        hubx.faults.clear()
+        assert not pane.query_one("#upload-go", Button).disabled  # the same plan can be sent again
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "Uploaded and verified" in text_of(pane, "#upload-status")
+
+
+async def test_escape_cancels_an_upload_and_nothing_is_published(hubx, ready_folder: Path) -> None:
+    app = MlxtuiApp(Context(endpoint=hubx.url, token=hubx.write_token), probe=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_upload(app, pilot, ready_folder)
+        hubx.faults.slow(2.0, 5, method="PUT")
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        await pilot.press("y")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if "Sending" in text_of(pane, "#upload-status"):
+                break
+        pane.query_one("#upload-checks").focus()
+        await pilot.press("escape")
+        await pilot.pause()
+        with contextlib.suppress(WorkerCancelled):
+            await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "cancelled" in text_of(pane, "#upload-status")
+    from huggingface_hub import HfApi
+
+    await asyncio.sleep(2.5)  # the slowed PUT ends; the sender must then stop before the commit
+    files = HfApi(endpoint=hubx.url, token=hubx.write_token).list_repo_files("alice/h2o-danube2-tiny-chat-4bit")
+    assert "config.json" not in files
