@@ -368,6 +368,8 @@ class ConvertPane(Vertical):
         log = self.query_one("#convert-log", RichLog)
         log.clear()
         self.query_one("#convert-job", Static).update(f"Job {job_id}: {source} → {', '.join(labels)}")
+        progress = self.query_one("#convert-progress")
+        self.query_one("#convert-scroll", VerticalScroll).scroll_to_widget(progress, animate=False, top=True)
         try:
             async with aclosing(self.service.follow(job_id)) as events:
                 async for event in events:
