@@ -1,0 +1,74 @@
+"""Snapshots of the Upload pane at 80x24 and 120x36 on the demo Hub: the preflight and the confirmation.
+
+The folder sits at a fixed path and the endpoint's port is replaced by PORT in every visible text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, Static
+
+from mlxtui.services import Context
+from mlxtui.ui.app import MlxtuiApp
+from mlxtui.ui.messages import UploadFolder
+
+pytestmark = pytest.mark.usefixtures("restore_hub_environment")
+SIZES = [(80, 24), (120, 36)]
+FIXED = Path("/tmp/mlxtui-snapshots/upload/h2o-danube2-tiny-chat-4bit")
+
+
+@pytest.fixture
+def fixed_folder(mlx_folder_template: Path) -> Path:
+    """The converted folder with its built card, at a path that is the same on every run."""
+    from mlxtui.services.card import CardService
+
+    shutil.rmtree(FIXED, ignore_errors=True)
+    shutil.copytree(mlx_folder_template, FIXED)
+    service = CardService(Context(endpoint="http://127.0.0.1:9"))
+    text, _ = asyncio.run(service.build(FIXED, existing=(FIXED / "README.md").read_text()))
+    (FIXED / "README.md").write_text(text)
+    return FIXED
+
+
+def preparing(folder: Path, url: str, *keys: str):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await pilot.pause()
+        app.post_message(UploadFolder(str(folder)))
+        for _ in range(3):
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+        if keys:
+            await pilot.press(*keys)
+            await pilot.pause()
+        app.query_one("#endpoint", Static).update("Hub: http://127.0.0.1:PORT")
+        for static in app.screen.query(Static):
+            text = str(static.render())
+            if url in text:
+                static.update(text.replace(url, "http://127.0.0.1:PORT"))
+        for widget in app.query(Input):
+            widget.cursor_blink = False
+        app.clear_notifications()
+        await pilot.pause()
+
+    return run_before
+
+
+def make_app(hub, tmp_path: Path) -> MlxtuiApp:
+    return MlxtuiApp(Context(endpoint=hub.url, token=hub.write_token), probe=False,
+                     settings_path=tmp_path / "config.toml")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_upload_preflight(snap_compare, hub, fixed_folder: Path, tmp_path: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(make_app(hub, tmp_path), terminal_size=size, run_before=preparing(fixed_folder, hub.url))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_upload_confirmation(snap_compare, hub, fixed_folder: Path, tmp_path: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(make_app(hub, tmp_path), terminal_size=size,
+                        run_before=preparing(fixed_folder, hub.url, "ctrl+g"))
