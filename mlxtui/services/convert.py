@@ -613,6 +613,17 @@ class ConvertService:
             current.pid = proc.pid
             current.save()
 
+    def _wait_worker(self, job_id: str, timeout_s: float = 30.0) -> None:
+        """After the final event, let a worker this process started exit and collect it (no zombie; its
+        resource usage is then counted as this process's child, which the benchmark reads)."""
+        proc = self._procs.pop(job_id, None)
+        if proc is None:
+            return
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self._procs[job_id] = proc
+
     def _reap(self) -> None:
         """Collect exit codes of workers this process started, so none lingers as a zombie."""
         for job_id, proc in list(self._procs.items()):
@@ -653,6 +664,7 @@ class ConvertService:
                     if logs:
                         for line in log.read():
                             yield ConvertLog(job_id, line)
+                    await asyncio.to_thread(self._wait_worker, job_id)
                     yield event
                     return
                 yield event
