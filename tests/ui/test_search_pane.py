@@ -95,8 +95,8 @@ async def test_sort_filters_and_memory(hub, tmp_path: Path) -> None:
         await pilot.press("s")  # downloads -> likes
         await settle(pilot)
         assert app.query_one("#search-sort", Select).value == "likes"
-        likes = [int(str(app.query_one("#search-results", DataTable).get_row_at(i)[2]).rstrip("k").split(".")[0])
-                 for i in range(2)]
+        table = app.query_one("#search-results", DataTable)
+        likes = [int(str(table.get_cell(key, "likes"))) for key in rows(app)[:2]]
         assert rows(app)[0] == "meta-llama/Llama-3.2-tiny-Instruct" and likes[0] >= likes[1]
         await pilot.press("f", *"mlx-community")
         await settle(pilot)
@@ -121,10 +121,10 @@ async def test_badges_for_mlx_and_gated(hub, tmp_path: Path) -> None:
         await pilot.press(*"tiny", "enter")
         await settle(pilot)
         table = app.query_one("#search-results", DataTable)
-        mlx_row = table.get_row("mlx-community/h2o-danube2-tiny-chat-4bit")
-        gated_row = table.get_row("meta-llama/Llama-3.2-tiny-Instruct")
-        assert str(mlx_row[5]) == "MLX" and str(gated_row[6]) == "🔒"
-        assert str(table.get_row("h2oai/h2o-danube2-tiny-chat")[4]) != "–"  # parameters known
+        assert str(table.get_cell("mlx-community/h2o-danube2-tiny-chat-4bit", "mlx")) == "MLX"
+        assert str(table.get_cell("meta-llama/Llama-3.2-tiny-Instruct", "lock")) == "🔒"
+        assert str(table.get_cell("h2oai/h2o-danube2-tiny-chat", "lock")) == ""
+        assert str(table.get_cell("h2oai/h2o-danube2-tiny-chat", "params")) == "557.7k"  # from safetensors
 
 
 async def test_enter_opens_inspect(hub, tmp_path: Path) -> None:

@@ -184,9 +184,9 @@ class InspectPane(Vertical):
         kind = report.model_type or "?"
         arch = ", ".join(report.architectures) or "?"
         if report.supported:
-            text = Text.assemble(("✔ Supported", "bold"), f" by mlx-lm{version}  ·  {kind}  ·  {arch}")
+            text = Text.assemble(("✔ Supported", "bold"), f" by mlx-lm{version}\n{kind} · {arch}")
         else:
-            text = Text.assemble(("✘ Not convertible", "bold"), f" with mlx-lm{version}  ·  {kind}  ·  {arch}")
+            text = Text.assemble(("✘ Not convertible", "bold"), f" with mlx-lm{version}\n{kind} · {arch}")
         for problem in report.problems:
             text.append(f"\n• {problem}")
         for note in report.notes:
@@ -199,13 +199,16 @@ class InspectPane(Vertical):
         gated = {False: "no", True: "yes", "auto": "yes (automatic approval)", "manual": "yes (manual approval)"}.get(
             report.gated, str(report.gated))
         disk_fit = {True: "fits", False: "does NOT fit", None: "unknown"}[disk.get("fits")]
+        source = {"safetensors metadata": "safetensors", "safetensors index": "index",
+                  "safetensors index size": "index size"}.get(report.parameters_source or "",
+                                                               "estimated" if report.parameters_source else "unknown")
         lines = [
-            f"Parameters  {human_count(report.parameters)} ({report.parameters_source or 'unknown'}), {report.dtype}",
-            f"KV cache    4k tokens {human_bytes(kv.get('4096'))} · 32k tokens {human_bytes(kv.get('32768'))}",
-            f"Memory      {human_bytes(mem.get('total_bytes'))} here, budget {human_bytes(mem.get('budget_bytes'))}",
-            f"Disk        {human_bytes(disk.get('free_bytes'))} free; download {human_bytes(disk.get('download_bytes'))}"
-            f" + {disk.get('output_quantization')} {human_bytes(disk.get('output_bytes'))}: {disk_fit}",
-            f"License     {report.license or '?'} · gated: {gated}" + (" · private" if report.private else ""),
+            f"Params   {human_count(report.parameters)} {report.dtype} ({source})",
+            f"KV cache {human_bytes(kv.get('4096'))} @4k · {human_bytes(kv.get('32768'))} @32k tokens",
+            f"Memory   {human_bytes(mem.get('total_bytes'))}, budget {human_bytes(mem.get('budget_bytes'))}",
+            f"Disk     {human_bytes(disk.get('free_bytes'))} free, needs {human_bytes(disk.get('needed_bytes'))}:"
+            f" {disk_fit}",
+            f"License  {report.license or '?'} · gated: {gated}" + (" · private" if report.private else ""),
         ]
         self.query_one("#inspect-summary", Static).update("\n".join(lines))
 

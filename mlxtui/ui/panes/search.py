@@ -38,8 +38,9 @@ PIPELINE_OPTIONS = [
     ("text2text-generation", "text2text-generation"),
     ("feature-extraction", "feature-extraction"),
 ]
-COLUMNS = [("Repo", "repo"), ("Downloads", "downloads"), ("Likes", "likes"), ("Updated", "updated"),
-           ("Params", "params"), ("MLX", "mlx"), ("🔒", "lock")]
+# Badges sit next to the repo id so they stay visible on an 80-column terminal.
+COLUMNS = [("Repo", "repo"), ("MLX", "mlx"), ("🔒", "lock"), ("Downloads", "downloads"), ("Likes", "likes"),
+           ("Params", "params"), ("Updated", "updated")]
 
 
 def _count(n: int | None) -> str:
@@ -248,12 +249,12 @@ class SearchPane(Vertical):
         mlx_colour = self.app.get_css_variables().get("mlx-badge", "orange")
         table.add_row(
             hit.repo_id,
-            Text(_count(hit.downloads), justify="right"),
-            Text(_count(hit.likes), justify="right"),
-            (hit.last_modified or "–")[:10],
-            Text(_count(hit.parameters), justify="right"),
             Text("MLX", style=f"bold {mlx_colour}") if hit.mlx else "",
             "🔒" if (hit.gated or hit.private) else "",
+            Text(_count(hit.downloads), justify="right"),
+            Text(_count(hit.likes), justify="right"),
+            Text(_count(hit.parameters), justify="right"),
+            (hit.last_modified or "–")[:10],
             key=hit.repo_id,
         )
 

@@ -1,0 +1,50 @@
+"""Snapshots of the Search pane on the demo Hub at 80x24 and 120x36 (port normalised, cursor blink off)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, Static
+
+from mlxtui.services import Context
+from mlxtui.ui.app import MlxtuiApp
+from mlxtui.ui.panes.search import DEBOUNCE_S
+
+SIZES = [(80, 24), (120, 36)]
+
+
+def make_app(hub, tmp_path: Path) -> MlxtuiApp:
+    return MlxtuiApp(Context(endpoint=hub.url, token=hub.write_token), probe=False,
+                     settings_path=tmp_path / "config.toml")
+
+
+async def steady(pilot) -> None:
+    """Wait for the search, then hide what changes between runs: the port and the blinking cursor."""
+    await pilot.pause(DEBOUNCE_S + 0.1)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    pilot.app.query_one("#endpoint", Static).update("Hub: http://127.0.0.1:PORT")
+    for widget in pilot.app.query(Input):
+        widget.cursor_blink = False
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_search_results(snap_compare, hub, tmp_path: Path, size: tuple[int, int]) -> None:
+    async def run_before(pilot) -> None:
+        pilot.app.action_show_pane("search")
+        await pilot.press(*"tiny", "enter")
+        await steady(pilot)
+
+    assert snap_compare(make_app(hub, tmp_path), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_search_filtered_by_author(snap_compare, hub, tmp_path: Path, size: tuple[int, int]) -> None:
+    async def run_before(pilot) -> None:
+        pilot.app.action_show_pane("search")
+        await pilot.press("escape", "f", *"mlx-community")  # leave the query input, then the author filter
+        await steady(pilot)
+
+    assert snap_compare(make_app(hub, tmp_path), terminal_size=size, run_before=run_before)
