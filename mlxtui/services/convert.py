@@ -321,7 +321,7 @@ class ConvertService:
     """Plans, starts, follows and cancels conversion jobs; lists past ones."""
 
     #: how often a follower polls the job folder
-    poll_s = 0.1
+    poll_s = 0.05
 
     def __init__(self, ctx: Context, *, jobs_root: Path | None = None, python: str | None = None) -> None:
         self.ctx = ctx
