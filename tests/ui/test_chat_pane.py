@@ -10,7 +10,7 @@ from mlxtui import paths
 from mlxtui.services import Context
 from mlxtui.services.conversations import Conversation, ConversationStore
 from mlxtui.ui.app import MlxtuiApp
-from mlxtui.ui.panes.chat import FOLD_NOTICE, ChatPane, PromptScreen
+from mlxtui.ui.panes.chat import FOLD_NOTICE, ChatPane, PromptScreen, Reply
 
 
 def make_app() -> MlxtuiApp:
@@ -54,15 +54,15 @@ async def test_load_send_and_stream_a_reply(chat_models):
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert log_texts(pane, "user") == ["Hello"]
-        reply = pane.query_one("#chat-log > .reply", Markdown)
+        reply = pane.query_one("#chat-log > .reply", Reply)
         message = pane.conversation.messages[-1]
         assert message["role"] == "assistant" and message["stats"]["generation_tokens"] <= 12
-        assert reply.source == message["content"]
+        assert reply.text == message["content"]
         # Saved under the data dir after the turn; the readout and its sparkline show the turn.
         saved = json.loads((paths.chats_dir() / f"{pane.conversation.id}.json").read_text())
         assert saved["messages"][-1]["content"] == message["content"]
         assert len(pane.query_one(Sparkline).data) == 1
-        assert "tok/s" in str(pane.query_one("#rate-figures", Static).render())
+        assert "tok/s" in pane.query_one("#rate-figures").text
 
 
 async def test_ui_stays_responsive_while_generating_and_escape_stops(chat_models):
@@ -73,7 +73,7 @@ async def test_ui_stays_responsive_while_generating_and_escape_stops(chat_models
         pane.query_one("#chat-set-max_tokens", Input).value = "100000"
         pane.context_length = None
         assert pane.send("Once upon a time")
-        while not (replies := pane.query("#chat-log > .reply")) or not replies.first(Markdown).source:
+        while not (replies := pane.query("#chat-log > .reply")) or not replies.first(Reply).text:
             await pilot.pause(0.01)
         # Typing, scrolling and switching panes all work while the model writes.
         await pilot.press(*"abc")
@@ -92,8 +92,9 @@ async def test_ui_stays_responsive_while_generating_and_escape_stops(chat_models
         message = pane.conversation.messages[-1]
         assert message["stats"]["finish_reason"] == "cancelled"
         assert 0 < message["stats"]["generation_tokens"] < 4000
-        assert pane.query_one("#chat-log > .reply", Markdown).source == message["content"] != ""
-        assert "stopped" in str(pane.query_one("#rate-figures", Static).render())
+        reply = pane.query_one("#chat-log > .reply", Reply)
+        assert reply.text == message["content"] != ""
+        assert "stopped" in pane.query_one("#rate-figures").text
 
 
 async def test_system_fold_is_announced_once_and_the_prompt_can_be_shown(chat_models):
@@ -167,7 +168,7 @@ async def test_reopen_and_export_a_saved_conversation(chat_models):
         await pilot.pause()
         assert pane.conversation.id == conv.id
         assert log_texts(pane, "user") == ["Hi"]
-        assert pane.query_one("#chat-log > .reply", Markdown).source == "Hello **there**"
+        assert pane.query_one("#chat-log > .reply", Reply).text == "Hello **there**"
         assert pane.query_one("#chat-system", Input).value == "Be brief."
         assert pane.query_one("#chat-set-temperature", Input).value == "0.3"
         assert pane.query_one("#chat-model", Input).value == str(chat_models["danube"])

@@ -7,6 +7,7 @@ stay responsive while it generates.
 
 from __future__ import annotations
 
+import time
 from contextlib import aclosing
 from dataclasses import asdict, replace
 from typing import Any
@@ -28,7 +29,7 @@ from mlxtui.services.events import ChatStats, LoadProgress, ModelLoaded, Notice,
 from mlxtui.services.openai_chat import OpenAIChatService, is_endpoint_url
 from mlxtui.ui.widgets.rate import RateReadout
 
-__all__ = ["ChatPane", "PromptScreen", "OpenConversationScreen"]
+__all__ = ["ChatPane", "Reply", "PromptScreen", "OpenConversationScreen"]
 
 #: (field of SamplingSettings, label, kind) for the settings panel
 _FIELDS: list[tuple[str, str, type]] = [
@@ -44,6 +45,101 @@ FOLD_NOTICE = (
     "This model's chat template does not support a system role: the system prompt was put in front of "
     "your first message instead."
 )
+
+
+class Reply(Vertical):
+    """An assistant reply, streamed by appending to a Markdown widget (`Markdown.get_stream`).
+
+    Two things keep the cost of a token constant however long the reply or the conversation gets:
+    text reaches the Markdown at most FLUSH_HZ times a second, whatever the token rate; and once the live
+    segment is long, it is finished at a paragraph break and frozen into one Static (Rich's Markdown),
+    while a fresh Markdown takes the stream. Textual lays out every widget of the log on each change, and
+    a Markdown document is a widget per block, so frozen segments make a long log cheap to lay out.
+    """
+
+    FLUSH_HZ = 10
+    SOFT, HARD, HUGE = 1_500, 4_000, 8_000  # finish a segment at a blank line / a newline / a space beyond these
+
+    def __init__(self, text: str = "", *, classes: str = "reply") -> None:
+        super().__init__(classes=classes)
+        self._parts: list[str] = [text] if text else []
+        self._pending: list[str] = []
+        self._segment = ""
+        self._last_flush = 0.0
+        self._stream: Any = None
+        self._current: Markdown | None = None
+
+    @property
+    def text(self) -> str:
+        """Everything written so far (flushed or not)."""
+        return "".join(self._parts)
+
+    def compose(self) -> ComposeResult:
+        if self._parts:
+            yield _frozen(self.text)  # a reopened reply: nothing will be appended
+
+    async def write(self, fragment: str) -> None:
+        """Queue text; it reaches the screen within 1/FLUSH_HZ s."""
+        self._parts.append(fragment)
+        self._pending.append(fragment)
+        now = time.monotonic()
+        if now - self._last_flush >= 1 / self.FLUSH_HZ:
+            self._last_flush = now
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._pending:
+            return
+        fragment = "".join(self._pending)
+        self._pending.clear()
+        if self._current is None:
+            self._current = Markdown()
+            await self.mount(self._current)
+            self._stream = Markdown.get_stream(self._current)
+        seg = self._segment
+        candidate = seg + fragment
+        split = -1
+        if len(candidate) > self.SOFT and candidate.count("```") % 2 == 0:
+            split = candidate.rfind("\n\n", max(0, len(seg) - 1))
+            split = split + 2 if split >= 0 else -1
+            if split < 0 and len(candidate) > self.HARD:
+                split = candidate.rfind("\n", len(seg))
+                split = split + 1 if split >= 0 else -1
+            if split < 0 and len(candidate) > self.HUGE:
+                split = candidate.rfind(" ", len(seg))
+                split = split + 1 if split >= 0 else -1
+        if split <= len(seg) or split >= len(candidate):
+            self._segment = candidate
+            await self._stream.write(fragment)
+            return
+        await self._freeze(candidate[:split])
+        self._segment = candidate[split:]
+        self._current = Markdown()
+        await self.mount(self._current)
+        self._stream = Markdown.get_stream(self._current)
+        await self._stream.write(self._segment)
+
+    async def _freeze(self, text: str) -> None:
+        """Replace the live Markdown by one Static showing `text`, its whole source."""
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        if self._current is not None:
+            live, self._current = self._current, None
+            await self.mount(_frozen(text), before=live)
+            await live.remove()
+
+    async def stop(self) -> None:
+        """Write what is pending, end the stream and freeze the last segment."""
+        await self._flush()
+        await self._freeze(self._segment)
+        self._segment = ""
+
+
+def _frozen(text: str) -> Static:
+    from rich.markdown import Markdown as RichMarkdown
+
+    return Static(RichMarkdown(text.strip() or " "), classes="frozen")
 
 
 class PromptScreen(ModalScreen[None]):
@@ -121,6 +217,9 @@ class ChatPane(Vertical):
         self.last_prompt: PromptRendered | None = None
         self._fold_told = False
         self._context_used = 0
+        self._sent_at = 0.0
+        #: seconds from Enter to the first reply text handled by the pane (end-to-end time to first token)
+        self.first_text_s: float | None = None
 
     # -- layout -----------------------------------------------------------------------------------------
 
@@ -297,6 +396,7 @@ class ChatPane(Vertical):
         self.conversation.sampling = asdict(sampling)
         self._add_user(text)
         self.generating = True
+        self._sent_at, self.first_text_s = time.perf_counter(), None
         self._run_reply(sampling)
         return True
 
@@ -305,13 +405,12 @@ class ChatPane(Vertical):
         assert self.service is not None
         log = self.log_view
         follow = log.is_vertical_scroll_end or log.max_scroll_y == 0
-        reply = Markdown(classes="reply")
+        reply = Reply()
         await log.mount(reply)
         if follow:
             log.anchor()  # stays at the bottom as the reply grows, until the user scrolls up
         rate = self.query_one(RateReadout)
-        stream = Markdown.get_stream(reply)
-        parts: list[str] = []
+        got_text = False
         stats: ChatStats | None = None
         system = self.conversation.system.strip() or None
         try:
@@ -319,8 +418,10 @@ class ChatPane(Vertical):
                 async for event in events:
                     match event:
                         case TokenDelta(text=text):
-                            parts.append(text)
-                            await stream.write(text)
+                            if not got_text:
+                                got_text = True
+                                self.first_text_s = time.perf_counter() - self._sent_at
+                            await reply.write(text)
                         case ChatStats() as stats:
                             rate.stats = stats
                             rate.context = (self._context_used + stats.generation_tokens, self.context_length)
@@ -335,10 +436,10 @@ class ChatPane(Vertical):
         except MlxtuiError as error:
             self.notify(str(error), title="Chat", severity="error", timeout=12)
         finally:
-            await stream.stop()
+            await reply.stop()
             self.generating = False
-            text = "".join(parts)
-            if parts or stats is not None:
+            text = reply.text
+            if got_text or stats is not None:
                 message: dict[str, Any] = {"role": "assistant", "content": text}
                 if stats is not None:
                     message["stats"] = asdict(stats)
@@ -422,7 +523,7 @@ class ChatPane(Vertical):
             if m["role"] == "user":
                 log.mount(Static(Text(m["content"]), classes="user"))
             else:
-                log.mount(Markdown(m["content"], classes="reply"))
+                log.mount(Reply(m["content"]))
                 if m.get("stats"):
                     history.append(float(m["stats"].get("generation_tps", 0.0)))
         rate = self.query_one(RateReadout)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
 from mlxtui.services.events import ChatStats
 
-__all__ = ["RateReadout", "format_stats"]
+__all__ = ["RateReadout", "RateFigures", "format_stats"]
 
 #: readout refreshes per second while a reply streams (a few a second reads calmly and costs nothing)
 REFRESH_HZ = 4
@@ -35,12 +37,28 @@ def format_stats(stats: ChatStats | None, context: tuple[int, int | None] | None
     return "\n".join(lines)
 
 
+class RateFigures(Widget):
+    """The figures: a fixed-height widget, so a redraw is a repaint and never a layout of the screen."""
+
+    DEFAULT_CSS = "RateFigures { height: 8; }"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.text = format_stats(None)
+
+    def render(self) -> Text:
+        return Text.from_markup(self.text)
+
+    def show(self, text: str) -> None:
+        self.text = text
+        self.refresh()
+
+
 class RateReadout(Vertical):
     """Shows `stats` (set as often as you like; drawn REFRESH_HZ times a second) and per-turn history."""
 
     DEFAULT_CSS = """
     RateReadout { height: auto; }
-    RateReadout > #rate-figures { height: auto; }
     RateReadout > #rate-history-label { color: $text-muted; }
     RateReadout > Sparkline { height: 2; }
     """
@@ -53,7 +71,7 @@ class RateReadout(Vertical):
         self._history: list[float] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(format_stats(None), id="rate-figures")
+        yield RateFigures(id="rate-figures")
         yield Static("gen tok/s by turn", id="rate-history-label")
         yield Sparkline([], id="rate-history")
 
@@ -65,7 +83,7 @@ class RateReadout(Vertical):
         key = (self.stats, self.context)
         if key != self._drawn:
             self._drawn = key
-            self.query_one("#rate-figures", Static).update(format_stats(self.stats, self.context))
+            self.query_one(RateFigures).show(format_stats(self.stats, self.context))
 
     def end_turn(self, stats: ChatStats) -> None:
         """A reply finished: show its final figures now and add it to the history."""

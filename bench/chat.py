@@ -1,0 +1,262 @@
+"""Chat figures: the app's generation against raw mlx-lm, and the pane under a long synthetic stream.
+
+1. Generation tokens/s and time to first token of the chat pane (driven headless with App.run_test, the
+   real ChatService on its MLX thread) against `mlx_lm.stream_generate` on the same model, prompt and
+   token count, in alternating runs. Ratios: app / raw for tokens/s (goal >= 0.97), raw / app for time to
+   first token (goal >= 0.97; the app's figure is end to end, from Enter to text handled by the pane).
+2. A synthetic stream of 5,000 tokens (Markdown-like text from a producer thread at a steady rate,
+   through the service's own thread-to-loop channel) into the chat pane: the event-loop lag p99 (goal
+   < 50 ms) and the main thread's CPU time per token over the first and the last 500 tokens (goal: equal).
+
+Run: .venv/bin/python bench/chat.py [--runs 5] [--tokens 200] [--stream 5000] [--rate 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import itertools
+import random
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from mlxtui.services import Context  # noqa: E402
+from mlxtui.services.chat import ChatService, SamplingSettings  # noqa: E402
+from mlxtui.services.events import ChatStats, PromptRendered, TokenDelta  # noqa: E402
+
+PROMPT = "Write a short story about a river, a mill and a miller's daughter."
+
+
+def make_model(root: Path) -> Path:
+    """A 4-layer, hidden-256 Llama in float32 (about 7M parameters), converted by mlx_lm.convert."""
+    from mlxtui.devhub.models import convert_with_mlx_lm, demo_spec, write_model
+
+    spec = replace(
+        demo_spec("NousResearch/Llama-3-tiny-Instruct"),
+        repo_id="bench/llama-256x4",
+        dtype="float32",
+        hidden_size=256,
+        intermediate_size=768,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=4096,
+    )
+    hf = write_model(spec, root / "hf")
+    return convert_with_mlx_lm(hf, root / "mlx", source_repo=spec.repo_id, q_bits=None, dtype="float32")
+
+
+def no_eos(tokenizer) -> None:
+    """Both sides generate exactly the asked token count (random weights may hit EOS early)."""
+    tokenizer._eos_token_ids = set()
+    if hasattr(tokenizer, "eos_token_ids"):
+        with contextlib.suppress(AttributeError):
+            tokenizer.eos_token_ids = set()
+
+
+def raw_run(model, tokenizer, tokens: int) -> tuple[float, float, int]:
+    """mlx_lm.stream_generate as its own CLI does it: (generation tok/s, time to first token, tokens)."""
+    from mlx_lm import stream_generate
+
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": PROMPT}], add_generation_prompt=True)
+    start = time.perf_counter()
+    ttft = 0.0
+    for n, response in enumerate(stream_generate(model, tokenizer, prompt, max_tokens=tokens)):
+        if n == 0:
+            ttft = time.perf_counter() - start
+    return response.generation_tps, ttft, response.generation_tokens
+
+
+async def generation_bench(model_dir: Path, runs: int, tokens: int) -> None:
+    from mlx_lm import load
+
+    from mlxtui.ui.app import MlxtuiApp
+    from mlxtui.ui.panes.chat import ChatPane
+
+    model, tokenizer = load(str(model_dir))
+    no_eos(tokenizer)
+    raw_run(model, tokenizer, 8)  # warm-up
+
+    app = MlxtuiApp(Context(), probe=False)
+    raw_tps, raw_ttft, app_tps, app_ttft = [], [], [], []
+    async with app.run_test(size=(120, 36)) as pilot:
+        while not app.query(ChatPane):
+            await pilot.pause(0.01)
+        app.action_show_pane("chat")
+        pane = app.query_one(ChatPane)
+        pane.open_model(str(model_dir))
+        await app.workers.wait_for_complete()
+        no_eos(pane.local._loaded.tokenizer)  # type: ignore[union-attr]
+        pane.query_one("#chat-set-max_tokens").value = str(tokens)
+        pane.query_one("#chat-set-temperature").value = "0"
+
+        async def app_run() -> tuple[float, float, int]:
+            pane.action_new_conversation()  # same single-turn prompt each time, no cache reuse
+            pane.local._loaded.cache = None  # type: ignore[union-attr]
+            await pilot.pause()
+            assert pane.send(PROMPT)
+            await app.workers.wait_for_complete()
+            stats = pane.conversation.messages[-1]["stats"]
+            return stats["generation_tps"], pane.first_text_s or 0.0, stats["generation_tokens"]
+
+        await app_run()  # warm-up
+        for n in range(runs):
+            order = [("raw", None), ("app", None)] if n % 2 == 0 else [("app", None), ("raw", None)]
+            for side, _ in order:
+                if side == "raw":
+                    tps, ttft, count = raw_run(model, tokenizer, tokens)
+                    raw_tps.append(tps)
+                    raw_ttft.append(ttft)
+                else:
+                    tps, ttft, count = await app_run()
+                    app_tps.append(tps)
+                    app_ttft.append(ttft)
+                print(f"  run {n + 1} {side:3}: {tps:7.1f} tok/s  first token {ttft * 1000:6.1f} ms  ({count} tokens)")
+    g_raw, g_app = statistics.median(raw_tps), statistics.median(app_tps)
+    t_raw, t_app = statistics.median(raw_ttft), statistics.median(app_ttft)
+    print(f"generation tok/s  raw mlx-lm {g_raw:7.1f}   app {g_app:7.1f}   ratio app/raw {g_app / g_raw:.3f}  (goal >= 0.97)")
+    print(f"first token (ms)  raw mlx-lm {t_raw * 1e3:7.1f}   app {t_app * 1e3:7.1f}   ratio raw/app {t_raw / t_app:.3f}  (goal >= 0.97)")
+
+
+# --- synthetic stream -------------------------------------------------------------------------------
+
+WORDS = (
+    "the river runs past an old mill where the miller keeps his stones and grain while water turns the "
+    "wheel through seasons of rain and drought a daughter learns the trade counting sacks and gears"
+).split()
+
+
+def synthetic_tokens(n: int, seed: int = 0) -> list[str]:
+    """Reply-like Markdown: paragraphs, a list now and then, a code block now and then."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    while len(out) < n:
+        kind = rng.random()
+        if kind < 0.15:
+            out += ["\n\n```python\n"] + [f"x{i} = {i} * 2\n" for i in range(rng.randint(3, 8))] + ["```\n\n"]
+        elif kind < 0.3:
+            for _ in range(rng.randint(2, 5)):
+                out.append("- ")
+                out += [f"{rng.choice(WORDS)} " for _ in range(rng.randint(4, 10))]
+                out.append("\n")
+            out.append("\n")
+        else:
+            words = [f"{rng.choice(WORDS)} " for _ in range(rng.randint(30, 90))]
+            words[0] = words[0].capitalize()
+            out += words + [".\n\n"]
+    return out[:n]
+
+
+class SyntheticChat(ChatService):
+    """The real ChatService plumbing (MLX thread, channel, coalescing) with a producer instead of a model."""
+
+    def __init__(self, tokens: list[str], rate: float) -> None:
+        super().__init__(Context())
+        self.tokens, self.rate = tokens, rate
+        self.produced = 0
+        self.samples: list[tuple[int, float]] = []
+
+    def _require(self):  # no model needed
+        return None
+
+    async def reply(self, messages, system=None, sampling=None):
+        """Yield the synthetic events; after the pane handles each batch, sample (tokens produced, main-thread CPU)."""
+        self._stop.clear()
+        self.samples = [(0, time.thread_time())]
+        async for event in self._run(self._produce):
+            yield event  # the pane handles it before we look at the clock
+            self.samples.append((self.produced, time.thread_time()))
+
+    def cost_per_token(self, first: int, last: int) -> float:
+        """Main-thread CPU seconds per token while tokens first..last were produced (nearest samples)."""
+        a = next(s for s in self.samples if s[0] >= first)
+        b = next(s for s in self.samples if s[0] >= last)
+        return (b[1] - a[1]) / max(1, b[0] - a[0])
+
+    def _produce(self, emit) -> None:
+        emit(PromptRendered("(synthetic)", 1, 0))
+        start = time.perf_counter()
+        for n, text in enumerate(self.tokens, 1):
+            # Token n is due at n / rate: a steady stream, like a model that never pauses.
+            delay = start + n / self.rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            emit(TokenDelta(text))
+            self.produced = n
+            emit(ChatStats(generation_tokens=n, generation_tps=n / (time.perf_counter() - start)))
+            if self._stop.is_set():
+                break
+        emit(ChatStats(generation_tokens=n, generation_tps=n / (time.perf_counter() - start), finish_reason="length"))
+
+
+async def stream_bench(count: int, rate: float) -> None:
+    from mlxtui.ui.app import MlxtuiApp
+    from mlxtui.ui.panes.chat import ChatPane
+
+    tokens = synthetic_tokens(count)
+    service = SyntheticChat(tokens, rate)
+    app = MlxtuiApp(Context(), probe=False)
+    lags: list[float] = []
+    async with app.run_test(size=(120, 36)) as pilot:
+        while not app.query(ChatPane):
+            await pilot.pause(0.01)
+        app.action_show_pane("chat")
+        await pilot.pause()
+        pane = app.query_one(ChatPane)
+        pane.service = service
+        stop = asyncio.Event()
+
+        async def probe() -> None:
+            while not stop.is_set():
+                t = time.perf_counter()
+                await asyncio.sleep(0.005)
+                lags.append(time.perf_counter() - t - 0.005)
+
+        probing = asyncio.create_task(probe())
+        started = time.perf_counter()
+        assert pane.send("Tell me everything.")
+        await app.workers.wait_for_complete()
+        elapsed = time.perf_counter() - started
+        stop.set()
+        await probing
+        text = pane.conversation.messages[-1]["content"]
+    lags.sort()
+    p99 = lags[int(len(lags) * 0.99)] * 1000
+    first = service.cost_per_token(1, 500) * 1e6
+    last = service.cost_per_token(count - 500, count) * 1e6
+    print(f"synthetic stream  {count} tokens at {rate:.0f} tok/s in {elapsed:.1f} s, {len(text):,} characters shown")
+    print(f"event-loop lag    p50 {lags[len(lags) // 2] * 1000:.1f} ms  p99 {p99:.1f} ms  max {lags[-1] * 1000:.1f} ms  (goal p99 < 50 ms)")
+    print(f"UI CPU per token  first 500: {first:.0f} us   last 500: {last:.0f} us   ratio last/first {last / first:.2f}  (goal: ~1)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--tokens", type=int, default=200)
+    parser.add_argument("--stream", type=int, default=5000)
+    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--skip-generation", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        import os
+
+        for var, sub in (("XDG_DATA_HOME", "data"), ("XDG_CONFIG_HOME", "config")):
+            os.environ[var] = str(Path(tmp) / sub)  # conversations saved by the runs go to the temp dir
+        if not args.skip_generation:
+            with contextlib.redirect_stdout(io.StringIO()):
+                model_dir = make_model(Path(tmp))
+            print(f"model: Llama hidden 256 x 4 layers, float32; prompt {PROMPT!r}; {args.tokens} tokens, greedy")
+            asyncio.run(generation_bench(model_dir, args.runs, args.tokens))
+        asyncio.run(stream_bench(args.stream, args.rate))
+
+
+if __name__ == "__main__":
+    main()
