@@ -407,8 +407,10 @@ class HubService:
         name = repo_id.split("/")[-1]
         seen: dict[str, Any] = {}
         expand = ["tags", "library_name", "downloads", "lastModified"]
-        for candidate in api.list_models(filter=f"base_model:{repo_id}", expand=expand, sort="downloads", limit=limit):
-            seen.setdefault(candidate.id, candidate)
+        # The Hub tags derivatives both ways: base_model:<id> and base_model:quantized:<id>.
+        for tag in (f"base_model:{repo_id}", f"base_model:quantized:{repo_id}"):
+            for candidate in api.list_models(filter=tag, expand=expand, sort="downloads", limit=limit):
+                seen.setdefault(candidate.id, candidate)
         for candidate in api.list_models(author="mlx-community", search=name, expand=expand, sort="downloads",
                                          limit=limit):
             seen.setdefault(candidate.id, candidate)

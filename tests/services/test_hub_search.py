@@ -42,6 +42,17 @@ async def test_search_badges_mlx_and_gated(ctx: Context) -> None:
     assert likes == sorted(likes, reverse=True)
 
 
+@pytest.mark.parametrize("sort", ["downloads", "likes", "trending", "updated"])
+async def test_every_sort_is_accepted(ctx: Context, sort: str) -> None:
+    page, _ = await _page(HubService(ctx).search(SearchQuery(text="tiny", sort=sort)))
+    assert page.hits
+
+
+def test_unknown_sort_is_refused(ctx: Context) -> None:
+    with pytest.raises(InvalidInputError):
+        HubService(ctx).search(SearchQuery(sort="random"))
+
+
 async def test_author_and_library_filters(ctx: Context) -> None:
     service = HubService(ctx)
     page, _ = await _page(service.search(SearchQuery(author="mlx-community")))

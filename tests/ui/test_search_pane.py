@@ -148,3 +148,14 @@ async def test_offline_search_says_so_in_the_pane(tmp_path: Path) -> None:
         await pilot.press(*"x", "enter")
         await settle(pilot)
         assert "Can't reach" in str(app.query_one("#search-status", Static).render())
+
+
+async def test_rate_limit_is_shown_and_retried(fresh_hub, tmp_path: Path) -> None:
+    fresh_hub.faults.rate_limit(1, path_prefix="/api/models", method="GET", retry_after=0)
+    app = make_app(fresh_hub, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.action_show_pane("search")
+        await pilot.press(*"danube", "enter")
+        await settle(pilot)
+        assert any("rate limited, retrying in" in n.message for n in app._notifications)
+        assert "h2oai/h2o-danube2-tiny-chat" in rows(app)
