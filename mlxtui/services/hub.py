@@ -226,7 +226,7 @@ class HubService:
                 "to a token of that account.",
             )
         if isinstance(error, hf.RevisionNotFoundError):
-            return NotFoundError(f"{repo_id} has no revision {what or 'like that'}.",
+            return NotFoundError(f"{repo_id} has no {what or 'such revision'}.",
                                  hint="Use a branch, tag or commit that exists (default: main).")
         if isinstance(error, (hf.RemoteEntryNotFoundError, hf.EntryNotFoundError)):
             return NotFoundError(f"{repo_id} has no {what or 'such file'}.")

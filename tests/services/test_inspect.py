@@ -73,6 +73,14 @@ def test_vision_language_model_points_to_mlx_vlm() -> None:
     assert any("vision-language" in p and "mlx-vlm" in p for p in problems)
 
 
+def test_vision_language_model_mlx_lm_supports_gets_a_note() -> None:
+    from mlxtui.services.inspect import support_notes
+
+    config = {"model_type": "qwen2_vl", "architectures": ["Qwen2VLForConditionalGeneration"], "vision_config": {}}
+    assert support_problems(config) == []
+    assert any("text part only" in n and "mlx-vlm" in n for n in support_notes(config))
+
+
 def test_auto_map_needs_trust_remote_code() -> None:
     problems = support_problems({**LLAMA, "auto_map": {"AutoModelForCausalLM": "modeling_x.XForCausalLM"}})
     assert any("trust_remote_code" in p for p in problems)

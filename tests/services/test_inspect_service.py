@@ -92,6 +92,13 @@ async def test_unknown_repo(ctx: Context) -> None:
         await _inspect(ctx, "nobody/missing-model")
 
 
+async def test_revision_that_does_not_exist(ctx: Context) -> None:
+    with pytest.raises(NotFoundError, match="has no revision 'nope'"):
+        await _inspect(ctx, "Qwen/Qwen2-tiny", "nope")
+    report, _ = await _inspect(ctx, "Qwen/Qwen2-tiny", "main")
+    assert report.revision == "main" and report.supported
+
+
 async def test_invalid_repo_id(ctx: Context) -> None:
     with pytest.raises(InvalidInputError):
         await _inspect(ctx, "not a/valid id")
