@@ -115,6 +115,12 @@ def _mlx_lm_remapping() -> tuple[dict[str, str], dict[tuple[str, str], str]]:
                     remap = dict(value)
                 else:
                     arch_remap = dict(value)
+    if not remap:  # the table is no longer a plain literal: pay for the import rather than guess
+        try:
+            module = importlib.import_module("mlx_lm.utils")
+        except ImportError:
+            return remap, arch_remap
+        return dict(getattr(module, "MODEL_REMAPPING", {})), dict(getattr(module, "MODEL_ARCHITECTURE_REMAPPING", {}))
     return remap, arch_remap
 
 
@@ -215,9 +221,9 @@ def parse_config(text: str | bytes) -> dict[str, Any]:
 def _looks_like_mlx(config: dict[str, Any], files: list[str] | None) -> bool:
     if isinstance(config.get("quantization"), dict):
         return True
-    names = files or []
-    # mlx-lm writes model.safetensors / model-0000i-of-0000N.safetensors with an index; an MLX card says library mlx
-    return any(n.endswith(".npz") and n.startswith("weights") for n in names)
+    names = [n.rsplit("/", 1)[-1] for n in files or []]
+    # Older mlx-lm / mlx-examples saved weights.npz or weights.00.safetensors; transformers never does.
+    return any(re.fullmatch(r"weights(\.\d+)?\.(npz|safetensors)", n) for n in names)
 
 
 def support_problems(config: dict, files: list[str] | None = None) -> list[str]:

@@ -103,6 +103,12 @@ def test_folder_that_is_already_mlx() -> None:
     assert len(problems) == 1 and "already an MLX 4-bit model" in problems[0]
 
 
+@pytest.mark.parametrize("name", ["weights.npz", "weights.00.safetensors"])
+def test_old_mlx_weight_names_mean_already_mlx(name: str) -> None:
+    assert any("already an MLX" in p for p in support_problems(LLAMA, ["config.json", name]))
+    assert support_problems(LLAMA, ["config.json", "model.safetensors"]) == []
+
+
 def test_missing_model_type() -> None:
     config = dict(LLAMA)
     del config["model_type"]

@@ -137,3 +137,16 @@ async def test_local_folder(hub, tmp_path: Path, generated_models: dict[str, Pat
         await settle(pilot)
         assert "Supported" in text_of(app, "#inspect-verdict")
         assert "accepts a system message" in text_of(app, "#inspect-template")
+
+
+async def test_escape_cancels_a_slow_inspection(fresh_hub, tmp_path: Path) -> None:
+    fresh_hub.faults.slow(2.0, 1, path_prefix="/api/models/Qwen/Qwen2-tiny")
+    app = make_app(fresh_hub, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await inspect_pane(pilot)
+        pane.show_model("Qwen/Qwen2-tiny")
+        await pilot.pause(0.2)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert text_of(app, "#inspect-status") == "Cancelled."
+        assert pane.report is None

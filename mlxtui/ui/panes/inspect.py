@@ -269,7 +269,9 @@ class InspectPane(Vertical):
             self._start(self.source, self.revision)
 
     def action_cancel(self) -> None:
-        self.workers.cancel_group(self, "inspect")
+        if any(w.is_running for w in self.workers if w.group == "inspect"):
+            self.workers.cancel_group(self, "inspect")
+            self.query_one("#inspect-status", Static).update("Cancelled.")
 
     def action_convert(self) -> None:
         source = self.report.repo_id if self.report else (self.source or
