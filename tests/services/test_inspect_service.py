@@ -79,6 +79,25 @@ async def test_repo_without_config(fresh_hub, tmp_path: Path) -> None:
     assert not report.supported and "no config.json" in report.problems[0]
 
 
+@pytest.mark.parametrize(
+    "config_text, needle",
+    [('{"architectures": ["LlamaForCausalLM"], "hidden_size": 64}', "no model_type"),
+     ('{"model_type": ["llama"]}', "model_type should be a non-empty string"),
+     ('{"model_type": "llama", "num_hidden_layers": "two"}', "num_hidden_layers should be a whole number"),
+     ('"llama"', "not a JSON object"),
+     ('{"model_type": "llama",', "not valid JSON")],
+    ids=["missing-model-type", "model-type-list", "layers-string", "not-object", "truncated"],
+)
+async def test_malformed_configs_on_the_hub(fresh_hub, tmp_path: Path, config_text: str, needle: str) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "config.json").write_text(config_text)
+    fresh_hub.import_folder("alice/bad-config", folder)
+    ctx = Context(endpoint=fresh_hub.url, token=fresh_hub.write_token)
+    report, _ = await _inspect(ctx, "alice/bad-config")
+    assert not report.supported and any(needle in p for p in report.problems), report.problems
+
+
 async def test_gated_repo_explains_access(hub) -> None:
     bob = Context(endpoint=hub.url, token=hub.other_token)
     report, notices = await _inspect(bob, "meta-llama/Llama-3.2-tiny-Instruct")
