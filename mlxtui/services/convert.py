@@ -605,13 +605,8 @@ class ConvertService:
             )
         self._procs[job.id] = proc
         job.pid = proc.pid
-        try:
-            current = jobstore.load_job(job.dir)
-        except (OSError, ValueError):
-            current = job
-        if current.pid is None and current.active:
-            current.pid = proc.pid
-            current.save()
+        # job.json is the worker's from now on; the pid goes beside it so a reader can check on the worker
+        (job.dir / jobstore.PID_FILE).write_text(f"{proc.pid}\n")
 
     def _wait_worker(self, job_id: str, timeout_s: float = 30.0) -> None:
         """After the final event, let a worker this process started exit and collect it (no zombie; its

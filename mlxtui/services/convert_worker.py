@@ -422,6 +422,8 @@ def _describe(error: BaseException) -> str:
 def run_job(job_dir: Path) -> int:
     """Run every variant of the job in `job_dir`; returns the exit code (0 when all variants are done)."""
     job = jobstore.load_job(job_dir)
+    if job.state in jobstore.FINAL_STATES:
+        return 1  # cancelled (or given up on) before this process got going
     reporter = Reporter(job)
 
     def on_term(signum: int, frame: Any) -> None:

@@ -52,6 +52,7 @@ __all__ = [
 JOB_FILE = "job.json"
 EVENTS_FILE = "events.jsonl"
 LOG_FILE = "worker.log"
+PID_FILE = "worker.pid"  # written by the service right after the spawn (job.json belongs to the worker then)
 ACTIVE_STATES = frozenset({"queued", "running"})
 FINAL_STATES = frozenset({"done", "failed", "cancelled"})
 #: a queued job whose worker never wrote its pid after this long is taken for a failed start
@@ -163,7 +164,13 @@ class Job:
 def load_job(folder: Path) -> Job:
     """Read a job folder (raises OSError / ValueError when job.json is missing or broken)."""
     folder = Path(folder)
-    return Job.from_dict(json.loads((folder / JOB_FILE).read_text(encoding="utf-8")), folder)
+    job = Job.from_dict(json.loads((folder / JOB_FILE).read_text(encoding="utf-8")), folder)
+    if job.pid is None:
+        try:
+            job.pid = int((folder / PID_FILE).read_text().strip())
+        except (OSError, ValueError):
+            pass
+    return job
 
 
 def list_jobs(root: Path | None = None) -> list[Job]:
@@ -195,16 +202,20 @@ def pid_alive(pid: int | None, job_id: str | None = None) -> bool:
         return False
     except PermissionError:
         return True
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if Path("/proc/self").exists():
-        try:
-            text = cmdline.read_bytes()
-        except OSError:
-            return False
-        if b"convert_worker" not in text:
-            return False
-        return job_id is None or job_id.encode() in text
-    return True
+    if not Path("/proc/self").exists():
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    if stat.rsplit(")", 1)[-1].split()[:1] in (["Z"], ["X"]):
+        return False  # exited, not yet collected by its parent
+    if not cmdline:
+        return True  # unreadable for a moment (e.g. during exec): trust the pid
+    if b"convert_worker" not in cmdline:
+        return False  # the pid was reused by another program
+    return job_id is None or job_id.encode() in cmdline
 
 
 def reconcile(job: Job) -> Job:
@@ -217,6 +228,8 @@ def reconcile(job: Job) -> Job:
         message = "The conversion worker never started."
     elif pid_alive(job.pid, job.id):
         return job
+    elif (time.sleep(0.2), pid_alive(job.pid, job.id))[1]:
+        return job  # looked again: a worker caught mid-exec is alive after all
     else:
         # Re-read: the worker may have finished between our read and the liveness check.
         try:

@@ -36,7 +36,10 @@ def on_convert(setup, after=None):
         app.set_focus(None)
         app.query_one("#panes", TabbedContent).active = "convert"
         pane = app.query_one(ConvertPane)
-        await app.workers.wait_for_complete()
+        for _ in range(200):  # the jobs list is read in a worker at mount
+            await pilot.pause(0.02)
+            if not [w for w in app.workers if w.is_running]:
+                break
         setup(pane)
         for widget in app.query(Input):
             widget.cursor_blink = False

@@ -56,7 +56,10 @@ def on_library():
         app.query_one("#panes", TabbedContent).active = "library"
         pane = app.query_one(LibraryPane)
         pane.reload()
-        await app.workers.wait_for_complete()
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if len(pane.models) == 3 and not [w for w in app.workers if w.is_running]:
+                break
         app.set_focus(pane.query_one("#library-table", DataTable))
         await pilot.pause()
         pane.query_one("#library-status", Static).update(
