@@ -85,6 +85,11 @@ async def test_unsupported_model_shows_reasons_and_conversions_table(hub, tmp_pa
         assert table.get_row("mlx-community/h2o-danube2-tiny-chat-4bit")[1] == "4bit"
         estimates = app.query_one("#inspect-estimates", DataTable)
         assert estimates.row_count == 11 and str(estimates.get_row("4bit")[1]) == "4.50"
+        table.focus()
+        await pilot.press("enter")  # inspect the existing conversion itself
+        await settle(pilot)
+        assert app.query_one(InspectPane).report.repo_id == "mlx-community/h2o-danube2-tiny-chat-4bit"
+        assert "already an MLX 4-bit model" in text_of(app, "#inspect-verdict")
 
 
 async def test_config_tree_and_raw_toggle(hub, tmp_path: Path) -> None:

@@ -97,7 +97,7 @@ class InspectPane(Vertical):
                 yield estimates
                 yield Static(id="inspect-template")
                 yield Static("Existing MLX conversions", id="inspect-conversions-title", classes="section-title")
-                conversions: DataTable = DataTable(id="inspect-conversions", cursor_type="row", show_cursor=False)
+                conversions: DataTable = DataTable(id="inspect-conversions", cursor_type="row")
                 for label in ("Repo", "Quant", "mlx-lm"):
                     conversions.add_column(label, key=label.lower())
                 yield conversions
@@ -240,7 +240,8 @@ class InspectPane(Vertical):
         for c in report.conversions:
             table.add_row(c["repo_id"], c.get("quantization") or "?", c.get("mlx_lm_version") or "?", key=c["repo_id"])
         title = self.query_one("#inspect-conversions-title", Static)
-        title.update(f"Existing MLX conversions: {len(report.conversions) or 'none found'}")
+        title.update(f"Existing MLX conversions: {len(report.conversions) or 'none found'}"
+                     + (" (Enter inspects one)" if report.conversions else ""))
         table.display = bool(report.conversions)
 
     def _render_config(self, report: InspectReport) -> None:
@@ -254,6 +255,13 @@ class InspectPane(Vertical):
         tree.root.expand()
         raw = report.config_text if report.config_text is not None else "(no config.json)"
         self.query_one("#inspect-raw", TextArea).load_text(raw)
+
+    @on(DataTable.RowSelected, "#inspect-conversions")
+    def _open_conversion(self, event: DataTable.RowSelected) -> None:
+        """Enter on an existing conversion inspects it (its quantization, card, template)."""
+        event.stop()
+        if event.row_key.value:
+            self.show_model(event.row_key.value)
 
     # -- actions ----------------------------------------------------------------------------------
 
