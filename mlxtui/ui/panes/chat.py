@@ -7,6 +7,7 @@ stay responsive while it generates.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from contextlib import aclosing
 from dataclasses import asdict, replace
@@ -55,9 +56,14 @@ class Reply(Vertical):
     segment is long, it is finished at a paragraph break and frozen into one Static (Rich's Markdown),
     while a fresh Markdown takes the stream. Textual lays out every widget of the log on each change, and
     a Markdown document is a widget per block, so frozen segments make a long log cheap to lay out.
+
+    Each update (append, layout, paint) costs the event loop tens of milliseconds on a slow machine, CPU
+    the model's thread would rather have: the flush interval stretches so that the event loop's CPU use
+    while streaming stays near CPU_BUDGET of one core.
     """
 
-    FLUSH_HZ = 10
+    FLUSH_HZ = 20
+    CPU_BUDGET = 0.15
     SOFT, HARD, HUGE = 1_500, 4_000, 8_000  # finish a segment at a blank line / a newline / a space beyond these
 
     def __init__(self, text: str = "", *, classes: str = "reply") -> None:
@@ -66,6 +72,8 @@ class Reply(Vertical):
         self._pending: list[str] = []
         self._segment = ""
         self._last_flush = 0.0
+        self._last_cpu = time.thread_time()
+        self._interval = 1 / self.FLUSH_HZ
         self._stream: Any = None
         self._current: Markdown | None = None
 
@@ -83,7 +91,11 @@ class Reply(Vertical):
         self._parts.append(fragment)
         self._pending.append(fragment)
         now = time.monotonic()
-        if now - self._last_flush >= 1 / self.FLUSH_HZ:
+        if now - self._last_flush >= self._interval:
+            # The event loop's CPU since the last flush is, mostly, what that flush cost to show.
+            cpu = time.thread_time()
+            spent, self._last_cpu = cpu - self._last_cpu, cpu
+            self._interval = min(1.0, max(1 / self.FLUSH_HZ, 0.5 * self._interval + 0.5 * spent / self.CPU_BUDGET))
             self._last_flush = now
             await self._flush()
 
@@ -405,37 +417,52 @@ class ChatPane(Vertical):
         assert self.service is not None
         log = self.log_view
         follow = log.is_vertical_scroll_end or log.max_scroll_y == 0
-        reply = Reply()
-        await log.mount(reply)
-        if follow:
-            log.anchor()  # stays at the bottom as the reply grows, until the user scrolls up
         rate = self.query_one(RateReadout)
+        reply = Reply()
         got_text = False
         stats: ChatStats | None = None
         system = self.conversation.system.strip() or None
+        events = self.service.reply(self.conversation.turns(), system, sampling)
+        # Ask for the first event now: the model reads the prompt while the log makes room for the reply.
+        first = asyncio.ensure_future(anext(events, None))
+
+        async def handle(event: object) -> None:
+            nonlocal got_text, stats
+            match event:
+                case TokenDelta(text=text):
+                    if not got_text:
+                        got_text = True
+                        self.first_text_s = time.perf_counter() - self._sent_at
+                    await reply.write(text)
+                case ChatStats():
+                    stats = event
+                    rate.stats = event
+                    rate.context = (self._context_used + event.generation_tokens, self.context_length)
+                case PromptRendered() as rendered:
+                    self.last_prompt = rendered
+                    self._context_used = rendered.prompt_tokens + rendered.cached_tokens
+                    if rendered.system_folded and not self._fold_told:
+                        self._fold_told = True
+                        await log.mount(Static(Text(FOLD_NOTICE), classes="notice"), before=reply)
+                case Notice(text=text):
+                    await log.mount(Static(Text(text), classes="notice"), before=reply)
+
         try:
-            async with aclosing(self.service.reply(self.conversation.turns(), system, sampling)) as events:
-                async for event in events:
-                    match event:
-                        case TokenDelta(text=text):
-                            if not got_text:
-                                got_text = True
-                                self.first_text_s = time.perf_counter() - self._sent_at
-                            await reply.write(text)
-                        case ChatStats() as stats:
-                            rate.stats = stats
-                            rate.context = (self._context_used + stats.generation_tokens, self.context_length)
-                        case PromptRendered() as rendered:
-                            self.last_prompt = rendered
-                            self._context_used = rendered.prompt_tokens + rendered.cached_tokens
-                            if rendered.system_folded and not self._fold_told:
-                                self._fold_told = True
-                                await log.mount(Static(Text(FOLD_NOTICE), classes="notice"), before=reply)
-                        case Notice(text=text):
-                            await log.mount(Static(Text(text), classes="notice"), before=reply)
+            await log.mount(reply)
+            if follow:
+                log.anchor()  # stays at the bottom as the reply grows, until the user scrolls up
+            async with aclosing(events):
+                event = await first
+                while event is not None:
+                    await handle(event)
+                    event = await anext(events, None)
         except MlxtuiError as error:
             self.notify(str(error), title="Chat", severity="error", timeout=12)
         finally:
+            if not first.done():
+                first.cancel()
+                await asyncio.gather(first, return_exceptions=True)
+                await events.aclose()
             await reply.stop()
             self.generating = False
             text = reply.text
@@ -449,7 +476,8 @@ class ChatPane(Vertical):
             else:
                 # Nothing came back (an error before the first token): the question can be asked again.
                 self.conversation.messages.pop()
-                await reply.remove()
+                if reply.is_attached:
+                    await reply.remove()
 
     def _save(self) -> None:
         try:
