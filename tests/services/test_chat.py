@@ -236,3 +236,34 @@ async def test_bad_sampling_settings(chat_models):
     with pytest.raises(InvalidInputError, match="top_p"):
         await turn(service, [{"role": "user", "content": "hi"}], top_p=0.0)
     service.close()
+
+
+# --- repo ids through the demo Hub ------------------------------------------------------------------
+
+
+async def test_load_a_repo_id_from_the_hub_and_chat(ctx):
+    service = ChatService(ctx)
+    events = [e async for e in service.load("mlx-community/h2o-danube2-tiny-chat-4bit")]
+    assert isinstance(events[0], LoadProgress) and "Downloading" in events[0].stage
+    info = events[-1]
+    assert isinstance(info, ModelLoaded) and info.name == "h2o-danube2-tiny-chat-4bit" and info.model_type == "mistral"
+    text, events = await turn(service, [{"role": "user", "content": "Hi"}], system="Be brief.", max_tokens=4)
+    assert next(e for e in events if isinstance(e, PromptRendered)).system_folded
+    service.close()
+
+
+async def test_unknown_and_gated_repos(ctx):
+    from mlxtui.services.errors import GatedError
+
+    with pytest.raises(NotFoundError, match="no repo mlx-community/nope"):
+        await loaded("mlx-community/nope", ctx=ctx)
+    with pytest.raises(GatedError, match="gated"):
+        await loaded("meta-llama/Llama-3.2-tiny-Instruct", ctx=ctx)
+
+
+async def test_unreachable_hub_for_a_repo_id():
+    from mlxtui.services import Context
+    from mlxtui.services.errors import OfflineError
+
+    with pytest.raises(OfflineError, match="Can't reach|failed"):
+        await loaded("someone/model", ctx=Context(endpoint="http://127.0.0.1:9"))
