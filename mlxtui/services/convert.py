@@ -347,11 +347,19 @@ class ConvertService:
         return self.models_dir() / output_name(source, options.label(source_dtype))
 
     def suggest_output(
-        self, source: str, options: ConvertOptions, source_dtype: str | None = None, extra: Iterable[Path] = ()
+        self,
+        source: str,
+        options: ConvertOptions,
+        source_dtype: str | None = None,
+        extra: Iterable[Path] = (),
+        reserved: set[Path] | None = None,
     ) -> tuple[Path, Path | None]:
-        """(a free folder to use, the taken default it replaces or None when the default is free)."""
+        """(a free folder to use, the taken default it replaces or None when the default is free).
+
+        `reserved` is a recent `reserved_outputs()` (the UI passes its cached copy instead of re-reading jobs)."""
         default = self.default_output(source, options, source_dtype)
-        free = free_output(default, self.reserved_outputs() | set(extra))
+        taken = self.reserved_outputs() if reserved is None else reserved
+        free = free_output(default, taken | set(extra))
         return free, (default if free != default else None)
 
     # -- checks -----------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ class ConvertPane(Vertical):
         self._trust_confirmed = False
         self._service: ConvertService | None = None
         self._variant = -1
+        self._reserved: set[Path] = set()  # outputs of running jobs, refreshed with the jobs list
 
     # -- layout -----------------------------------------------------------------------------------
 
@@ -203,7 +204,7 @@ class ConvertPane(Vertical):
                 self._set_output("")
                 note.update("")
                 return
-            free, taken = self.service.suggest_output(source, options, self._source_dtype())
+            free, taken = self.service.suggest_output(source, options, self._source_dtype(), reserved=self._reserved)
             self._set_output(str(free))
             note.update(f"{taken.name} already exists and is never overwritten: using {free.name}." if taken else "")
             return
@@ -436,6 +437,7 @@ class ConvertPane(Vertical):
         import asyncio
 
         jobs = await asyncio.to_thread(self.service.jobs)
+        self._reserved = {Path(v.output) for job in jobs if job.active for v in job.variants}
         table = self.query_one("#convert-jobs", DataTable)
         table.clear()
         for job in jobs:
