@@ -102,6 +102,10 @@ class Reply(Vertical):
     async def _flush(self) -> None:
         if not self._pending:
             return
+        # Follow the text only when the reader is already at the bottom (scrolling up stops following).
+        log = self.parent
+        if isinstance(log, VerticalScroll) and (log.is_vertical_scroll_end or log.max_scroll_y == 0):
+            log.scroll_end(animate=False)
         fragment = "".join(self._pending)
         self._pending.clear()
         if self._current is None:
@@ -416,7 +420,6 @@ class ChatPane(Vertical):
     async def _run_reply(self, sampling: SamplingSettings) -> None:
         assert self.service is not None
         log = self.log_view
-        follow = log.is_vertical_scroll_end or log.max_scroll_y == 0
         rate = self.query_one(RateReadout)
         reply = Reply()
         got_text = False
@@ -449,8 +452,7 @@ class ChatPane(Vertical):
 
         try:
             await log.mount(reply)
-            if follow:
-                log.anchor()  # stays at the bottom as the reply grows, until the user scrolls up
+            log.scroll_end(animate=False)
             async with aclosing(events):
                 event = await first
                 while event is not None:
@@ -463,7 +465,10 @@ class ChatPane(Vertical):
                 first.cancel()
                 await asyncio.gather(first, return_exceptions=True)
                 await events.aclose()
+            following = log.is_vertical_scroll_end or log.max_scroll_y == 0
             await reply.stop()
+            if following:
+                log.scroll_end(animate=False)
             self.generating = False
             text = reply.text
             if got_text or stats is not None:

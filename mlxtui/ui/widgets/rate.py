@@ -27,20 +27,21 @@ def format_stats(stats: ChatStats | None, context: tuple[int, int | None] | None
         f"tokens {stats.generation_tokens:8d}",
         f"peak   {stats.peak_memory_gb:8.3f} GB",
     ]
-    if stats.cached_tokens:
-        lines.append(f"cached {stats.cached_tokens:8d} tok")
+    extra = []
     if context and context[1]:
-        used, limit = context
-        lines.append(f"ctx {used:>5,}/{limit:,}")
+        extra.append(f"ctx {context[0]:,}/{context[1]:,}")
+    if stats.cached_tokens:
+        extra.append(f"{stats.cached_tokens:,} cached")
+    lines.append(" · ".join(extra))
     if stats.finish_reason == "cancelled":
-        lines.append("[yellow]stopped[/]")
+        lines.append("[yellow]stopped by you[/]")
     return "\n".join(lines)
 
 
 class RateFigures(Widget):
     """The figures: a fixed-height widget, so a redraw is a repaint and never a layout of the screen."""
 
-    DEFAULT_CSS = "RateFigures { height: 8; }"
+    DEFAULT_CSS = "RateFigures { height: 7; }"
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -60,7 +61,7 @@ class RateReadout(Vertical):
     DEFAULT_CSS = """
     RateReadout { height: auto; }
     RateReadout > #rate-history-label { color: $text-muted; }
-    RateReadout > Sparkline { height: 2; }
+    RateReadout > Sparkline { height: 1; margin-bottom: 1; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
