@@ -135,6 +135,53 @@ asyncio.run(main())
     return data["cpu_s"], data["wall_s"]
 
 
+_INPROCESS = r"""
+import contextlib, io, json, os, shutil, sys, time
+model, runs, work = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+options = json.loads(sys.argv[4])
+from mlx_lm import convert
+from mlxtui.services import jobs as js
+from mlxtui.services.convert import ConvertOptions
+from mlxtui.services.convert_worker import run_job
+
+def ours(out):
+    job = js.Job(id=js.new_job_id(), source=model, kind="local",
+                 variants=[js.Variant(options=ConvertOptions(**options).to_dict(), output=out, label="x")])
+    job.dir = js.paths.jobs_dir() / job.id
+    job.save()
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert run_job(job.dir) == 0
+
+def theirs(out):
+    with contextlib.redirect_stdout(io.StringIO()):
+        convert(model, out, **options)
+
+times = {"mlxtui": [], "mlx_lm": []}
+for run in range(runs):
+    order = [("mlxtui", ours), ("mlx_lm", theirs)] if run % 2 == 0 else [("mlx_lm", theirs), ("mlxtui", ours)]
+    for name, fn in order:
+        out = os.path.join(work, f"inproc-{name}")
+        shutil.rmtree(out, ignore_errors=True)
+        t = time.perf_counter()
+        fn(out)
+        times[name].append(time.perf_counter() - t)
+        shutil.rmtree(out, ignore_errors=True)
+print(json.dumps(times))
+"""
+
+
+def in_process(model: Path, runs: int, options: list[str], work: Path) -> dict[str, list[float]]:
+    """The conversion alone (no interpreter start-up): run_job against mlx_lm.convert in one process."""
+    from mlx_lm.convert import configure_parser
+
+    parsed = vars(configure_parser().parse_args(["--hf-path", "x", *options]))
+    kwargs = {k: parsed[k] for k in ("quantize", "q_bits", "q_group_size", "q_mode", "dtype", "dequantize")}
+    kwargs["quant_predicate"] = parsed["quant_predicate"]
+    out = subprocess.run([sys.executable, "-c", _INPROCESS, str(model), str(runs), str(work), json.dumps(kwargs)],
+                         capture_output=True, text=True, env=_env(work), check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def _env(base: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -187,6 +234,10 @@ def main() -> int:
         print(f"wall time ratio mlxtui/mlx-lm (median of {args.runs}): {wall:.3f}  (goal <= 1.05)")
         print(f"peak memory ratio, whole process tree:            {tree:.3f}  (goal <= 1.10)")
         print(f"peak memory ratio, largest single process:        {largest:.3f}")
+        inner = in_process(model, args.runs, options, work)
+        ratio = statistics.median(inner["mlxtui"]) / statistics.median(inner["mlx_lm"])
+        print(f"conversion alone, in one process (run_job vs mlx_lm.convert): {statistics.median(inner['mlxtui']):.2f} s vs "
+              f"{statistics.median(inner['mlx_lm']):.2f} s, ratio {ratio:.3f}")
         if not args.no_ui:
             cpu, job_wall = ui_cpu(model, options, work)
             print(f"UI process CPU while a conversion runs: {cpu:.2f} s over {job_wall:.1f} s = {100 * cpu / job_wall:.1f}% of one core")
