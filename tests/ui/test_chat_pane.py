@@ -181,3 +181,18 @@ async def test_reopen_and_export_a_saved_conversation(chat_models):
         assert pane.send("More")
         await app.workers.wait_for_complete()
         assert [m["role"] for m in pane.conversation.messages] == ["user", "assistant", "user", "assistant"]
+
+
+async def test_chat_through_an_openai_compatible_endpoint(mlx_server):
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await show_chat(pilot)
+        await load(pilot, pane, mlx_server)
+        assert f"endpoint {mlx_server}" in str(pane.query_one("#chat-status", Static).render())
+        pane.query_one("#chat-set-max_tokens", Input).value = "8"
+        assert pane.send("Hello")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        message = pane.conversation.messages[-1]
+        assert message["content"] and message["stats"]["generation_tokens"] > 0 and message["stats"]["ttft_s"] > 0
+        assert pane.query_one("#chat-log > .reply", Reply).text == message["content"]
