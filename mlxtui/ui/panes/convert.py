@@ -196,8 +196,11 @@ class ConvertPane(Vertical):
         out = self.query_one("#convert-output", Input)
         note = self.query_one("#convert-output-note", Static)
         source = self._source()
+        out.disabled = bool(self.queue)
         if self.queue:
-            note.update("Each queued variant goes to its own default folder.")
+            self._output_custom = False
+            self._set_output("")
+            note.update("Each queued variant goes to its own default folder (<models dir>/<name>-<label>).")
             return
         if not self._output_custom:
             if not source or options.problems():
@@ -412,6 +415,8 @@ class ConvertPane(Vertical):
             self.query_one("#convert-job", Static).update(
                 f"Job {event.job_id}: variant {event.variant + 1} of {len(self.job_labels)} ({self._label(event.variant)})"
             )
+            if self.is_mounted and self.app.is_running:
+                self.refresh_jobs()  # the list shows each variant's state
         if event.stage == "download" and event.unit == "bytes":
             detail = f"{human_bytes(event.done)} of {human_bytes(event.total)}"
             if event.rate:
