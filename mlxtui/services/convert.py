@@ -36,6 +36,20 @@ from mlxtui.services.errors import (
     OfflineError,
     UnsupportedModelError,
 )
+from mlxtui.services.convert_options import (
+    _DTYPE_BYTES,
+    ALLOW_PATTERNS,
+    BITS,
+    DTYPES,
+    FORM_BITS,
+    GROUP_SIZES,
+    MODE_FIXED,
+    MODES,
+    RECIPES,
+    ConvertOptions,
+    options_from_label,
+    output_name,
+)
 from mlxtui.services.library import hub_cache_dir
 from mlxtui.services.events import ConvertFinished, ConvertLog, ConvertProgress, ConvertVariantDone
 
@@ -58,184 +72,8 @@ __all__ = [
     "report_problems",
 ]
 
-#: bits mlx-lm can quantize to (7 fails inside mlx); the form offers 2..8
-BITS = (1, 2, 3, 4, 5, 6, 8)
-FORM_BITS = (2, 3, 4, 5, 6, 8)
-GROUP_SIZES = (32, 64, 128)
-MODES = ("affine", "mxfp4", "nvfp4", "mxfp8")
-#: the non-affine modes allow exactly one (bits, group size)
-MODE_FIXED = {"mxfp4": (4, 32), "nvfp4": (4, 16), "mxfp8": (8, 32)}
-RECIPES = ("mixed_2_6", "mixed_3_4", "mixed_3_6", "mixed_4_6")
-DTYPES = ("float16", "bfloat16", "float32")
-#: mlx_lm.utils.DEFAULT_ALLOW_PATTERNS, copied so the UI process need not import mlx_lm (a test keeps them equal)
-ALLOW_PATTERNS = (
-    "*.json",
-    "model*.safetensors",
-    "*.py",
-    "tokenizer.model",
-    "*.tiktoken",
-    "tiktoken.model",
-    "*.txt",
-    "*.jsonl",
-    "*.jinja",
-)
-_DTYPE_LABELS = {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32"}
-_DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}
 #: headroom on top of the estimate before we call the disk big enough
 _DISK_MARGIN = 1.10
-
-
-@dataclass(frozen=True)
-class ConvertOptions:
-    """The options of ``mlx_lm.convert`` (names as its keyword arguments); never ``upload_repo``."""
-
-    quantize: bool = False
-    q_bits: int | None = None
-    q_group_size: int | None = None
-    q_mode: str = "affine"
-    quant_predicate: str | None = None  # a recipe name
-    dtype: str | None = None
-    dequantize: bool = False
-    trust_remote_code: bool = False
-
-    def problems(self) -> list[str]:
-        """What mlx-lm would refuse or silently get wrong with these options, in words; empty when fine."""
-        out: list[str] = []
-        if self.quantize and self.dequantize:
-            out.append("Quantize and dequantize exclude each other: choose one.")
-        if self.q_mode not in MODES:
-            out.append(f"Unknown quantization mode {self.q_mode!r}; choose one of {', '.join(MODES)}.")
-        if self.dtype is not None and self.dtype not in DTYPES:
-            out.append(f"Unknown dtype {self.dtype!r}; choose one of {', '.join(DTYPES)}.")
-        if self.quant_predicate is not None and self.quant_predicate not in RECIPES:
-            out.append(f"Unknown recipe {self.quant_predicate!r}; choose one of {', '.join(RECIPES)}.")
-        if not self.quantize:
-            if self.quant_predicate is not None:
-                # mlx-lm ignores a recipe without -q; say so instead of converting unquantized.
-                out.append(f"The recipe {self.quant_predicate} needs quantization switched on.")
-            return out
-        if self.q_bits is not None and self.q_bits not in BITS:
-            out.append(f"{self.q_bits} bits is not supported; choose one of {', '.join(map(str, FORM_BITS))}.")
-        if self.q_mode == "affine":
-            if self.q_group_size is not None and self.q_group_size not in GROUP_SIZES:
-                out.append(
-                    f"Group size {self.q_group_size} is not supported; choose one of {', '.join(map(str, GROUP_SIZES))}."
-                )
-        elif self.q_mode in MODE_FIXED:
-            bits, group = MODE_FIXED[self.q_mode]
-            if self.q_group_size is not None and self.q_group_size != group:
-                out.append(f"{self.q_mode} always uses group size {group}, not {self.q_group_size}.")
-            if self.q_bits is not None and self.q_bits != bits:
-                out.append(f"{self.q_mode} always uses {bits} bits, not {self.q_bits}.")
-            if self.quant_predicate is not None:
-                out.append(f"Recipes like {self.quant_predicate} work only with affine quantization, not {self.q_mode}.")
-        return out
-
-    def validate(self) -> None:
-        """Raise InvalidInputError naming every problem."""
-        problems = self.problems()
-        if problems:
-            raise InvalidInputError(" ".join(problems))
-
-    @property
-    def bits(self) -> int | None:
-        """The bits this will quantize to (mlx-lm's default for the mode when unset); None when not quantizing."""
-        if not self.quantize:
-            return None
-        if self.q_mode in MODE_FIXED:
-            return self.q_bits or MODE_FIXED[self.q_mode][0]
-        return self.q_bits or 4
-
-    @property
-    def group_size(self) -> int | None:
-        if not self.quantize:
-            return None
-        if self.q_mode in MODE_FIXED:
-            return self.q_group_size or MODE_FIXED[self.q_mode][1]
-        return self.q_group_size or 64
-
-    def label(self, source_dtype: str | None = None) -> str:
-        """The suffix of the default output folder: 4bit, 8bit, 4bit-g32, mixed_3_6, mxfp4, bf16, ..."""
-        if self.quantize:
-            if self.quant_predicate:
-                return self.quant_predicate
-            if self.q_mode != "affine":
-                return self.q_mode
-            label = f"{self.bits}bit"
-            if self.group_size != 64:
-                label += f"-g{self.group_size}"
-            return label
-        dtype = self.dtype or source_dtype
-        return _DTYPE_LABELS.get(dtype or "", "mlx")
-
-    def estimate_bytes(self, parameters: int, source_dtype: str | None) -> int:
-        """About how big the output weights will be (for the disk check, not for display)."""
-        float_bytes = _DTYPE_BYTES.get(self.dtype or source_dtype or "", 2)
-        if not self.quantize:
-            return parameters * float_bytes
-        bits = {"mixed_2_6": 6, "mixed_3_4": 4, "mixed_3_6": 6, "mixed_4_6": 6}.get(self.quant_predicate or "", self.bits or 4)
-        # scales (and biases for affine) per group, in the float dtype
-        per_group = (2 if self.q_mode == "affine" else 1) * float_bytes * 8
-        bpw = bits + per_group / (self.group_size or 64)
-        return int(parameters * bpw / 8)
-
-    def to_dict(self) -> dict[str, Any]:
-        """As stored in job.json and in the provenance file."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ConvertOptions:
-        fields = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in fields})
-
-    def mlx_lm_args(self) -> list[str]:
-        """The same conversion as ``mlx_lm convert`` flags (for the log and the benchmark)."""
-        args: list[str] = []
-        if self.quantize:
-            args.append("-q")
-            if self.q_bits is not None:
-                args += ["--q-bits", str(self.q_bits)]
-            if self.q_group_size is not None:
-                args += ["--q-group-size", str(self.q_group_size)]
-            if self.q_mode != "affine":
-                args += ["--q-mode", self.q_mode]
-            if self.quant_predicate:
-                args += ["--quant-predicate", self.quant_predicate]
-        if self.dtype:
-            args += ["--dtype", self.dtype]
-        if self.dequantize:
-            args.append("-d")
-        if self.trust_remote_code:
-            args.append("--trust-remote-code")
-        return args
-
-
-def options_from_label(label: str, base: ConvertOptions | None = None) -> ConvertOptions:
-    """The options a folder label names (the inverse of ConvertOptions.label): 4bit, 8bit-g32, mixed_3_6,
-    mxfp4, bf16, ... `base` supplies dtype and trust_remote_code."""
-    base = base or ConvertOptions()
-    keep = {"dtype": base.dtype, "trust_remote_code": base.trust_remote_code}
-    label = label.strip().lower()
-    if label in RECIPES:
-        low = int(label.split("_")[1])
-        return ConvertOptions(quantize=True, q_bits=low, q_group_size=base.q_group_size or 64, quant_predicate=label, **keep)
-    if label in MODE_FIXED:
-        return ConvertOptions(quantize=True, q_mode=label, **keep)
-    if match := re.fullmatch(r"(\d+)bit(?:-g(\d+))?", label):
-        group = int(match.group(2)) if match.group(2) else 64
-        return ConvertOptions(quantize=True, q_bits=int(match.group(1)), q_group_size=group, **keep)
-    for dtype, short in _DTYPE_LABELS.items():
-        if label in (dtype, short):
-            return ConvertOptions(dtype=dtype, trust_remote_code=base.trust_remote_code)
-    raise InvalidInputError(
-        f"Unknown variant {label!r}: use e.g. 4bit, 8bit, 4bit-g32, mixed_3_6, mxfp4, nvfp4, mxfp8, bf16, fp16, fp32."
-    )
-
-
-def output_name(source: str, label: str) -> str:
-    """`<name>-<label>` where name is the repo name or the folder name: h2o-danube2-tiny-chat-4bit."""
-    name = Path(source.rstrip("/")).name or "model"
-    return f"{name}-{label}"
 
 
 def free_output(path: Path, reserved: Iterable[Path] = ()) -> Path:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mlxtui.services import jobs as jobstore
-from mlxtui.services.convert import ConvertOptions
+from mlxtui.services.convert_options import ConvertOptions
 from mlxtui.services.errors import ConversionError, MlxtuiError, UnsupportedModelError
 
 __all__ = ["main", "run_job", "Cancelled", "PROVENANCE_FILE"]
