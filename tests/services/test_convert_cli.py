@@ -52,3 +52,21 @@ def test_bad_input_exits_non_zero_with_one_line(make_tiny_model, args: list[str]
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and reason in lines[0], result.stderr
+
+
+def test_detach_then_follow_and_cancel_from_jobs(make_tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = make_tiny_model("tiny")
+    monkeypatch.setenv("MLXTUI_CONVERT_SLOWDOWN_S", "0.5")
+    started = _mlxtui("convert", "--hf-path", str(src), "-q", "--detach")
+    assert started.returncode == 0, started.stderr
+    job_id = started.stdout.strip()
+    assert job_id in _mlxtui("jobs").stdout
+    cancelled = _mlxtui("jobs", "--cancel", job_id)
+    assert cancelled.returncode == 0 and cancelled.stdout.strip() == f"{job_id}: cancelled"
+    followed = _mlxtui("jobs", "--follow", job_id)
+    assert followed.returncode == 1 and "cancelled: Cancelled." in followed.stderr
+
+    monkeypatch.setenv("MLXTUI_CONVERT_SLOWDOWN_S", "0")
+    again = _mlxtui("convert", "--hf-path", str(src), "-q", "--detach")
+    finished = _mlxtui("jobs", "--follow", again.stdout.strip())
+    assert finished.returncode == 0 and "done: " in finished.stderr
