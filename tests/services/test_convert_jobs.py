@@ -247,3 +247,11 @@ async def test_download_with_progress_survives_a_dropped_connection(fresh_hub, m
     assert provenance["source"] == repo and provenance["source_revision"] == plan.commit
     readme = (out / "README.md").read_text()
     assert f"base_model: {repo}" in readme
+
+
+async def test_gated_repo_says_how_to_get_access(ctx: Context) -> None:
+    from mlxtui.services.errors import GatedError
+
+    service = ConvertService(Context(endpoint=ctx.endpoint, token=None))
+    with pytest.raises(GatedError, match="accept its license"):
+        await service.plan("meta-llama/Llama-3.2-tiny-Instruct", ConvertOptions(quantize=True))
