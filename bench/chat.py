@@ -172,7 +172,6 @@ class SyntheticChat(ChatService):
 
     async def reply(self, messages, system=None, sampling=None):
         """Yield the synthetic events; after the pane handles each batch, sample (tokens produced, main-thread CPU)."""
-        self._stop.clear()
         self.samples = [(0, time.thread_time())]
         async for event in self._run(self._produce):
             yield event  # the pane handles it before we look at the clock
@@ -184,7 +183,7 @@ class SyntheticChat(ChatService):
         b = next(s for s in self.samples if s[0] >= last)
         return (b[1] - a[1]) / max(1, b[0] - a[0])
 
-    def _produce(self, emit) -> None:
+    def _produce(self, emit, stop) -> None:
         emit(PromptRendered("(synthetic)", 1, 0))
         start = time.perf_counter()
         for n, text in enumerate(self.tokens, 1):
@@ -195,7 +194,7 @@ class SyntheticChat(ChatService):
             emit(TokenDelta(text))
             self.produced = n
             emit(ChatStats(generation_tokens=n, generation_tps=n / (time.perf_counter() - start)))
-            if self._stop.is_set():
+            if stop.is_set():
                 break
         emit(ChatStats(generation_tokens=n, generation_tps=n / (time.perf_counter() - start), finish_reason="length"))
 

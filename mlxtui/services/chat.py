@@ -312,7 +312,8 @@ class ChatService:
         self.ctx = ctx or Context()
         self.available_memory = available_memory
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlxtui-mlx")
-        self._stop = threading.Event()
+        #: one stop flag per running job, so stopping a closed reply never leaks into the next one
+        self._stops: set[threading.Event] = set()
         self._loaded: _Loaded | None = None
 
     # -- state the UI may read ---------------------------------------------------------------------
@@ -328,12 +329,13 @@ class ChatService:
 
     def stop(self) -> None:
         """Stop the running generation after the current token (safe from any thread)."""
-        self._stop.set()
+        for flag in list(self._stops):
+            flag.set()
 
     def close(self, wait: bool = True) -> None:
         """Stop generating, free the model and end the MLX thread (waits for it by default: exiting while
         MLX still works on that thread aborts the process)."""
-        self._stop.set()
+        self.stop()
         try:
             self._executor.submit(self._unload)
         except RuntimeError:
@@ -342,14 +344,16 @@ class ChatService:
 
     # -- running jobs on the MLX thread ----------------------------------------------------------------
 
-    async def _run(self, job: Callable[[Callable[[Any], None]], None]) -> AsyncIterator[Any]:
-        """Run `job(emit)` on the MLX thread and yield what it emits; errors are re-raised here."""
+    async def _run(self, job: Callable[[Callable[[Any], None], threading.Event], None]) -> AsyncIterator[Any]:
+        """Run `job(emit, stop)` on the MLX thread and yield what it emits; errors are re-raised here."""
         loop = asyncio.get_running_loop()
         channel = _Channel(loop)
+        stop = threading.Event()
+        self._stops.add(stop)
 
         def runner() -> None:
             try:
-                job(channel.put)
+                job(channel.put, stop)
             except BaseException as error:  # handed to the awaiting side
                 channel.put(error)
             finally:
@@ -366,7 +370,8 @@ class ChatService:
                     yield item
         finally:
             # Cancelled or closed early (Escape): the MLX thread stops at the next token.
-            self._stop.set()
+            stop.set()
+            self._stops.discard(stop)
 
     async def _call(self, fn: Callable[[], Any]) -> Any:
         """Run a plain function on the MLX thread and return its result."""
@@ -394,7 +399,7 @@ class ChatService:
                 f"{folder.name} needs about {_gb(need)} of memory to load and about {_gb(have)} is available.",
                 hint="Pick a smaller or more quantized conversion (e.g. 4-bit), or close other programs.",
             )
-        async for event in self._run(lambda emit: self._load_on_thread(folder, config, source, emit)):
+        async for event in self._run(lambda emit, stop: self._load_on_thread(folder, config, source, emit)):
             yield event
 
     def _download(self, repo_id: str) -> Path:
@@ -564,12 +569,16 @@ class ChatService:
             raise InvalidInputError("The message is empty: type something to send.")
         settings = (sampling or (self.info.sampling if self.info else SamplingSettings())).validate()  # type: ignore[union-attr]
         self._require()
-        self._stop.clear()
-        async for event in self._run(lambda emit: self._generate_on_thread(list(messages), system, settings, emit)):
+        async for event in self._run(lambda emit, stop: self._generate_on_thread(list(messages), system, settings, emit, stop)):
             yield event
 
     def _generate_on_thread(
-        self, messages: list[Message], system: str | None, settings: SamplingSettings, emit: Callable[[Any], None]
+        self,
+        messages: list[Message],
+        system: str | None,
+        settings: SamplingSettings,
+        emit: Callable[[Any], None],
+        stop: threading.Event,
     ) -> None:
         import mlx.core as mx
         from mlx_lm.generate import stream_generate
@@ -633,7 +642,7 @@ class ChatService:
                     peak_memory_gb=response.peak_memory,
                     elapsed_s=time.perf_counter() - start,
                 )
-                if self._stop.is_set() and finish is None:
+                if stop.is_set() and finish is None:
                     finish = "cancelled"
                     break
                 emit(stats)

@@ -130,9 +130,13 @@ async def test_closing_the_stream_early_stops_the_thread(chat_models):
         async for event in stream:
             if isinstance(event, TokenDelta):
                 break
-    # Were the thread still generating 5000 tokens, this would queue behind it.
+    # Were the thread still generating 5000 tokens, this would queue behind it for seconds.
+    import time
+
+    start = time.perf_counter()
     _, events = await turn(service, [{"role": "user", "content": "The sky"}], max_tokens=4)
     assert final_stats(events).generation_tokens <= 4
+    assert time.perf_counter() - start < 2.5
     service.close()
 
 
