@@ -342,7 +342,7 @@ def generate_body(
     if mlx_lm_version:
         rows.append(("mlx-lm", str(mlx_lm_version)))
     if rows:
-        lines += ["## Conversion", "", "| | |", "|---|---|"]
+        lines += ["## Conversion", "", "| Setting | Value |", "|---|---|"]
         lines += [f"| {key} | {value} |" for key, value in rows]
         lines.append("")
 

@@ -15,9 +15,22 @@ from textual.widgets import Input, TextArea
 from mlxtui.services import Context
 from mlxtui.ui.app import MlxtuiApp
 from mlxtui.ui.messages import EditCard
+from mlxtui.ui.panes.card import CardPane
 
 SIZES = [(80, 24), (120, 36)]
 FIXED = Path("/tmp/mlxtui-snapshots/card/h2o-danube2-tiny-chat-4bit")
+
+async def settle(app) -> None:
+    """Wait for the app's workers; an exclusive worker replaced by a newer one counts as done."""
+    from textual.worker import WorkerCancelled
+
+    for _ in range(3):
+        try:
+            await app.workers.wait_for_complete()
+            return
+        except WorkerCancelled:
+            continue
+
 
 
 @pytest.fixture
@@ -32,17 +45,26 @@ def opening(folder: Path, *keys: str):
         app = pilot.app
         await pilot.pause()
         app.post_message(EditCard(str(folder)))
-        for _ in range(3):
-            await pilot.pause()
-            await app.workers.wait_for_complete()
+        for _ in range(200):  # the pane mounts lazily, then builds the card
+            await pilot.pause(0.05)
+            await settle(app)
+            panes = app.query(CardPane)
+            if panes and panes.first().folder is not None:
+                break
+        # a late start-up focus in the Search tab can switch tabs back: settle on the card, editor focused
+        app.action_show_pane("card")
+        await pilot.pause()
         await pilot.pause(0.4)  # the form/lint debounce
-        await app.workers.wait_for_complete()
+        await settle(app)
         if keys:
             await pilot.press(*keys)
             await pilot.pause()
         for widget in [*app.query(Input), *app.query(TextArea)]:
             widget.cursor_blink = False
+            if isinstance(widget, Input):  # the same scroll position whatever the timing: cursor at the end
+                widget.cursor_position = len(widget.value)
         app.clear_notifications()
+        app.set_focus(None)  # no cursor at all: whether one is drawn depends on timing
         await pilot.pause()
 
     return run_before

@@ -15,10 +15,23 @@ from textual.widgets import Input, Static
 from mlxtui.services import Context
 from mlxtui.ui.app import MlxtuiApp
 from mlxtui.ui.messages import UploadFolder
+from mlxtui.ui.panes.upload import UploadPane
 
 pytestmark = pytest.mark.usefixtures("restore_hub_environment")
 SIZES = [(80, 24), (120, 36)]
 FIXED = Path("/tmp/mlxtui-snapshots/upload/h2o-danube2-tiny-chat-4bit")
+
+async def settle(app) -> None:
+    """Wait for the app's workers; an exclusive worker replaced by a newer one counts as done."""
+    from textual.worker import WorkerCancelled
+
+    for _ in range(3):
+        try:
+            await app.workers.wait_for_complete()
+            return
+        except WorkerCancelled:
+            continue
+
 
 
 @pytest.fixture
@@ -39,9 +52,15 @@ def preparing(folder: Path, url: str, *keys: str):
         app = pilot.app
         await pilot.pause()
         app.post_message(UploadFolder(str(folder)))
-        for _ in range(3):
-            await pilot.pause()
-            await app.workers.wait_for_complete()
+        for _ in range(200):  # the pane mounts lazily, then checks the account and runs the preflight
+            await pilot.pause(0.05)
+            await settle(app)
+            panes = app.query(UploadPane)
+            if panes and panes.first().plan is not None:
+                break
+        # a late start-up focus in the Search tab can switch tabs back: settle on the upload pane
+        app.action_show_pane("upload")
+        await pilot.pause()
         if keys:
             await pilot.press(*keys)
             await pilot.pause()
@@ -52,6 +71,8 @@ def preparing(folder: Path, url: str, *keys: str):
                 static.update(text.replace(url, "http://127.0.0.1:PORT"))
         for widget in app.query(Input):
             widget.cursor_blink = False
+            if isinstance(widget, Input):  # the same scroll position whatever the timing: cursor at the end
+                widget.cursor_position = len(widget.value)
         app.clear_notifications()
         await pilot.pause()
 

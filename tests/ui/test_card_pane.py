@@ -15,6 +15,18 @@ from mlxtui.ui.panes.card import CardPane
 
 OFFLINE = "http://127.0.0.1:9"
 
+async def settle(app) -> None:
+    """Wait for the app's workers; an exclusive worker replaced by a newer one counts as done."""
+    from textual.worker import WorkerCancelled
+
+    for _ in range(3):
+        try:
+            await app.workers.wait_for_complete()
+            return
+        except WorkerCancelled:
+            continue
+
+
 
 def make_app() -> MlxtuiApp:
     return MlxtuiApp(Context(endpoint=OFFLINE), probe=False)
@@ -26,9 +38,9 @@ async def open_card(app: MlxtuiApp, pilot, folder: Path) -> CardPane:
     await pilot.pause()
     await pilot.pause()
     pane = app.query_one(CardPane)
-    await app.workers.wait_for_complete()
+    await settle(app)
     await pilot.pause(0.4)  # the sync debounce
-    await app.workers.wait_for_complete()
+    await settle(app)
     await pilot.pause()
     return pane
 
@@ -137,7 +149,7 @@ async def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
         await pilot.pause()
         await pilot.pause()
         pane = app.query_one(CardPane)
-        await app.workers.wait_for_complete()
+        await settle(app)
         await pilot.pause()
         assert any("is not a folder" in n.message for n in app._notifications)
         assert pane.folder is None
