@@ -148,10 +148,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             "convert first, then run `mlxtui upload FOLDER`."
         )
     variants = _options(args)
+    for options in variants:
+        options.validate()  # before any process starts
     service = ConvertService(ctx)
     outputs = [args.mlx_path] + [None] * (len(variants) - 1)
-    plan = asyncio.run(service.plan(args.hf_path, variants, revision=args.revision, outputs=outputs))
-    job = service.start_sync(plan)
+    # The worker starts now and imports mlx-lm while the checks run; it is stopped if they fail.
+    warm = service.prewarm()
+    try:
+        plan = asyncio.run(service.plan(args.hf_path, variants, revision=args.revision, outputs=outputs))
+    except BaseException:
+        service.abandon(warm)
+        raise
+    job = service.start_sync(plan, warm)
     if args.detach:
         print(job.id)
         return 0

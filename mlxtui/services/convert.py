@@ -65,6 +65,7 @@ __all__ = [
     "ConvertOptions",
     "ConvertPlan",
     "ConvertService",
+    "WarmWorker",
     "output_name",
     "options_from_label",
     "free_output",
@@ -153,6 +154,16 @@ class ConvertPlan:
     variants: tuple[tuple[ConvertOptions, Path], ...]
     needed_bytes: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class WarmWorker:
+    """A worker process started ahead of its job (see ConvertService.prewarm)."""
+
+    job_id: str
+    folder: Path
+    proc: subprocess.Popen  # type: ignore[type-arg]
+    endpoint: str
 
 
 class ConvertService:
@@ -409,8 +420,9 @@ class ConvertService:
         """Create the job folder and start its worker process; returns at once."""
         return await asyncio.to_thread(self.start_sync, plan)
 
-    def start_sync(self, plan: ConvertPlan) -> jobstore.Job:
-        job_id = jobstore.new_job_id()
+    def start_sync(self, plan: ConvertPlan, warm: WarmWorker | None = None) -> jobstore.Job:
+        """Write the job and start its worker (or hand the job to `warm`, a worker started by `prewarm`)."""
+        job_id = warm.job_id if warm else jobstore.new_job_id()
         job = jobstore.Job(
             id=job_id,
             source=plan.source,
@@ -424,35 +436,64 @@ class ConvertService:
             ],
         )
         job.dir = self.root / job_id
+        if warm is not None and warm.endpoint == self.ctx.endpoint and warm.proc.poll() is None:
+            job.pid = warm.proc.pid
+            job.save()  # the waiting worker picks it up
+            return job
+        if warm is not None:
+            self.abandon(warm, remove=False)
         job.save()
-        self._spawn(job)
+        self._spawn(job.dir, job.id, job.endpoint)
+        job.pid = self._procs[job.id].pid
         return job
 
-    def _spawn(self, job: jobstore.Job) -> None:
+    def prewarm(self) -> WarmWorker:
+        """Start a worker before the checks: it imports mlx-lm while `plan` runs, then waits for its job.
+
+        Hand it to `start_sync(plan, warm)`, or to `abandon(warm)` when the plan fails. The command line uses
+        this so the conversion does not wait for a second interpreter's start-up."""
+        job_id = jobstore.new_job_id()
+        folder = self.root / job_id
+        folder.mkdir(parents=True, exist_ok=True)
+        self._spawn(folder, job_id, self.ctx.endpoint)
+        return WarmWorker(job_id, folder, self._procs[job_id], self.ctx.endpoint)
+
+    def abandon(self, warm: WarmWorker, *, remove: bool = True) -> None:
+        """Stop a prewarmed worker that will get no job."""
+        (warm.folder / jobstore.ABANDONED_FILE).touch()
+        self._signal(warm.proc.pid, signal.SIGKILL)
+        try:
+            warm.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        self._procs.pop(warm.job_id, None)
+        if remove:
+            shutil.rmtree(warm.folder, ignore_errors=True)
+
+    def _spawn(self, folder: Path, job_id: str, endpoint: str) -> None:
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
-        env["HF_ENDPOINT"] = job.endpoint
+        env["HF_ENDPOINT"] = endpoint
         env["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
         env["HF_HUB_DISABLE_TELEMETRY"] = "1"
-        if job.endpoint.rstrip("/") != "https://huggingface.co":
+        if endpoint.rstrip("/") != "https://huggingface.co":
             env["HF_HUB_DISABLE_XET"] = "1"
         if self.ctx.token:
             env["HF_TOKEN"] = self.ctx.token  # passed in memory, never written to the job folder
-        with open(job.log_path, "ab") as log:
+        with open(folder / jobstore.LOG_FILE, "ab") as log:
             proc = subprocess.Popen(
-                [self.python, "-m", "mlxtui.services.convert_worker", str(job.dir)],
+                [self.python, "-m", "mlxtui.services.convert_worker", str(folder)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=str(job.dir),
+                cwd=str(folder),
                 env=env,
                 start_new_session=True,  # own session: no SIGHUP when the terminal or SSH session goes away
                 close_fds=True,
             )
-        self._procs[job.id] = proc
-        job.pid = proc.pid
-        # job.json is the worker's from now on; the pid goes beside it so a reader can check on the worker
-        (job.dir / jobstore.PID_FILE).write_text(f"{proc.pid}\n")
+        self._procs[job_id] = proc
+        # job.json is the worker's once it runs; the pid goes beside it so a reader can check on the worker
+        (folder / jobstore.PID_FILE).write_text(f"{proc.pid}\n")
 
     def _wait_worker(self, job_id: str, timeout_s: float = 30.0) -> None:
         """After the final event, let a worker this process started exit and collect it (no zombie; its

@@ -515,12 +515,31 @@ def run_job(job_dir: Path) -> int:
     return 0 if job.state == "done" else 1
 
 
+def _wait_for_job(job_dir: Path, timeout_s: float = 600.0) -> bool:
+    """Started ahead of its job (prewarm): import mlx-lm now, then wait for job.json (written atomically)."""
+    import mlx_lm.convert  # noqa: F401 - the slow part of start-up, done while the caller runs its checks
+    import mlx_lm.utils  # noqa: F401
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if (job_dir / jobstore.JOB_FILE).exists():
+            return True
+        if (job_dir / jobstore.ABANDONED_FILE).exists() or not job_dir.exists():
+            return False
+        time.sleep(0.01)
+    shutil.rmtree(job_dir, ignore_errors=True)  # nobody came back for it
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         print("usage: python -m mlxtui.services.convert_worker JOB_DIR", file=sys.stderr)
         return 2
-    return run_job(Path(argv[0]))
+    job_dir = Path(argv[0])
+    if not (job_dir / jobstore.JOB_FILE).exists() and not _wait_for_job(job_dir):
+        return 2
+    return run_job(job_dir)
 
 
 if __name__ == "__main__":

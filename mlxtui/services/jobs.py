@@ -52,6 +52,7 @@ __all__ = [
 JOB_FILE = "job.json"
 EVENTS_FILE = "events.jsonl"
 LOG_FILE = "worker.log"
+ABANDONED_FILE = "abandoned"  # a prewarmed worker's job will never come
 PID_FILE = "worker.pid"  # written by the service right after the spawn (job.json belongs to the worker then)
 ACTIVE_STATES = frozenset({"queued", "running"})
 FINAL_STATES = frozenset({"done", "failed", "cancelled"})

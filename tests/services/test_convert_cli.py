@@ -46,12 +46,16 @@ def test_convert_with_mlx_lm_flags_prints_progress_and_the_outputs(make_tiny_mod
         (["--hf-path", "{src}", "--upload-repo", "me/x"], "does not upload"),
     ],
 )
-def test_bad_input_exits_non_zero_with_one_line(make_tiny_model, args: list[str], reason: str) -> None:
+def test_bad_input_exits_non_zero_with_one_line(
+    make_tiny_model, isolated_home: Path, args: list[str], reason: str
+) -> None:
     src = make_tiny_model("tiny")
     result = _mlxtui("convert", *[a.replace("{src}", str(src)) for a in args])
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and reason in lines[0], result.stderr
+    jobs = isolated_home / "data" / "mlxtui" / "jobs"
+    assert not jobs.exists() or not any(jobs.iterdir()), "a refused conversion leaves no job behind"
 
 
 def test_detach_then_follow_and_cancel_from_jobs(make_tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:
