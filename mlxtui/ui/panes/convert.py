@@ -310,20 +310,17 @@ class ConvertPane(Vertical):
 
     def action_cancel(self) -> None:
         """Escape: cancel the job being shown (the worker stops, partial output is removed)."""
-        if self.job_id is None or not self._job_active(self.job_id):
-            return
-        self.cancel_job(self.job_id)
-
-    def _job_active(self, job_id: str) -> bool:
-        try:
-            return self.service.job(job_id).active
-        except MlxtuiError:
-            return False
+        if self.job_id is not None:
+            self.cancel_job(self.job_id)
 
     @work(exclusive=False, group="convert-cancel", exit_on_error=False)
     async def cancel_job(self, job_id: str) -> None:
-        self.query_one("#convert-job", Static).update(f"Cancelling job {job_id}…")
+        import asyncio
+
         try:
+            if not (await asyncio.to_thread(self.service.job, job_id)).active:
+                return  # finished already: nothing to cancel
+            self.query_one("#convert-job", Static).update(f"Cancelling job {job_id}…")
             job = await self.service.cancel(job_id)
         except MlxtuiError as error:
             self.notify(str(error), severity="error")
