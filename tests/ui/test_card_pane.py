@@ -168,3 +168,20 @@ async def test_ctrl_o_asks_for_an_upload_of_the_saved_card(mlx_folder: Path) -> 
         await pilot.pause()
         await pilot.pause()
         assert app.query_one("#panes", TabbedContent).active == "upload"
+
+
+async def test_unknown_base_model_on_the_hub_is_an_error(devhub_factory, source_folder: Path, mlx_folder: Path) -> None:
+    hub = devhub_factory()
+    hub.import_folder("h2oai/h2o-danube2-tiny-chat", source_folder)
+    app = MlxtuiApp(Context(endpoint=hub.url, token=hub.read_token), probe=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_card(app, pilot, mlx_folder)
+        assert "✗" not in lint_text(pane)  # the original exists on this Hub
+        field = pane.query_one("#card-field-base_model", Input)
+        field.focus()
+        await pilot.pause()
+        field.value = "nobody/nothing"
+        for _ in range(3):
+            await pilot.pause(0.4)
+            await settle(app)
+        assert "'nobody/nothing' was not found on the Hub" in lint_text(pane)
