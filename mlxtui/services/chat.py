@@ -249,6 +249,8 @@ _DONE = object()
 class _Channel:
     """Events from the MLX thread to the event loop: one wake-up per batch, never one call per token."""
 
+    BATCH_HZ = 60
+
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._items: deque[Any] = deque()
@@ -266,9 +268,18 @@ class _Channel:
                 pass  # the loop is gone; nobody is listening
 
     async def batches(self) -> AsyncIterator[list[Any]]:
-        """Each batch merges consecutive text and keeps only the newest stats."""
+        """Each batch merges consecutive text and keeps only the newest stats.
+
+        Batches come at most BATCH_HZ times a second (the first at once): the event loop wakes once per
+        batch instead of once per token, which leaves the GIL and the CPU to the model.
+        """
+        last = 0.0
         while True:
+            gap = 1 / self.BATCH_HZ - (time.monotonic() - last)
+            if gap > 0:
+                await asyncio.sleep(gap)
             await self._wake.wait()
+            last = time.monotonic()
             self._wake.clear()
             self._pending = False
             batch: list[Any] = []

@@ -18,7 +18,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.geometry import Size
 from textual.reactive import reactive
+from textual.strip import Strip
+from textual.widget import Widget
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Markdown, OptionList, ProgressBar, Static, TextArea
 from textual.widgets.option_list import Option
@@ -30,7 +33,7 @@ from mlxtui.services.events import ChatStats, LoadProgress, ModelLoaded, Notice,
 from mlxtui.services.openai_chat import OpenAIChatService, is_endpoint_url
 from mlxtui.ui.widgets.rate import RateReadout
 
-__all__ = ["ChatPane", "Reply", "PromptScreen", "OpenConversationScreen"]
+__all__ = ["ChatPane", "Reply", "FrozenMarkdown", "PromptScreen", "OpenConversationScreen"]
 
 #: (field of SamplingSettings, label, kind) for the settings panel
 _FIELDS: list[tuple[str, str, type]] = [
@@ -152,10 +155,40 @@ class Reply(Vertical):
         self._segment = ""
 
 
-def _frozen(text: str) -> Static:
-    from rich.markdown import Markdown as RichMarkdown
+class FrozenMarkdown(Widget):
+    """A finished piece of a reply, drawn once per width with Rich's Markdown and kept as lines.
 
-    return Static(RichMarkdown(text.strip() or " "), classes="frozen")
+    A Static would render the whole Markdown again every time its container (the growing reply) changes
+    size, i.e. on every flush; this widget only renders again when its own width changes.
+    """
+
+    DEFAULT_CSS = "FrozenMarkdown { height: auto; }"
+
+    def __init__(self, text: str) -> None:
+        super().__init__(classes="frozen")
+        self.text = text
+        self._strips: tuple[int, list[Strip]] | None = None
+
+    def _lines(self, width: int) -> list[Strip]:
+        if self._strips is None or self._strips[0] != width:
+            from rich.markdown import Markdown as RichMarkdown
+
+            console = self.app.console
+            options = console.options.update_width(width).update(height=None)
+            lines = console.render_lines(RichMarkdown(self.text.strip() or " "), options, style=self.rich_style, pad=True)
+            self._strips = (width, [Strip(line, width) for line in lines])
+        return self._strips[1]
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self._lines(width)) if width else 0
+
+    def render_line(self, y: int) -> Strip:
+        lines = self._lines(self.size.width)
+        return lines[y] if y < len(lines) else Strip.blank(self.size.width, self.rich_style)
+
+
+def _frozen(text: str) -> FrozenMarkdown:
+    return FrozenMarkdown(text)
 
 
 class PromptScreen(ModalScreen[None]):
