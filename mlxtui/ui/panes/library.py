@@ -52,11 +52,9 @@ class LibraryPane(Vertical):
             self._service = LibraryService(self.app.ctx)  # type: ignore[attr-defined]
         return self._service
 
-    def on_mount(self) -> None:
-        self.reload()
-
     def on_show(self) -> None:
-        # a conversion may have finished, or a model been downloaded, since the last look
+        # read when shown, not at start-up (scanning the HF cache imports huggingface_hub); a conversion may
+        # also have finished, or a model been downloaded, since the last look
         self.reload()
 
     def focus(self, scroll_visible: bool = True) -> "LibraryPane":
