@@ -89,7 +89,8 @@ class CardPane(Vertical):
                 for key in FORM_FIELDS:
                     with Horizontal(classes="card-field"):
                         yield Label(_FIELD_LABELS[key], classes="card-label")
-                        yield Input(id=f"card-field-{key}", compact=True, placeholder="—")
+                        # disabled until a card is open (set here, not in on_mount, which may run after open_folder)
+                        yield Input(id=f"card-field-{key}", compact=True, placeholder="—", disabled=True)
                 yield Static("Lint", classes="card-title", id="card-lint-title")
                 yield OptionList(id="card-lint")
 
@@ -108,7 +109,6 @@ class CardPane(Vertical):
         return self.query_one("#card-editor", TextArea)
 
     def on_mount(self) -> None:
-        self._set_form_enabled(False)
         self._show_state()
         self.set_interval(5.0, self._autosave)  # a safety net on top of the debounced draft
 
