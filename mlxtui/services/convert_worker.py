@@ -175,6 +175,9 @@ def _transient(error: BaseException) -> bool:
         return False
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
         return False
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if isinstance(status, int) and 400 <= status < 500 and status not in (408, 429):
+        return False  # refused, not dropped: retrying would not help
     name = type(error).__name__
     return isinstance(error, (OSError, ConnectionError, TimeoutError)) or any(
         key in name for key in ("Connect", "Timeout", "Protocol", "LocalEntryNotFound", "ReadError", "HTTP")

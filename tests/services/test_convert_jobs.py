@@ -255,3 +255,30 @@ async def test_gated_repo_says_how_to_get_access(ctx: Context) -> None:
     service = ConvertService(Context(endpoint=ctx.endpoint, token=None))
     with pytest.raises(GatedError, match="accept its license"):
         await service.plan("meta-llama/Llama-3.2-tiny-Instruct", ConvertOptions(quantize=True))
+
+
+async def test_cancel_during_download_keeps_the_cache_and_a_retry_finishes(
+    fresh_hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants as constants
+
+    for name in ("ENDPOINT", "HF_HUB_DISABLE_XET", "HUGGINGFACE_CO_URL_TEMPLATE"):
+        monkeypatch.setattr(constants, name, getattr(constants, name))
+    ctx = Context(endpoint=fresh_hub.url, token=fresh_hub.write_token)
+    ctx.use_endpoint(fresh_hub.url, token=fresh_hub.write_token)
+    service = ConvertService(ctx)
+    repo = "h2oai/h2o-danube2-tiny-chat"
+    fresh_hub.server.faults.slow(3, n=8, path_prefix=f"/{repo}/resolve/", method="GET")
+    job = await service.start(await service.plan(repo, ConvertOptions(quantize=True, dtype="float32")))
+    await _wait_for(lambda: any(
+        e.get("stage") == "download" for e in jobstore.EventTail(job.events_path).read()
+    ))
+    cancelled = await service.cancel(job.id, grace_s=3)
+    assert cancelled.state == "cancelled"
+    assert not (service.models_dir() / "h2o-danube2-tiny-chat-4bit").exists()
+    cache = Path(os.environ["HF_HOME"]) / "hub" / "models--h2oai--h2o-danube2-tiny-chat"
+    assert (cache / "blobs").is_dir(), "what was downloaded (config.json at least) stays in the cache"
+
+    fresh_hub.server.faults.clear()
+    events = await _collect(service.convert(repo, ConvertOptions(quantize=True, dtype="float32")))
+    assert isinstance(events[-1], ConvertFinished) and events[-1].state == "done"
