@@ -185,3 +185,18 @@ async def test_unknown_base_model_on_the_hub_is_an_error(devhub_factory, source_
             await pilot.pause(0.4)
             await settle(app)
         assert "'nobody/nothing' was not found on the Hub" in lint_text(pane)
+
+
+async def test_a_readme_changed_on_disk_is_not_clobbered_silently(mlx_folder: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_card(app, pilot, mlx_folder)
+        (mlx_folder / "README.md").write_text("---\nlicense: mit\n---\n\nwritten elsewhere\n")
+        pane.editor.focus()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert (mlx_folder / "README.md").read_text().endswith("written elsewhere\n")
+        assert any("changed on disk" in n.message for n in app._notifications)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert (mlx_folder / "README.md").read_text() == pane.editor.text

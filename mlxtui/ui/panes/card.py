@@ -69,6 +69,7 @@ class CardPane(Vertical):
         self._syncing = False
         self._sync_timer: Timer | None = None
         self._draft_timer: Timer | None = None
+        self._overwrite_confirmed = False
 
     # -- layout -----------------------------------------------------------------------------------
 
@@ -288,8 +289,20 @@ class CardPane(Vertical):
             self.notify("Open an MLX folder first.", severity="warning")
             return
         text = self.editor.text
+        service = CardService(self.app.ctx)
         try:
-            CardService(self.app.ctx).save(self.folder, text)
+            current = service.read_card(self.folder)
+        except MlxtuiError:
+            current = None
+        if current not in (self.on_disk, text) and not self._overwrite_confirmed:
+            # someone else changed README.md since it was opened: don't clobber it silently
+            self._overwrite_confirmed = True
+            self.notify("README.md changed on disk since it was opened. ctrl+s again overwrites it "
+                        "(your text stays in the draft either way).", severity="warning", timeout=10)
+            return
+        self._overwrite_confirmed = False
+        try:
+            service.save(self.folder, text)
         except MlxtuiError as error:
             self.notify(str(error), severity="error")
             return
