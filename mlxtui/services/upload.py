@@ -347,9 +347,50 @@ class _Bar:
         return lambda *a, **k: None
 
 
+class _XetReporter:
+    """Stands in for huggingface_hub's XetUploadProgressReporter (the real Hub's Xet path): same two calls,
+    reports go to the active sink instead of terminal bars. Never raises: progress must not break an upload."""
+
+    sink: _ProgressSink | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._done_bytes = 0
+        self._finished: set[str] = set()
+
+    def update_progress(self, group_report: Any, item_reports: Any = None) -> None:
+        sink = self.sink
+        if sink is None:
+            return
+        try:
+            completed = int(getattr(group_report, "total_bytes_completed", 0) or 0)
+            increment = max(0, completed - self._done_bytes)
+            self._done_bytes = max(self._done_bytes, completed)
+            items = item_reports.values() if isinstance(item_reports, dict) else (item_reports or [])
+            for item in items:
+                name = getattr(item, "item_name", None)
+                if name and name not in self._finished and item.bytes_completed == item.total_bytes:
+                    self._finished.add(name)
+                    sink.file_done()
+        except Exception:  # noqa: BLE001 - a report we don't understand only costs the readout
+            return
+        if increment:
+            sink.add(increment)
+
+    def reset_for_next_commit(self) -> None:
+        self._done_bytes = 0
+
+    def close(self) -> None:
+        return None
+
+
 @contextmanager
 def _progress_hook(sink: _ProgressSink) -> Iterator[None]:
-    """Point huggingface_hub's upload progress bar (read through the module attribute) at `sink`."""
+    """Point huggingface_hub's upload progress at `sink` for the duration of one upload.
+
+    Plain LFS reads the module attribute huggingface_hub.utils.tqdm.tqdm (tqdm_stream_file); Xet creates a
+    XetUploadProgressReporter (looked up at each call, and only while progress bars are enabled).
+    """
+    import huggingface_hub.constants as constants
     import huggingface_hub.utils.tqdm  # noqa: F401 - make sure the module is loaded
     from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
@@ -358,12 +399,25 @@ def _progress_hook(sink: _ProgressSink) -> Iterator[None]:
     bar = type("_SinkBar", (_Bar,), {"sink": sink})
     was_disabled = are_progress_bars_disabled()
     module.tqdm = bar  # type: ignore[attr-defined]
-    disable_progress_bars()  # the other bars would write to the terminal under the TUI
+    xet_module = None
+    xet_original = None
+    if not constants.HF_HUB_DISABLE_XET:
+        try:
+            import huggingface_hub.utils._xet_progress_reporting as xet_module  # type: ignore[no-redef]
+
+            xet_original = xet_module.XetUploadProgressReporter
+            xet_module.XetUploadProgressReporter = type("_SinkXet", (_XetReporter,), {"sink": sink})  # type: ignore[attr-defined]
+        except (ImportError, AttributeError):
+            xet_module = None
+    if xet_module is None:
+        disable_progress_bars()  # the LFS path's other bars would write to the terminal under the TUI
     try:
         yield
     finally:
         module.tqdm = original  # type: ignore[attr-defined]
-        if not was_disabled:
+        if xet_module is not None:
+            xet_module.XetUploadProgressReporter = xet_original  # type: ignore[attr-defined]
+        elif not was_disabled:
             enable_progress_bars()
 
 

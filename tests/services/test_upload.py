@@ -250,3 +250,37 @@ async def test_the_token_is_never_written_to_mlxtui_files(hubx, ready_folder: Pa
     for path in isolated_home.rglob("*"):
         if path.is_file() and "hf" not in path.relative_to(isolated_home).parts[:1]:
             assert hubx.write_token.encode() not in path.read_bytes(), path
+
+
+def test_xet_progress_reports_reach_the_sink() -> None:
+    """The real Hub's Xet reporter is replaced for the upload; its reports become bytes and files."""
+    import threading
+    from types import SimpleNamespace as NS
+
+    from mlxtui.services.upload import _ProgressSink, _XetReporter
+
+    events: list = []
+    sink = _ProgressSink(events.append, files_total=2, bytes_total=300, cancel=threading.Event())
+    reporter = type("R", (_XetReporter,), {"sink": sink})()
+    reporter.update_progress(NS(total_bytes_completed=100), {"a": NS(item_name="a", bytes_completed=100, total_bytes=100)})
+    reporter.update_progress(NS(total_bytes_completed=300), {"b": NS(item_name="b", bytes_completed=200, total_bytes=200)})
+    reporter.update_progress(object(), None)  # an unknown report shape is ignored, never raised
+    assert sink.bytes_done == 300 and sink.files_done == 2
+    assert isinstance(events[-1], UploadProgress) and events[-1].files_done == 2
+
+
+def test_progress_hook_restores_huggingface_hub() -> None:
+    import sys
+
+    import huggingface_hub.utils._xet_progress_reporting as xet
+    import huggingface_hub.utils.tqdm  # noqa: F401
+
+    from mlxtui.services.upload import _progress_hook, _ProgressSink
+
+    module = sys.modules["huggingface_hub.utils.tqdm"]
+    before = (module.tqdm, xet.XetUploadProgressReporter)
+    import threading
+
+    with _progress_hook(_ProgressSink(lambda e: None, 0, 0, threading.Event())):
+        assert module.tqdm is not before[0]
+    assert (module.tqdm, xet.XetUploadProgressReporter) == before
