@@ -97,7 +97,12 @@ class UploadPane(Vertical):
     @on(Checkbox.Changed, "#upload-private")
     def _target_changed(self) -> None:
         """A changed target invalidates the last preflight: it must be checked again before an upload."""
-        if self.plan is not None and not self.uploading:
+        if self.plan is None or self.uploading:
+            return
+        private = self.query_one("#upload-private", Checkbox).value
+        repo_id = self._repo_id()
+        # late Changed messages from filling the form must not throw away a preflight of the same target
+        if repo_id not in (self.plan.repo_id, self.plan.repo_id.split("/", 1)[-1]) or private != self.plan.private:
             self.plan = None
             self.query_one("#upload-go", Button).disabled = True
 
