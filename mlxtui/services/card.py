@@ -634,10 +634,17 @@ class CardService:
         def fetch() -> str:
             from huggingface_hub import HfApi
 
+            from huggingface_hub.errors import RevisionNotFoundError
+
             api = HfApi(endpoint=self.ctx.endpoint, token=self.ctx.token)
+            wanted = revision
             # model_info fails at once when offline; hf_hub_download alone would retry for ~20 s first
-            api.model_info(source, revision=revision)
-            path = api.hf_hub_download(source, CARD_FILE, revision=revision)
+            try:
+                api.model_info(source, revision=wanted)
+            except RevisionNotFoundError:
+                wanted = None  # the converted commit is gone (force-push, other mirror): the current card will do
+                api.model_info(source)
+            path = api.hf_hub_download(source, CARD_FILE, revision=wanted)
             return Path(path).read_text(encoding="utf-8")
 
         try:

@@ -69,3 +69,14 @@ def test_license_differing_from_the_source(hubx, mlx_folder: Path, capsys: pytes
 def test_card_on_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["card", str(tmp_path / "nope")]) == 1
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_the_original_card_is_read_from_the_hub(hubx, mlx_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a README without front matter: everything must come from the original card on the Hub
+    (mlx_folder / "README.md").unlink()
+    assert main(["--endpoint", hubx.url, "card", str(mlx_folder)]) == 0
+    assert "could not be read" not in capsys.readouterr().err
+    text = (mlx_folder / "README.md").read_text()
+    for line in ("license: apache-2.0", "- HuggingFaceH4/ultrachat_200k", "- h2o-llmstudio", "pipeline_tag: text-generation"):
+        assert line in text, line
+    assert "tiny chat model in the style of h2o-danube2" in text  # the original's own description, quoted
