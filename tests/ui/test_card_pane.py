@@ -200,3 +200,15 @@ async def test_a_readme_changed_on_disk_is_not_clobbered_silently(mlx_folder: Pa
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert (mlx_folder / "README.md").read_text() == pane.editor.text
+
+
+async def test_quitting_right_after_typing_keeps_the_draft(mlx_folder: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_card(app, pilot, mlx_folder)
+        pane.editor.focus()
+        pane.editor.move_cursor(pane.editor.document.end)
+        await pilot.press(*"last words")
+        # no pause for the debounce: the app closes at once
+    draft = CardService(Context(endpoint=OFFLINE)).load_draft(mlx_folder)
+    assert draft is not None and draft.text.endswith("last words")

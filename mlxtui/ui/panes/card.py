@@ -70,6 +70,7 @@ class CardPane(Vertical):
         self._sync_timer: Timer | None = None
         self._draft_timer: Timer | None = None
         self._overwrite_confirmed = False
+        self._latest_text: str | None = None
 
     # -- layout -----------------------------------------------------------------------------------
 
@@ -114,7 +115,12 @@ class CardPane(Vertical):
         self.set_interval(5.0, self._autosave)  # a safety net on top of the debounced draft
 
     def on_unmount(self) -> None:
-        self._autosave()  # quitting with unsaved text keeps it as a draft
+        # quitting with unsaved text keeps it as a draft; the editor may be gone already, so use the copy
+        if self.folder is not None and self._latest_text is not None and self._latest_text != (self.on_disk or ""):
+            try:
+                CardService(self.app.ctx).save_draft(self.folder, self._latest_text)
+            except OSError:
+                pass
 
     def focus(self, scroll_visible: bool = True) -> "CardPane":
         """Editor when a card is open, else the folder input."""
@@ -158,6 +164,7 @@ class CardPane(Vertical):
         self._hub_lint()
 
     def _load_text(self, text: str) -> None:
+        self._latest_text = text
         editor = self.editor
         with editor.prevent(TextArea.Changed):
             editor.load_text(text)
@@ -168,6 +175,7 @@ class CardPane(Vertical):
 
     @on(TextArea.Changed, "#card-editor")
     def _text_changed(self) -> None:
+        self._latest_text = self.editor.text  # small (a card): kept for the save on unmount
         self._show_state()
         if self._sync_timer is not None:
             self._sync_timer.stop()
