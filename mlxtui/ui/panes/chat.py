@@ -66,7 +66,7 @@ class Reply(Vertical):
     """
 
     FLUSH_HZ = 20
-    CPU_BUDGET = 0.15
+    CPU_BUDGET = 0.08
     SOFT, HARD, HUGE = 1_500, 4_000, 8_000  # finish a segment at a blank line / a newline / a space beyond these
 
     def __init__(self, text: str = "", *, classes: str = "reply") -> None:
@@ -79,6 +79,7 @@ class Reply(Vertical):
         self._interval = 1 / self.FLUSH_HZ
         self._stream: Any = None
         self._current: Markdown | None = None
+        self._frozen = FrozenMarkdown(text)
 
     @property
     def text(self) -> str:
@@ -86,8 +87,7 @@ class Reply(Vertical):
         return "".join(self._parts)
 
     def compose(self) -> ComposeResult:
-        if self._parts:
-            yield _frozen(self.text)  # a reopened reply: nothing will be appended
+        yield self._frozen  # a reopened reply holds all its text here; nothing will be appended
 
     async def write(self, fragment: str) -> None:
         """Queue text; it reaches the screen within 1/FLUSH_HZ s."""
@@ -139,13 +139,14 @@ class Reply(Vertical):
         await self._stream.write(self._segment)
 
     async def _freeze(self, text: str) -> None:
-        """Replace the live Markdown by one Static showing `text`, its whole source."""
+        """Move `text` (the live Markdown's whole source) to the frozen lines and drop the live Markdown."""
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
         if self._current is not None:
             live, self._current = self._current, None
-            await self.mount(_frozen(text), before=live)
+            self._frozen.add(text)
+            self.set_class(bool(self._frozen.pieces), "-has-frozen")
             await live.remove()
 
     async def stop(self) -> None:
@@ -156,28 +157,51 @@ class Reply(Vertical):
 
 
 class FrozenMarkdown(Widget):
-    """A finished piece of a reply, drawn once per width with Rich's Markdown and kept as lines.
+    """The finished pieces of a reply, each drawn once (per width) with Rich's Markdown and kept as lines.
 
-    A Static would render the whole Markdown again every time its container (the growing reply) changes
-    size, i.e. on every flush; this widget only renders again when its own width changes.
+    One widget however many pieces: Textual arranges every widget of the log on each layout, so a long
+    reply costs no more to lay out than a short one. A Static would also render its whole Markdown again
+    whenever its container (the growing reply) changes size, i.e. on every flush.
     """
 
     DEFAULT_CSS = "FrozenMarkdown { height: auto; }"
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str = "") -> None:
         super().__init__(classes="frozen")
-        self.text = text
-        self._strips: tuple[int, list[Strip]] | None = None
+        self.pieces: list[str] = [text] if text.strip() else []
+        self._width = 0
+        self._strips: list[Strip] = []
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    def _render_piece(self, piece: str, width: int) -> list[Strip]:
+        from rich.markdown import Markdown as RichMarkdown
+
+        console = self.app.console
+        options = console.options.update_width(width).update(height=None)
+        lines = console.render_lines(RichMarkdown(piece.strip() or " "), options, style=self.rich_style, pad=True)
+        strips = [Strip(line, width) for line in lines]
+        if self._strips:
+            strips.insert(0, Strip.blank(width, self.rich_style))  # the paragraph break where pieces meet
+        return strips
 
     def _lines(self, width: int) -> list[Strip]:
-        if self._strips is None or self._strips[0] != width:
-            from rich.markdown import Markdown as RichMarkdown
+        if width != self._width:
+            self._width, self._strips = width, []
+            for piece in self.pieces:
+                self._strips += self._render_piece(piece, width)
+        return self._strips
 
-            console = self.app.console
-            options = console.options.update_width(width).update(height=None)
-            lines = console.render_lines(RichMarkdown(self.text.strip() or " "), options, style=self.rich_style, pad=True)
-            self._strips = (width, [Strip(line, width) for line in lines])
-        return self._strips[1]
+    def add(self, piece: str) -> None:
+        """Append a finished piece: only that piece is rendered."""
+        if not piece.strip():
+            return
+        self.pieces.append(piece)
+        if self._width:
+            self._strips += self._render_piece(piece, self._width)
+        self.refresh(layout=True)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return len(self._lines(width)) if width else 0
@@ -185,10 +209,6 @@ class FrozenMarkdown(Widget):
     def render_line(self, y: int) -> Strip:
         lines = self._lines(self.size.width)
         return lines[y] if y < len(lines) else Strip.blank(self.size.width, self.rich_style)
-
-
-def _frozen(text: str) -> FrozenMarkdown:
-    return FrozenMarkdown(text)
 
 
 class PromptScreen(ModalScreen[None]):
