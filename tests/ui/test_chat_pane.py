@@ -196,3 +196,35 @@ async def test_chat_through_an_openai_compatible_endpoint(mlx_server):
         message = pane.conversation.messages[-1]
         assert message["content"] and message["stats"]["generation_tokens"] > 0 and message["stats"]["ttft_s"] > 0
         assert pane.query_one("#chat-log > .reply", Reply).text == message["content"]
+
+
+async def test_a_long_reply_keeps_a_constant_number_of_widgets():
+    from textual.app import App
+    from textual.containers import VerticalScroll
+
+    from mlxtui.ui.panes.chat import FrozenMarkdown
+
+    class Host(App):
+        def compose(self):
+            yield VerticalScroll(id="log")
+
+    paragraph = "The river runs past the old mill, and the wheel turns. " * 6
+    text = "".join(f"{paragraph}\n\n- a point\n- another\n\n```python\nx = {n}\n```\n\n" for n in range(60))
+    app = Host()
+    async with app.run_test(size=(100, 30)) as pilot:
+        saved = Reply.FLUSH_HZ, Reply.CPU_BUDGET
+        Reply.FLUSH_HZ, Reply.CPU_BUDGET = 1e9, float("inf")  # flush on every write
+        try:
+            reply = Reply()
+            await app.query_one("#log").mount(reply)
+            for n in range(0, len(text), 7):
+                await reply.write(text[n : n + 7])
+                assert len(reply.children) <= 2  # the frozen lines and one live Markdown, however long
+        finally:
+            Reply.FLUSH_HZ, Reply.CPU_BUDGET = saved
+        await reply.stop()
+        await pilot.pause()
+        assert reply.text == text
+        frozen = reply.query_one(FrozenMarkdown)
+        assert len(frozen.pieces) > 10 and "".join(frozen.pieces) == text
+        assert list(reply.children) == [frozen]
