@@ -145,7 +145,7 @@ class Reply(Vertical):
             self._stream = None
         if self._current is not None:
             live, self._current = self._current, None
-            self._frozen.add(text)
+            await self._frozen.add(text)
             self.set_class(bool(self._frozen.pieces), "-has-frozen")
             await live.remove()
 
@@ -176,15 +176,22 @@ class FrozenMarkdown(Widget):
     def text(self) -> str:
         return "".join(self.pieces)
 
-    def _render_piece(self, piece: str, width: int) -> list[Strip]:
+    @staticmethod
+    def render_piece(piece: str, width: int, console: Any, style: Any) -> list[Strip]:
+        """Rich's Markdown for one piece as lines (safe to call off the event loop: it only reads)."""
         from rich.markdown import Markdown as RichMarkdown
 
-        console = self.app.console
         options = console.options.update_width(width).update(height=None)
-        lines = console.render_lines(RichMarkdown(piece.strip() or " "), options, style=self.rich_style, pad=True)
-        strips = [Strip(line, width) for line in lines]
+        lines = console.render_lines(RichMarkdown(piece.strip() or " "), options, style=style, pad=True)
+        return [Strip(line, width) for line in lines]
+
+    def _render_piece(self, piece: str, width: int) -> list[Strip]:
+        strips = self.render_piece(piece, width, self.app.console, self.rich_style)
+        return self._joined(strips, width)
+
+    def _joined(self, strips: list[Strip], width: int) -> list[Strip]:
         if self._strips:
-            strips.insert(0, Strip.blank(width, self.rich_style))  # the paragraph break where pieces meet
+            strips = [Strip.blank(width, self.rich_style), *strips]  # the paragraph break where pieces meet
         return strips
 
     def _lines(self, width: int) -> list[Strip]:
@@ -194,13 +201,19 @@ class FrozenMarkdown(Widget):
                 self._strips += self._render_piece(piece, width)
         return self._strips
 
-    def add(self, piece: str) -> None:
-        """Append a finished piece: only that piece is rendered."""
+    async def add(self, piece: str) -> None:
+        """Append a finished piece: only that piece is rendered, on a worker thread (Rich's Markdown with
+        highlighted code takes tens of milliseconds the event loop should spend elsewhere)."""
         if not piece.strip():
             return
+        width = self._width
+        if width:
+            strips = await asyncio.to_thread(self.render_piece, piece, width, self.app.console, self.rich_style)
         self.pieces.append(piece)
-        if self._width:
-            self._strips += self._render_piece(piece, self._width)
+        if width and width == self._width:
+            self._strips += self._joined(strips, width)
+        else:
+            self._width = 0  # the width changed meanwhile: draw everything again at the next layout
         self.refresh(layout=True)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
