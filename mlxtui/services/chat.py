@@ -249,7 +249,7 @@ _DONE = object()
 class _Channel:
     """Events from the MLX thread to the event loop: one wake-up per batch, never one call per token."""
 
-    BATCH_HZ = 60
+    BATCH_HZ = 15
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
