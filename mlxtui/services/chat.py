@@ -14,6 +14,7 @@ import json
 import os
 import re
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -52,6 +53,8 @@ _ALLOW_PATTERNS = ["*.json", "model*.safetensors", "*.py", "tokenizer.model", "*
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 #: share of the context at which the pane is told the conversation is getting long
 CONTEXT_WARN_FRACTION = 0.8
+#: sys.setswitchinterval while a reply is generated (Python's default is 0.005)
+GENERATION_SWITCH_INTERVAL = 0.001
 
 Message = dict[str, str]  # {"role": "user" | "assistant" | "system", "content": str}
 
@@ -627,6 +630,10 @@ class ChatService:
         ttft = 0.0
         stats = ChatStats(prompt_tokens=len(tokens) - cached, cached_tokens=cached)
         finish: str | None = None
+        # While generating, other threads (the UI) hand the GIL back within 1 ms instead of 5: the model's
+        # thread needs it briefly between every two evaluations and should not queue behind a redraw.
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, GENERATION_SWITCH_INTERVAL))
         try:
             for response in stream_generate(
                 loaded.model,
@@ -658,6 +665,7 @@ class ChatService:
                     break
                 emit(stats)
         finally:
+            sys.setswitchinterval(switch)
             # The cache now holds the prompt and every token fed back; keep our token list in step with it.
             held = tokens + generated
             offset = getattr(loaded.cache[0], "offset", None) if loaded.cache else None
