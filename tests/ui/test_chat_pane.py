@@ -228,3 +228,24 @@ async def test_a_long_reply_keeps_a_constant_number_of_widgets():
         frozen = reply.query_one(FrozenMarkdown)
         assert len(frozen.pieces) > 10 and "".join(frozen.pieces) == text
         assert list(reply.children) == [frozen]
+
+
+async def test_new_conversation_during_a_reply_keeps_the_partial_reply_with_the_old_one(chat_models):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = await show_chat(pilot)
+        await load(pilot, pane, chat_models["plain"])
+        pane.query_one("#chat-set-max_tokens", Input).value = "100000"
+        assert pane.send("Once upon a time")
+        old = pane.conversation
+        while not (replies := pane.query("#chat-log > .reply")) or not replies.first(Reply).text:
+            await pilot.pause(0.01)
+        await pilot.press("ctrl+n")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert pane.conversation is not old and pane.conversation.messages == []
+        assert [m["role"] for m in old.messages] == ["user", "assistant"]
+        assert old.messages[-1]["stats"]["finish_reason"] == "cancelled"
+        saved = json.loads((paths.chats_dir() / f"{old.id}.json").read_text())
+        assert saved["messages"][-1]["content"] == old.messages[-1]["content"] != ""
+        assert not pane.query("#chat-log > .reply")

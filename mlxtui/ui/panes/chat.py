@@ -496,8 +496,9 @@ class ChatPane(Vertical):
         reply = Reply()
         got_text = False
         stats: ChatStats | None = None
-        system = self.conversation.system.strip() or None
-        events = self.service.reply(self.conversation.turns(), system, sampling)
+        conversation = self.conversation  # ctrl+n during the reply starts a new one; this reply stays with its own
+        system = conversation.system.strip() or None
+        events = self.service.reply(conversation.turns(), system, sampling)
         # Ask for the first event now: the model reads the prompt while the log makes room for the reply.
         first = asyncio.ensure_future(anext(events, None))
 
@@ -547,18 +548,19 @@ class ChatPane(Vertical):
                 message: dict[str, Any] = {"role": "assistant", "content": text}
                 if stats is not None:
                     message["stats"] = asdict(stats)
-                    rate.end_turn(stats)
-                self.conversation.messages.append(message)
-                self._save()
+                    if conversation is self.conversation:
+                        rate.end_turn(stats)
+                conversation.messages.append(message)
+                self._save(conversation)
             else:
                 # Nothing came back (an error before the first token): the question can be asked again.
-                self.conversation.messages.pop()
+                conversation.messages.pop()
                 if reply.is_attached:
                     await reply.remove()
 
-    def _save(self) -> None:
+    def _save(self, conversation: Conversation) -> None:
         try:
-            self.store.save(self.conversation)
+            self.store.save(conversation)
         except OSError as error:
             self.notify(f"The conversation was not saved: {error}", severity="error")
 
@@ -635,11 +637,9 @@ class ChatPane(Vertical):
         rate.set_history(history)
         last = next((m["stats"] for m in reversed(conv.messages) if m.get("stats")), None)
         if last:
-            rate.end_turn(ChatStats(**{k: v for k, v in last.items() if k in ChatStats.__dataclass_fields__}))
-            rate.set_history(history)
+            rate.stats = ChatStats(**{k: v for k, v in last.items() if k in ChatStats.__dataclass_fields__})
+            rate.refresh_figures()
         log.scroll_end(animate=False)
-        if conv.model and conv.model not in (self.conversation.model, "") and self.service is None:
-            pass
         if conv.model and (self.service is None or (self.local and self.local.info and self.local.info.path != conv.model)):
             self.query_one("#chat-model", Input).value = conv.model
             self.notify(f"Reopened “{conv.display_title}”; Enter in the model field loads {conv.model}.")
