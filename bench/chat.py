@@ -108,7 +108,7 @@ async def generation_bench(model_dir: Path, runs: int, tokens: int) -> None:
         async def app_run() -> tuple[float, float, float, int]:
             pane.action_new_conversation()  # same single-turn prompt each time, no cache reuse
             pane.local._loaded.cache = None  # type: ignore[union-attr]
-            await pilot.pause()
+            await pilot.pause(0.3)  # let the old turn's widgets go before the clock starts
             assert pane.send(PROMPT)  # the clock starts here, at Enter
             await app.workers.wait_for_complete()
             stats = pane.conversation.messages[-1]["stats"]
