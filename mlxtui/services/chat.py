@@ -213,7 +213,10 @@ def available_memory_bytes() -> int | None:
 
 
 def _gb(n: float) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+    """Bytes for people: 3.4 GB, 120 MB, 56 kB."""
+    if n >= 1e8:
+        return f"{n / 1e9:.1f} GB"
+    return f"{n / 1e6:.0f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
 
 
 # --- prompts ----------------------------------------------------------------------------------------
@@ -242,6 +245,31 @@ def fold_system(system: str, messages: Sequence[Message]) -> list[Message]:
 
 def _is_system_refusal(error: Exception) -> bool:
     return "system" in str(error).lower() and ("role" in str(error).lower() or "support" in str(error).lower())
+
+
+def _progress_class(repo_id: str, emit: Callable[[Any], None]) -> type:
+    """A tqdm for snapshot_download that draws nothing and reports the bytes received as LoadProgress."""
+    from tqdm.auto import tqdm
+
+    last = [0.0]
+
+    class DownloadProgress(tqdm):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.counts_bytes = kwargs.get("unit") == "B" and str(kwargs.get("desc", "")).startswith("Reconstruct")
+            kwargs.pop("name", None)
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+        def update(self, n: float | None = 1) -> bool | None:
+            self.n += n or 0
+            now = time.monotonic()
+            if self.counts_bytes and self.total and now - last[0] > 0.1:
+                last[0] = now
+                done = min(1.0, self.n / self.total)
+                emit(LoadProgress(f"Downloading {repo_id}: {_gb(self.n)} of {_gb(self.total)}", 0.05 + 0.3 * done))
+            return None
+
+    return DownloadProgress
 
 
 # --- thread to event loop -----------------------------------------------------------------------------
@@ -403,7 +431,10 @@ class ChatService:
             if not _REPO_ID.match(source):
                 raise NotFoundError(f"There is no folder at {source}, and it is not a repo id (owner/name).")
             yield LoadProgress(f"Downloading {source} from {self.ctx.endpoint}", 0.05)
-            folder = await asyncio.to_thread(self._download, source)
+            got: list[Path] = []
+            async for event in self._run(lambda emit, stop: got.append(self._download(source, emit))):
+                yield event
+            folder = got[0]
         yield LoadProgress("Checking the folder", 0.4)
         config = await asyncio.to_thread(check_model_folder, folder)
         need = estimate_load_bytes(folder)
@@ -416,13 +447,19 @@ class ChatService:
         async for event in self._run(lambda emit, stop: self._load_on_thread(folder, config, source, emit)):
             yield event
 
-    def _download(self, repo_id: str) -> Path:
+    def _download(self, repo_id: str, emit: Callable[[Any], None] | None = None) -> Path:
         from huggingface_hub import snapshot_download
         from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
 
         try:
             return Path(
-                snapshot_download(repo_id, endpoint=self.ctx.endpoint, token=self.ctx.token, allow_patterns=_ALLOW_PATTERNS)
+                snapshot_download(
+                    repo_id,
+                    endpoint=self.ctx.endpoint,
+                    token=self.ctx.token,
+                    allow_patterns=_ALLOW_PATTERNS,
+                    tqdm_class=_progress_class(repo_id, emit) if emit else None,
+                )
             )
         except GatedRepoError:
             raise GatedError(f"{repo_id} is gated: accept its terms on the Hub page first.") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from contextlib import aclosing
 from pathlib import Path
@@ -249,6 +250,7 @@ async def test_load_a_repo_id_from_the_hub_and_chat(ctx):
     service = ChatService(ctx)
     events = [e async for e in service.load("mlx-community/h2o-danube2-tiny-chat-4bit")]
     assert isinstance(events[0], LoadProgress) and "Downloading" in events[0].stage
+    assert any(isinstance(e, LoadProgress) and re.search(r"\d+ [kM]B of \d+ [kM]B", e.stage) for e in events)  # bytes
     info = events[-1]
     assert isinstance(info, ModelLoaded) and info.name == "h2o-danube2-tiny-chat-4bit" and info.model_type == "mistral"
     text, events = await turn(service, [{"role": "user", "content": "Hi"}], system="Be brief.", max_tokens=4)
