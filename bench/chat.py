@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import contextlib
 import io
-import itertools
 import random
 import statistics
 import sys
@@ -34,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mlxtui.services import Context  # noqa: E402
-from mlxtui.services.chat import ChatService, SamplingSettings  # noqa: E402
+from mlxtui.services.chat import ChatService  # noqa: E402
 from mlxtui.services.events import ChatStats, PromptRendered, TokenDelta  # noqa: E402
 
 PROMPT = "Write a short story about a river, a mill and a miller's daughter."

@@ -20,9 +20,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.geometry import Size
 from textual.reactive import reactive
+from textual.screen import ModalScreen
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Markdown, OptionList, ProgressBar, Static, TextArea
 from textual.widgets.option_list import Option
 
@@ -56,9 +56,9 @@ class Reply(Vertical):
 
     Two things keep the cost of a token constant however long the reply or the conversation gets:
     text reaches the Markdown at most FLUSH_HZ times a second, whatever the token rate; and once the live
-    segment is long, it is finished at a paragraph break and frozen into one Static (Rich's Markdown),
-    while a fresh Markdown takes the stream. Textual lays out every widget of the log on each change, and
-    a Markdown document is a widget per block, so frozen segments make a long log cheap to lay out.
+    segment is long, it is finished at a paragraph break and moved into the reply's FrozenMarkdown (lines
+    drawn once), while a fresh Markdown takes the stream. Textual lays out every widget of the log on each
+    change, and a Markdown document is a widget per block, so this keeps a long reply cheap to lay out.
 
     Each update (append, layout, paint) costs the event loop tens of milliseconds on a slow machine, CPU
     the model's thread would rather have: the flush interval stretches so that the event loop's CPU use
