@@ -83,6 +83,32 @@ class EndpointBar(Horizontal):
         label.update({None: "checking…", True: "● online", False: "● offline"}[online])
 
 
+class PaneSwitcher(TabbedContent):
+    """TabbedContent whose pane changes only when the user asks (keys, tabs, palette, workflow messages).
+
+    Plain TabbedContent shows whichever pane a widget was focused in. Here a background pane that grabs
+    focus (a worker finishing, a deferred focus arriving after a fast pane switch over SSH) must not pull
+    the user away: focus goes back to the pane on screen instead.
+    """
+
+    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        event.prevent_default()  # Textual runs the handler of every class in the MRO unless told not to
+        event.stop()
+        if event.tab_pane.id != self.active:
+            self.call_after_refresh(self._refocus_active)
+
+    def _refocus_active(self) -> None:
+        focused = self.app.focused
+        active = self.get_pane(self.active) if self.active else None
+        if active is None or (focused is not None and active in focused.ancestors):
+            return
+        self.app.set_focus(None)
+        for pane in active.children:
+            if isinstance(self.app, MlxtuiApp):
+                self.app._focus_first(pane)
+            break
+
+
 class MlxtuiApp(App[int]):
     """mlxtui: Search → Inspect → Convert → Chat → Card → Upload."""
 
@@ -111,6 +137,8 @@ class MlxtuiApp(App[int]):
         self.settings_path = settings_path
         self._startup_notices = list(startup_notices)
         self._probe = probe
+        #: pane id -> the widget that had focus when the user left that pane
+        self._last_focus: dict[str, Widget] = {}
         themes, problems = load_themes(paths.themes_dirs())
         for theme in themes:
             self.register_theme(theme)
@@ -128,7 +156,7 @@ class MlxtuiApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield EndpointBar(self.ctx)
-        with TabbedContent(id="panes"):
+        with PaneSwitcher(id="panes"):
             for n, (pane, title) in enumerate(PANES, start=1):
                 with TabPane(f"{n} {title}", id=pane):
                     widget = _PANE_CLASSES[pane](id=f"{pane}-pane")
@@ -151,15 +179,37 @@ class MlxtuiApp(App[int]):
     # -- panes ------------------------------------------------------------------------------------
 
     def action_show_pane(self, pane: str) -> None:
-        self.query_one("#panes", TabbedContent).active = pane
+        switcher = self.query_one("#panes", TabbedContent)
+        already_shown = switcher.active == pane
+        if not already_shown and self.focused is not None and switcher.active:
+            self._last_focus[switcher.active] = self.focused  # come back to where you were typing
+        switcher.active = pane
         found = self.query(f"#{pane}-pane")
-        if found:
+        if not found or found.first().has_focus_within:
+            return
+        if already_shown:
             self._focus_first(found.first())
+        else:
+            # A widget in a hidden pane cannot take focus: leave the old pane now, focus the new one once shown.
+            self.set_focus(None)
+            self.call_after_refresh(self._focus_first, found.first())
 
-    def _focus_first(self, pane: Widget) -> None:
-        """Focus the pane's first focusable widget (its main input), so typing works at once."""
-        if pane.focusable:
-            pane.focus()
+    def _focus_first(self, pane: Widget, fallback: bool = False) -> None:
+        """Focus the pane's main input so typing works at once, unless the user has moved on meanwhile.
+
+        Widget.focus() takes effect later, so the generic fallback (first focusable child) runs one refresh
+        after the pane's own choice, and only if that found nothing.
+        """
+        tab = pane.parent
+        if tab is None or self.query_one("#panes", TabbedContent).active != tab.id or pane.has_focus_within:
+            return
+        if not fallback:
+            last = self._last_focus.pop(tab.id or "", None)
+            if last is not None and last.is_attached and pane in last.ancestors and last.focusable:
+                last.focus()
+            else:
+                pane.focus()  # panes override focus() to pick their own main widget
+            self.call_after_refresh(self._focus_first, pane, True)
             return
         for child in pane.query("*"):
             if child.focusable:

@@ -78,9 +78,12 @@ async def test_endpoint_and_demo_badge_are_visible() -> None:
 async def test_unreachable_hub_is_reported_offline_quickly() -> None:
     app = MlxtuiApp(Context(endpoint="http://127.0.0.1:9"))
     async with app.run_test(size=(120, 36)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert app.query_one(EndpointBar).online is False
+        bar = app.query_one(EndpointBar)
+        for _ in range(100):  # the probe starts after the first frame; a refused connect answers at once
+            if bar.online is not None:
+                break
+            await pilot.pause(0.05)
+        assert bar.online is False
         assert any("working offline" in n.message for n in app._notifications)
 
 
@@ -93,3 +96,19 @@ async def test_too_small_terminal_shows_a_notice_not_a_crash() -> None:
         await pilot.resize_terminal(120, 36)
         await pilot.pause()
         assert not app.has_class("-too-small")
+
+
+async def test_switching_panes_moves_focus_into_the_new_pane() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        for pane in ["inspect", "convert", "chat", "card", "upload", "library", "search"]:
+            app.action_show_pane(pane)
+            for _ in range(50):
+                await pilot.pause(0.02)
+                focused = app.focused
+                if focused is not None and app.query_one(f"#{pane}-pane") in focused.ancestors:
+                    break
+            assert app.query_one("#panes", TabbedContent).active == pane, (pane, app.focused, app.focused and list(app.focused.ancestors)[:3])
+            focused = app.focused
+            assert focused is not None and app.query_one(f"#{pane}-pane") in focused.ancestors, (pane, focused)
