@@ -434,6 +434,17 @@ def run_job(job_dir: Path) -> int:
             reporter.cancelled = True
             raise Cancelled()
 
+    # run_job may run inside another process (tests, the bench): put its signal handlers back afterwards
+    handled = [signal.SIGTERM, signal.SIGINT] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {signum: signal.getsignal(signum) for signum in handled}
+    try:
+        return _run_job(job, reporter, on_term)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _run_job(job: jobstore.Job, reporter: Reporter, on_term: Any) -> int:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     if hasattr(signal, "SIGHUP"):

@@ -189,8 +189,11 @@ async def test_disk_full_during_the_run_cleans_up(make_tiny_model, monkeypatch: 
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(mx, "save_safetensors", full)
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     with contextlib.redirect_stdout(io.StringIO()):
         assert run_job(job.dir) == 1
+    # run in-process, it hands the signal handlers back (a later child would inherit an ignored SIGTERM)
+    assert {signum: signal.getsignal(signum) for signum in before} == before
     job = jobstore.load_job(job.dir)
     assert job.state == "failed" and "disk filled up" in job.message
     assert not plan.variants[0][1].exists()
