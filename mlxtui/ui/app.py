@@ -221,9 +221,9 @@ class MlxtuiApp(App[int]):
 
     async def _pane(self, cls: type[PaneT]) -> PaneT:
         """The pane of that class, waiting for it to mount: panes other than the first mount after the first frame."""
-        for _ in range(200):
+        for _ in range(500):
             found = self.query(cls)
-            if found:
+            if found and found.first().is_mounted:  # mounted: its own children are composed too
                 return found.first()
             await asyncio.sleep(0.01)
         return self.query_one(cls)
