@@ -20,7 +20,7 @@ import fcntl
 import time
 from pathlib import Path
 
-RUNS = 10
+RUNS = 15
 
 BARE = """
 from textual.app import App
@@ -64,8 +64,10 @@ def first_frame_seconds(argv: list[str], marker: bytes, env: dict[str, str], tim
 def main() -> None:
     mlxtui = str(Path(sys.executable).with_name("mlxtui"))
     with tempfile.TemporaryDirectory() as home:
+        # Bytecode caching on, as on a user's machine (this sandbox sets PYTHONDONTWRITEBYTECODE, which
+        # would make every run recompile mlxtui's own modules and measure the compiler, not start-up).
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
             "TERM": "xterm-256color",
             "XDG_CONFIG_HOME": home,
             "XDG_DATA_HOME": home,
@@ -75,14 +77,16 @@ def main() -> None:
         app_cmd = [mlxtui, "--endpoint", "http://127.0.0.1:9"]
         first_frame_seconds(bare_cmd, b"first-frame-marker", env)  # warm caches and bytecode
         first_frame_seconds(app_cmd, b"Search", env)
-        bare, app = [], []
+        bare, app, ready = [], [], []
         for _ in range(RUNS):
             bare.append(first_frame_seconds(bare_cmd, b"first-frame-marker", env))
             app.append(first_frame_seconds(app_cmd, b"Search", env))
-    b, a = statistics.median(bare), statistics.median(app)
+            # the search box's placeholder: the Search pane mounted right after the first frame
+            ready.append(first_frame_seconds(app_cmd, b"earch models (e.g", env))  # the first letter wears the cursor
+    b, a, r = statistics.median(bare), statistics.median(app), statistics.median(ready)
     print(f"bare Textual app: {b * 1000:.0f} ms to first frame (median of {RUNS}, pty 120x36)")
-    print(f"mlxtui:           {a * 1000:.0f} ms to first frame (median of {RUNS}, pty 120x36)")
-    print(f"ratio: {a / b:.2f} (goal <= 1.30)")
+    print(f"mlxtui:           {a * 1000:.0f} ms to first frame, {r * 1000:.0f} ms to a usable search box")
+    print(f"ratio: {a / b:.2f} (goal <= 1.30); search box ready: {r / b:.2f}")
 
 
 if __name__ == "__main__":

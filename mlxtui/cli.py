@@ -15,7 +15,7 @@ from mlxtui.settings import load_settings
 __all__ = ["main", "build_parser"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlxtui",
         description="Take a model from the Hugging Face Hub to a shared MLX conversion: "
@@ -27,9 +27,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo", action="store_true", help="start a local demo Hub with generated models and use it"
     )
     parser.add_argument("--config", metavar="FILE", type=Path, help="settings file (default: ~/.config/mlxtui/config.toml)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    register_all(sub)
+    if with_commands:
+        register_all(parser.add_subparsers(dest="command", metavar="COMMAND"))
+    else:
+        parser.set_defaults(command=None)
     return parser
+
+
+def wants_command(argv: list[str]) -> bool:
+    """Whether argv names a subcommand (or asks for help); opening the app skips importing the commands."""
+    if "-h" in argv or "--help" in argv:
+        return True
+    _args, rest = build_parser(with_commands=False).parse_known_args(argv)
+    return bool(rest)
 
 
 def build_context(args: argparse.Namespace) -> tuple[Context, list[str]]:
@@ -51,7 +61,8 @@ def build_context(args: argparse.Namespace) -> tuple[Context, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(with_commands=wants_command(argv))
     args = parser.parse_args(argv)
     try:
         ctx, problems = build_context(args)

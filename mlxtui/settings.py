@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomli_w
 
 from mlxtui import paths
 
@@ -102,6 +101,8 @@ def load_settings(path: Path | None = None) -> tuple[Settings, list[str]]:
 
 def save_settings(settings: Settings, path: Path | None = None) -> None:
     """Write atomically: a temporary file beside the target, then os.replace."""
+    import tomli_w  # only needed when something changed
+
     path = path or default_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     data = dataclasses.asdict(settings)

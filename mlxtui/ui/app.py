@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, cast
 
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.geometry import Size
-from textual.lazy import Lazy
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.theme import Theme
@@ -25,30 +24,21 @@ from mlxtui.services.errors import MlxtuiError
 from mlxtui.settings import save_settings
 from mlxtui.ui.keys import PANES
 from mlxtui.ui.messages import ChatWithModel, ConvertModel, EditCard, ShowModel, UploadFolder
-from mlxtui.ui.panes.card import CardPane
-from mlxtui.ui.panes.chat import ChatPane
-from mlxtui.ui.panes.convert import ConvertPane
-from mlxtui.ui.panes.inspect import InspectPane
-from mlxtui.ui.panes.library import LibraryPane
-from mlxtui.ui.panes.search import SearchPane
-from mlxtui.ui.panes.upload import UploadPane
+from mlxtui.ui.panes import load_pane_class
 from mlxtui.ui.screens.help import HelpScreen
 from mlxtui.ui.themes import DEFAULT_THEME, THEME_VARIABLE_DEFAULTS, load_themes
 
+if TYPE_CHECKING:
+    from mlxtui.ui.panes.card import CardPane
+    from mlxtui.ui.panes.chat import ChatPane
+    from mlxtui.ui.panes.convert import ConvertPane
+    from mlxtui.ui.panes.inspect import InspectPane
+    from mlxtui.ui.panes.upload import UploadPane
+
 __all__ = ["MlxtuiApp"]
 
-PaneT = TypeVar("PaneT")
 
 _HERE = Path(__file__).parent
-_PANE_CLASSES = {
-    "search": SearchPane,
-    "inspect": InspectPane,
-    "convert": ConvertPane,
-    "chat": ChatPane,
-    "card": CardPane,
-    "upload": UploadPane,
-    "library": LibraryPane,
-}
 #: below this the layout stops being usable; a notice says so instead of a garbled screen
 MIN_WIDTH, MIN_HEIGHT = 60, 18
 
@@ -83,6 +73,28 @@ class EndpointBar(Horizontal):
         label.update({None: "checking…", True: "● online", False: "● offline"}[online])
 
 
+class PaneSlot(Widget):
+    """Stands in for a pane until the first frame is on screen, then imports and mounts it.
+
+    Importing every pane (and the services behind them) before the first frame would make start-up
+    several times slower than a bare Textual app; see bench/startup.py.
+    """
+
+    DEFAULT_CSS = "PaneSlot { height: 0; }"
+
+    def __init__(self, pane: str) -> None:
+        super().__init__()
+        self.pane = pane
+
+    async def swap(self) -> None:
+        """Import the pane and put it in this slot's place."""
+        parent = self.parent
+        if parent is None:
+            return
+        await parent.mount(load_pane_class(self.pane)(id=f"{self.pane}-pane"), after=self)
+        await self.remove()
+
+
 class PaneSwitcher(TabbedContent):
     """TabbedContent whose pane changes only when the user asks (keys, tabs, palette, workflow messages).
 
@@ -114,7 +126,7 @@ class MlxtuiApp(App[int]):
 
     TITLE = "mlxtui"
     AUTO_FOCUS = None  # on_mount focuses the search box, not the tab bar
-    CSS_PATH = [_HERE / "app.tcss", *[_HERE / "panes" / f"{name}.tcss" for name, _ in PANES]]
+    CSS_PATH = _HERE / "app.tcss"  # each pane brings its own stylesheet as DEFAULT_CSS
     BINDINGS = [
         *[
             Binding(f"{n},alt+{n}", f"show_pane('{pane}')", title, id=f"app.pane.{pane}", show=False)
@@ -159,9 +171,9 @@ class MlxtuiApp(App[int]):
         with PaneSwitcher(id="panes"):
             for n, (pane, title) in enumerate(PANES, start=1):
                 with TabPane(f"{n} {title}", id=pane):
-                    widget = _PANE_CLASSES[pane](id=f"{pane}-pane")
-                    # only the first pane is built before the first frame; the rest mount right after it
-                    yield widget if n == 1 else Lazy(widget)
+                    # On a terminal no pane is imported or built before the first frame; they follow at once.
+                    # Headless (tests, screenshots, benches) has no first frame to hurry: build them now.
+                    yield load_pane_class(pane)(id=f"{pane}-pane") if self.is_headless else PaneSlot(pane)
         yield Static(id="too-small")
         yield Footer()
 
@@ -173,10 +185,25 @@ class MlxtuiApp(App[int]):
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self._check_size()
         self.action_show_pane(PANES[0][0])  # typing goes to the search box at once
+        self.call_after_refresh(self._mount_panes)
         if self._probe:
             self.call_after_refresh(self.probe_hub)  # never delay the first frame
 
     # -- panes ------------------------------------------------------------------------------------
+
+    @work(group="panes", exit_on_error=True)
+    async def _mount_panes(self) -> None:
+        """After the first frame: the first pane at once (and focus its input), then the rest, one per frame.
+
+        A worker, not a handler: awaiting in a handler would hold the app's message queue, and with it
+        every frame, until all panes had loaded.
+        """
+        for n, slot in enumerate(list(self.query(PaneSlot))):
+            await slot.swap()
+            if n == 0:
+                self.action_show_pane(PANES[0][0])  # typing goes to the search box at once
+            # time for a frame between panes: the first is drawn and answers keys before the rest load
+            await asyncio.sleep(0.1 if n == 0 else 0.02)
 
     def action_show_pane(self, pane: str) -> None:
         switcher = self.query_one("#panes", TabbedContent)
@@ -219,39 +246,39 @@ class MlxtuiApp(App[int]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
-    async def _pane(self, cls: type[PaneT]) -> PaneT:
-        """The pane of that class, waiting for it to mount: panes other than the first mount after the first frame."""
+    async def _pane(self, pane: str) -> Widget:
+        """The pane, waiting for it to mount: panes other than the first mount after the first frame."""
         for _ in range(500):
-            found = self.query(cls)
+            found = self.query(f"#{pane}-pane")
             if found and found.first().is_mounted:  # mounted: its own children are composed too
                 return found.first()
             await asyncio.sleep(0.01)
-        return self.query_one(cls)
+        return self.query_one(f"#{pane}-pane")
 
     @on(ShowModel)
     async def _show_model(self, message: ShowModel) -> None:
         self.action_show_pane("inspect")
-        (await self._pane(InspectPane)).show_model(message.repo_id, message.revision)
+        cast("InspectPane", await self._pane("inspect")).show_model(message.repo_id, message.revision)
 
     @on(ConvertModel)
     async def _convert_model(self, message: ConvertModel) -> None:
         self.action_show_pane("convert")
-        (await self._pane(ConvertPane)).prefill(message.source, message.revision, message.report)
+        cast("ConvertPane", await self._pane("convert")).prefill(message.source, message.revision, message.report)
 
     @on(ChatWithModel)
     async def _chat_with_model(self, message: ChatWithModel) -> None:
         self.action_show_pane("chat")
-        (await self._pane(ChatPane)).open_model(message.path)
+        cast("ChatPane", await self._pane("chat")).open_model(message.path)
 
     @on(EditCard)
     async def _edit_card(self, message: EditCard) -> None:
         self.action_show_pane("card")
-        (await self._pane(CardPane)).open_folder(message.path, message.source)
+        cast("CardPane", await self._pane("card")).open_folder(message.path, message.source)
 
     @on(UploadFolder)
     async def _upload_folder(self, message: UploadFolder) -> None:
         self.action_show_pane("upload")
-        (await self._pane(UploadPane)).open_folder(message.path)
+        cast("UploadPane", await self._pane("upload")).open_folder(message.path)
 
     # -- palette ----------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from mlxtui.services.card import (
 )
 from mlxtui.services.errors import MlxtuiError
 from mlxtui.ui.messages import UploadFolder
+from mlxtui.ui.panes import pane_css
 
 __all__ = ["CardPane"]
 
@@ -48,6 +49,9 @@ _FIELD_LABELS = {
 
 class CardPane(Vertical):
     """Edit the model card of an MLX folder."""
+
+    DEFAULT_CSS = pane_css(__file__)
+    SCOPED_CSS = False  # the stylesheet names the pane in its own selectors
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="card.save"),

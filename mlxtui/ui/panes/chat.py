@@ -32,6 +32,7 @@ from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.events import ChatStats, LoadProgress, ModelLoaded, Notice, PromptRendered, TokenDelta
 from mlxtui.services.openai_chat import OpenAIChatService, is_endpoint_url
 from mlxtui.ui.widgets.rate import RateReadout
+from mlxtui.ui.panes import pane_css
 
 __all__ = ["ChatPane", "Reply", "FrozenMarkdown", "PromptScreen", "OpenConversationScreen"]
 
@@ -281,6 +282,9 @@ class OpenConversationScreen(ModalScreen[str | None]):
 
 class ChatPane(Vertical):
     """Load a model, chat with it, watch its token rates."""
+
+    DEFAULT_CSS = pane_css(__file__)
+    SCOPED_CSS = False  # the stylesheet names the pane in its own selectors
 
     BINDINGS = [
         Binding("escape", "stop", "Stop", id="chat.stop"),

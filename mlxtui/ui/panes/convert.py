@@ -31,6 +31,7 @@ from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.events import ConvertFinished, ConvertLog, ConvertProgress, ConvertVariantDone
 from mlxtui.ui.screens.confirm import ConfirmDialog
 from mlxtui.ui.widgets.progress import ProgressRow, human_bytes, human_duration
+from mlxtui.ui.panes import pane_css
 
 __all__ = ["ConvertPane", "TRUST_REMOTE_CODE_WARNING"]
 
@@ -45,6 +46,9 @@ _ROWS = ("download", "files", "load", "quantize", "save")
 
 class ConvertPane(Vertical):
     """Convert a repo or local folder to MLX, as one job or a queue of variants."""
+
+    DEFAULT_CSS = pane_css(__file__)
+    SCOPED_CSS = False  # the stylesheet names the pane in its own selectors
 
     BINDINGS = [
         Binding("ctrl+r", "run", "Convert", id="convert.run"),

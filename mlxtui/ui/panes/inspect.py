@@ -22,6 +22,7 @@ from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.events import Notice
 from mlxtui.services.inspect import InspectReport
 from mlxtui.ui.messages import ConvertModel
+from mlxtui.ui.panes import pane_css
 
 __all__ = ["InspectPane", "human_bytes", "human_count"]
 
@@ -67,6 +68,9 @@ def _add_child(node: TreeNode[Any], label: str, value: Any) -> None:
 
 class InspectPane(Vertical):
     """Inspect a repo id or local folder before converting it."""
+
+    DEFAULT_CSS = pane_css(__file__)
+    SCOPED_CSS = False  # the stylesheet names the pane in its own selectors
 
     BINDINGS = [
         Binding("slash", "focus_source", "Model", id="inspect.focus"),

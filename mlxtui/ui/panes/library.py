@@ -16,12 +16,16 @@ from mlxtui.services.library import LibraryService, LocalModel
 from mlxtui.ui.messages import ChatWithModel, EditCard
 from mlxtui.ui.screens.confirm import ConfirmDialog
 from mlxtui.ui.widgets.progress import human_bytes
+from mlxtui.ui.panes import pane_css
 
 __all__ = ["LibraryPane"]
 
 
 class LibraryPane(Vertical):
     """Local models: open in Chat or Card, delete."""
+
+    DEFAULT_CSS = pane_css(__file__)
+    SCOPED_CSS = False  # the stylesheet names the pane in its own selectors
 
     BINDINGS = [
         Binding("enter", "chat", "Chat", id="library.chat"),

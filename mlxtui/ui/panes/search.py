@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Input, Select, Static
 from mlxtui.services.errors import MlxtuiError, OfflineError
 from mlxtui.services.events import Notice, SearchHit, SearchPage
 from mlxtui.ui.messages import ShowModel
+from mlxtui.ui.panes import pane_css
 
 if TYPE_CHECKING:
     from mlxtui.services.hub import SearchCursor, SearchQuery
@@ -54,6 +55,9 @@ def _count(n: int | None) -> str:
 
 class SearchPane(Vertical):
     """Search the Hub for models; Enter on a row opens it in Inspect."""
+
+    DEFAULT_CSS = pane_css(__file__)
+    SCOPED_CSS = False  # the stylesheet names the pane in its own selectors
 
     BINDINGS = [
         Binding("slash", "focus_query", "Search", id="search.focus"),

@@ -21,6 +21,7 @@ from mlxtui.services.errors import CancelledByUser, MlxtuiError
 from mlxtui.services.events import UploadFinished, UploadProgress, UploadStage
 from mlxtui.services.upload import Identity, UploadPlan, UploadService, suggest_repo_name
 from mlxtui.ui.screens.upload_confirm import UploadConfirmDialog, human_bytes
+from mlxtui.ui.panes import pane_css
 
 __all__ = ["UploadPane"]
 
@@ -29,6 +30,9 @@ _MARKS = {"ok": ("✓", "green"), "warning": ("!", "yellow"), "error": ("✗", "
 
 class UploadPane(Vertical):
     """Upload an MLX folder to the Hub."""
+
+    DEFAULT_CSS = pane_css(__file__)
+    SCOPED_CSS = False  # the stylesheet names the pane in its own selectors
 
     BINDINGS = [
         Binding("ctrl+r", "check", "Check", id="upload.check"),
