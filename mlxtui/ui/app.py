@@ -200,8 +200,8 @@ class MlxtuiApp(App[int]):
         """
         for n, slot in enumerate(list(self.query(PaneSlot))):
             await slot.swap()
-            if n == 0:
-                self.action_show_pane(PANES[0][0])  # typing goes to the search box at once
+            if n == 0 and self.query_one("#panes", TabbedContent).active == PANES[0][0]:
+                self.action_show_pane(PANES[0][0])  # typing goes to the search box at once (unless the user moved)
             # time for a frame between panes: the first is drawn and answers keys before the rest load
             await asyncio.sleep(0.1 if n == 0 else 0.02)
 
