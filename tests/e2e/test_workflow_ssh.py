@@ -48,7 +48,7 @@ def remote_env(isolated_home: Path, hub_seed: Path, **extra: str) -> dict[str, s
 
 def search_inspect_convert(term: Terminal) -> None:
     term.wait_for(lambda s: "DEMO" in s and "online" in s, timeout=60)
-    term.wait_for("results", timeout=30)  # the first search runs by itself once the Hub answers
+    term.wait_for("results", timeout=60)  # the first search runs by itself once the Hub answers
     term.type("danube")
     term.wait_for(lambda s: "results for “danube”" in s and "h2oai/h2o-danube2-tiny-chat" in s, timeout=30)
     term.keys("Escape")  # from the query to the results; the first row is the most downloaded
