@@ -8,6 +8,7 @@ import json
 import sys
 from typing import Any
 
+from mlxtui.format import human_bytes, human_count
 from mlxtui.services import Context
 
 __all__ = ["register", "run", "format_report"]
@@ -30,23 +31,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def human_bytes(n: int | None) -> str:
-    """1.2 GB style sizes (decimal units, as the Hub shows them)."""
-    if n is None:
-        return "?"
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
-
-
-def human_count(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= size:
-            return f"{n / size:.2f}{unit}"
-    return str(n)
 
 
 def format_report(data: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import ContentSwitcher, DataTable, Input, Static, TextArea, Tree
 from textual.widgets.tree import TreeNode
 
+from mlxtui.format import human_bytes, human_count
 from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.events import Notice
 from mlxtui.services.inspect import InspectReport
@@ -27,24 +28,6 @@ from mlxtui.ui.panes import pane_css
 __all__ = ["InspectPane", "human_bytes", "human_count"]
 
 
-def human_bytes(n: int | None) -> str:
-    """1.2 GB style sizes (decimal units, as the Hub shows them)."""
-    if n is None:
-        return "?"
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
-
-
-def human_count(n: int | None) -> str:
-    """557.7k / 1.84B style parameter counts."""
-    if n is None:
-        return "?"
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= size:
-            return f"{n / size:.2f}{unit}"
-    return str(n)
 
 
 def _fill_tree(node: TreeNode[Any], value: Any) -> None:

@@ -1,0 +1,25 @@
+"""Numbers for people: sizes and counts as the Hub shows them. Used by panes and subcommands alike."""
+
+from __future__ import annotations
+
+__all__ = ["human_bytes", "human_count"]
+
+
+def human_bytes(n: int | None) -> str:
+    """1.2 GB style sizes (decimal units, as the Hub shows them)."""
+    if n is None:
+        return "?"
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+def human_count(n: int | None) -> str:
+    """557.7k / 1.84B style parameter counts."""
+    if n is None:
+        return "?"
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f}{unit}"
+    return str(n)
