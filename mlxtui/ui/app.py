@@ -16,7 +16,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widget import Widget
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Static, TabbedContent, TabPane, Tabs
 
 from mlxtui import paths
 from mlxtui.services import Context
@@ -132,6 +132,7 @@ class MlxtuiApp(App[int]):
             Binding(f"{n},alt+{n}", f"show_pane('{pane}')", title, id=f"app.pane.{pane}", show=False)
             for n, (pane, title) in enumerate(PANES, start=1)
         ],
+        Binding("escape", "leave_field", "Leave the field (then 1-7 switch panes)", id="app.leave_field", show=False),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
@@ -242,6 +243,14 @@ class MlxtuiApp(App[int]):
             if child.focusable:
                 child.focus()
                 return
+
+    def action_leave_field(self) -> None:
+        """Move focus from a text field to the tab bar, where digits and arrows switch panes.
+
+        Escape reaches the app only when nothing nearer uses it (no job, reply or upload to cancel), so a
+        keyboard-only user is never stuck in a field.
+        """
+        self.query_one("#panes", TabbedContent).query_one(Tabs).focus()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -112,3 +112,22 @@ async def test_switching_panes_moves_focus_into_the_new_pane() -> None:
             assert app.query_one("#panes", TabbedContent).active == pane, (pane, app.focused, app.focused and list(app.focused.ancestors)[:3])
             focused = app.focused
             assert focused is not None and app.query_one(f"#{pane}-pane") in focused.ancestors, (pane, focused)
+
+
+async def test_escape_with_nothing_to_cancel_leaves_the_field_so_digits_switch_panes() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        for pane, digit in [("convert", "4"), ("chat", "3")]:
+            app.action_show_pane(pane)
+            for _ in range(50):
+                await pilot.pause(0.02)
+                if app.focused is not None and app.query_one(f"#{pane}-pane") in app.focused.ancestors:
+                    break
+            before = app.focused
+            await pilot.press("escape")
+            await pilot.pause(0.2)
+            assert type(app.focused).__name__ == "ContentTabs", (pane, before, app.focused)
+            await pilot.press(digit)
+            await pilot.pause()
+            assert app.query_one("#panes", TabbedContent).active == {"4": "chat", "3": "convert"}[digit]

@@ -316,6 +316,8 @@ class ConvertPane(Vertical):
         """Escape: cancel the job being shown (the worker stops, partial output is removed)."""
         if self.job_id is not None:
             self.cancel_job(self.job_id)
+        else:
+            self.app.action_leave_field()  # type: ignore[attr-defined]  # nothing to cancel: out of the form
 
     @work(exclusive=False, group="convert-cancel", exit_on_error=False)
     async def cancel_job(self, job_id: str) -> None:
@@ -323,7 +325,8 @@ class ConvertPane(Vertical):
 
         try:
             if not (await asyncio.to_thread(self.service.job, job_id)).active:
-                return  # finished already: nothing to cancel
+                self.app.action_leave_field()  # type: ignore[attr-defined]  # finished already: out of the form
+                return
             self.query_one("#convert-job", Static).update(f"Cancelling job {job_id}…")
             job = await self.service.cancel(job_id)
         except MlxtuiError as error:
