@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Static
 
+from tests.ui_helpers import settle
 from mlxtui.services import Context
 from mlxtui.ui.app import MlxtuiApp
 from mlxtui.ui.messages import UploadFolder
@@ -20,19 +21,6 @@ from mlxtui.ui.panes.upload import UploadPane
 pytestmark = pytest.mark.usefixtures("restore_hub_environment")
 SIZES = [(80, 24), (120, 36)]
 FIXED = Path("/tmp/mlxtui-snapshots/upload/h2o-danube2-tiny-chat-4bit")
-
-async def settle(app) -> None:
-    """Wait for the app's workers; an exclusive worker replaced by a newer one counts as done."""
-    from textual.worker import WorkerCancelled
-
-    for _ in range(3):
-        try:
-            await app.workers.wait_for_complete()
-            return
-        except WorkerCancelled:
-            continue
-
-
 
 @pytest.fixture
 def fixed_folder(mlx_folder_template: Path) -> Path:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Markdown, OptionList, TabbedContent, TextArea
 
+from tests.ui_helpers import settle
 from mlxtui.services import Context
 from mlxtui.services.card import CardService, split_card
 from mlxtui.ui.app import MlxtuiApp
@@ -14,19 +15,6 @@ from mlxtui.ui.messages import EditCard
 from mlxtui.ui.panes.card import CardPane
 
 OFFLINE = "http://127.0.0.1:9"
-
-async def settle(app) -> None:
-    """Wait for the app's workers; an exclusive worker replaced by a newer one counts as done."""
-    from textual.worker import WorkerCancelled
-
-    for _ in range(3):
-        try:
-            await app.workers.wait_for_complete()
-            return
-        except WorkerCancelled:
-            continue
-
-
 
 def make_app() -> MlxtuiApp:
     return MlxtuiApp(Context(endpoint=OFFLINE), probe=False)

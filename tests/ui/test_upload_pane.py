@@ -10,6 +10,7 @@ import pytest
 from textual.worker import WorkerCancelled
 from textual.widgets import Button, OptionList, Static, TabbedContent
 
+from tests.ui_helpers import settle
 from mlxtui.services import Context
 from mlxtui.ui.app import MlxtuiApp
 from mlxtui.ui.messages import UploadFolder
@@ -18,19 +19,6 @@ from mlxtui.ui.screens.upload_confirm import UploadConfirmDialog
 
 pytestmark = pytest.mark.usefixtures("restore_hub_environment")
 SOURCE = "h2oai/h2o-danube2-tiny-chat"
-
-async def settle(app) -> None:
-    """Wait for the app's workers; an exclusive worker replaced by a newer one counts as done."""
-    from textual.worker import WorkerCancelled
-
-    for _ in range(3):
-        try:
-            await app.workers.wait_for_complete()
-            return
-        except WorkerCancelled:
-            continue
-
-
 
 @pytest.fixture
 def hubx(devhub_factory, source_folder: Path):
