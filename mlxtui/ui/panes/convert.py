@@ -11,6 +11,7 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -67,6 +68,7 @@ class ConvertPane(Vertical):
         self._trust_confirmed = False
         self._service: ConvertService | None = None
         self._variant = -1
+        self._results: list[Text] = []
         self._reserved: set[Path] = set()  # outputs of running jobs, refreshed with the jobs list
 
     # -- layout -----------------------------------------------------------------------------------
@@ -372,6 +374,7 @@ class ConvertPane(Vertical):
         self._variant = -2
         for name in _ROWS:
             self.query_one(f"#progress-{name}", ProgressRow).reset()
+        self._results = []
         self.query_one("#convert-results", Static).update("")
         log = self.query_one("#convert-log", RichLog)
         log.clear()
@@ -395,10 +398,12 @@ class ConvertPane(Vertical):
                 self._show_progress(progress)
             case ConvertVariantDone() as done:
                 label = self._label(done.variant)
-                bpw = f"{done.bits_per_weight:.3f} bits/weight · " if done.bits_per_weight else ""
-                results = self.query_one("#convert-results", Static)
-                line = f"✓ {label}: {done.output} · {bpw}{human_bytes(done.size_bytes)} · {human_duration(done.elapsed_s)}"
-                results.update((str(results.render()) + "\n" if str(results.render()) else "") + line)
+                bpw = f" · {done.bits_per_weight:.3f} bits/weight" if done.bits_per_weight else ""
+                # Figures first and the path on its own line: at 80 columns a long path must not
+                # push the figures off screen (or under a toast).
+                facts = f"✓ {label}{bpw} · {human_bytes(done.size_bytes)} · {human_duration(done.elapsed_s)}"
+                self._results.append(Text(f"{facts}\n  → {done.output}"))
+                self.query_one("#convert-results", Static).update(Text("\n").join(self._results))
             case ConvertFinished(state=state, message=message):
                 title = self.query_one("#convert-job", Static)
                 if state == "done":
