@@ -301,8 +301,9 @@ class _Channel:
     async def batches(self) -> AsyncIterator[list[Any]]:
         """Each batch merges consecutive text and keeps only the newest stats.
 
-        Batches come at most BATCH_HZ times a second (the first at once): the event loop wakes once per
-        batch instead of once per token, which leaves the GIL and the CPU to the model.
+        Text comes at most BATCH_HZ times a second: the event loop wakes once per batch instead of once
+        per token, which leaves the GIL and the CPU to the model. Until the first text has gone out there
+        is no wait at all, so the prompt notice before prefill never holds back the first token.
         """
         last = 0.0
         while True:
@@ -310,7 +311,6 @@ class _Channel:
             if gap > 0:
                 await asyncio.sleep(gap)
             await self._wake.wait()
-            last = time.monotonic()
             self._wake.clear()
             self._pending = False
             batch: list[Any] = []
@@ -322,6 +322,8 @@ class _Channel:
                     batch[-1] = item
                 else:
                     batch.append(item)
+            if any(isinstance(item, TokenDelta) for item in batch):
+                last = time.monotonic()
             if batch:
                 yield batch
             if batch and batch[-1] is _DONE:

@@ -37,8 +37,9 @@ class Terminal:
             raise RuntimeError(f"tmux {' '.join(args)}: {result.stderr.strip()}")
         return result.stdout
 
-    def screen(self) -> str:
-        return self._tmux("capture-pane", "-p", "-t", "e2e")
+    def screen(self, *, escapes: bool = False) -> str:
+        """The visible screen as text; `escapes=True` keeps the colour/style escape sequences."""
+        return self._tmux("capture-pane", "-p", *(["-e"] if escapes else []), "-t", "e2e")
 
     def keys(self, *keys: str, literal: bool = False) -> None:
         if literal:
@@ -50,6 +51,7 @@ class Terminal:
         self.keys(text, literal=True)
 
     def resize(self, width: int, height: int) -> None:
+        """Resize the window as a user dragging the terminal would; the program gets SIGWINCH."""
         self._tmux("resize-window", "-t", "e2e", "-x", str(width), "-y", str(height))
 
     def wait_for(self, predicate: Callable[[str], bool] | str, timeout: float = 60.0, interval: float = 0.25) -> str:

@@ -62,7 +62,11 @@ async def test_load_send_and_stream_a_reply(chat_models):
         saved = json.loads((paths.chats_dir() / f"{pane.conversation.id}.json").read_text())
         assert saved["messages"][-1]["content"] == message["content"]
         assert len(pane.query_one(Sparkline).data) == 1
-        assert "tok/s" in pane.query_one("#rate-figures").text
+        figures = pane.query_one("#rate-figures").text
+        assert "tok/s" in figures
+        # The readout says the reply is over and why: at most 12 tokens were asked for.
+        ending = "max tokens reached" if message["stats"]["finish_reason"] == "length" else "✓ done"
+        assert ending in figures
 
 
 async def test_ui_stays_responsive_while_generating_and_escape_stops(chat_models):
@@ -85,6 +89,7 @@ async def test_ui_stays_responsive_while_generating_and_escape_stops(chat_models
         await pilot.pause()
         assert app.focused is pane.query_one("#chat-prompt", Input)  # back where you were typing
         assert pane.generating
+        assert "done" not in pane.query_one("#rate-figures").text  # no ending while it streams
         await pilot.press("escape")
         await app.workers.wait_for_complete()
         await pilot.pause()

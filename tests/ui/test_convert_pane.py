@@ -144,7 +144,8 @@ async def test_a_queue_runs_from_the_form_with_progress_and_results(make_tiny_mo
         assert (models / "tiny-4bit" / "mlxtui-provenance.json").exists()
         assert (models / "tiny-8bit" / "mlxtui-provenance.json").exists()
         results = text(pane, "#convert-results")
-        assert "✓ 4bit:" in results and "✓ 8bit:" in results and "bits/weight" in results
+        assert "✓ 4bit · " in results and "✓ 8bit · " in results and "bits/weight" in results
+        assert f"→ {models / 'tiny-4bit'}" in results and f"→ {models / 'tiny-8bit'}" in results
         assert pane.query_one("#progress-quantize").display
         assert text(pane, "#convert-queue") == ""
 
@@ -175,5 +176,5 @@ async def test_reopening_mlxtui_reattaches_to_a_running_job(make_tiny_model, mon
         pane = app.query_one(ConvertPane)
         await wait_until(pilot, lambda: pane.job_id == job.id)
         await wait_until(pilot, lambda: "done." in text(pane, "#convert-job"))
-        assert "✓ 4bit:" in text(pane, "#convert-results")
+        assert "✓ 4bit · " in text(pane, "#convert-results")
         assert jobstore.load_job(job.dir).state == "done"

@@ -33,9 +33,18 @@ def format_stats(stats: ChatStats | None, context: tuple[int, int | None] | None
     if stats.cached_tokens:
         extra.append(f"{stats.cached_tokens:,} cached")
     lines.append(" · ".join(extra))
-    if stats.finish_reason == "cancelled":
-        lines.append("[yellow]stopped by you[/]")
+    ending = _ENDINGS.get(stats.finish_reason or "")
+    if ending:
+        lines.append(ending)
     return "\n".join(lines)
+
+
+# How a finished reply ended; a streaming reply has no finish reason and shows no such line.
+_ENDINGS = {
+    "stop": "[green]✓ done[/]",
+    "length": "[yellow]✓ done: max tokens reached[/]",
+    "cancelled": "[yellow]stopped by you[/]",
+}
 
 
 class RateFigures(Widget):
