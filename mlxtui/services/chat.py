@@ -55,6 +55,7 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 CONTEXT_WARN_FRACTION = 0.8
 #: sys.setswitchinterval while a reply is generated (Python's default is 0.005)
 GENERATION_SWITCH_INTERVAL = 0.001
+_DEFAULT_SWITCH_INTERVAL = sys.getswitchinterval()
 
 Message = dict[str, str]  # {"role": "user" | "assistant" | "system", "content": str}
 
@@ -388,8 +389,10 @@ class ChatService:
 
     # -- running jobs on the MLX thread ----------------------------------------------------------------
 
-    async def _run(self, job: Callable[[Callable[[Any], None], threading.Event], None]) -> AsyncIterator[Any]:
-        """Run `job(emit, stop)` on the MLX thread and yield what it emits; errors are re-raised here."""
+    def _run(self, job: Callable[[Callable[[Any], None], threading.Event], None]) -> AsyncIterator[Any]:
+        """Start `job(emit, stop)` on the MLX thread now; the iterator yields what it emits and re-raises
+        its errors. Starting at the call (not at the first iteration) lets the model begin while the
+        caller is still drawing."""
         loop = asyncio.get_running_loop()
         channel = _Channel(loop)
         stop = threading.Event()
@@ -404,6 +407,9 @@ class ChatService:
                 channel.put(_DONE)
 
         self._executor.submit(runner)
+        return self._drain(channel, stop)
+
+    async def _drain(self, channel: _Channel, stop: threading.Event) -> AsyncIterator[Any]:
         try:
             async for batch in channel.batches():
                 for item in batch:
@@ -605,7 +611,7 @@ class ChatService:
 
     # -- generation -------------------------------------------------------------------------------------
 
-    async def reply(
+    def reply(
         self,
         messages: Sequence[Message],
         system: str | None = None,
@@ -613,8 +619,10 @@ class ChatService:
     ) -> AsyncIterator[PromptRendered | TokenDelta | ChatStats | Notice]:
         """Stream the reply to `messages` (the last one is the user's new turn).
 
-        Yields PromptRendered once, then TokenDelta and ChatStats (coalesced when the reader is slower
-        than the model), and a final ChatStats with finish_reason. Closing the iterator stops generation.
+        Generation starts on this call (bad input raises here), so the model reads the prompt while the
+        caller draws the user's message. Iterate the result: PromptRendered once, then TokenDelta and
+        ChatStats (coalesced when the reader is slower than the model), and a final ChatStats with
+        finish_reason. Closing the iterator (or `stop()`) stops generation.
         """
         if not messages or messages[-1]["role"] != "user":
             raise InvalidInputError("A reply needs a user message last.")
@@ -622,10 +630,26 @@ class ChatService:
             raise InvalidInputError("The message is empty: type something to send.")
         settings = (sampling or (self.info.sampling if self.info else SamplingSettings())).validate()  # type: ignore[union-attr]
         self._require()
-        async for event in self._run(lambda emit, stop: self._generate_on_thread(list(messages), system, settings, emit, stop)):
-            yield event
+        # While generating, other threads (the UI) hand the GIL back within 1 ms instead of 5: the MLX
+        # thread needs it briefly between every two evaluations (and for the template) and should not
+        # queue behind a redraw. Set here, before the thread starts, so that its start does not wait either.
+        sys.setswitchinterval(min(_DEFAULT_SWITCH_INTERVAL, GENERATION_SWITCH_INTERVAL))
+        return self._run(lambda emit, stop: self._generate_on_thread(list(messages), system, settings, emit, stop))
 
     def _generate_on_thread(
+        self,
+        messages: list[Message],
+        system: str | None,
+        settings: SamplingSettings,
+        emit: Callable[[Any], None],
+        stop: threading.Event,
+    ) -> None:
+        try:
+            self._generate(messages, system, settings, emit, stop)
+        finally:
+            sys.setswitchinterval(_DEFAULT_SWITCH_INTERVAL)
+
+    def _generate(
         self,
         messages: list[Message],
         system: str | None,
@@ -669,10 +693,6 @@ class ChatService:
         ttft = 0.0
         stats = ChatStats(prompt_tokens=len(tokens) - cached, cached_tokens=cached)
         finish: str | None = None
-        # While generating, other threads (the UI) hand the GIL back within 1 ms instead of 5: the model's
-        # thread needs it briefly between every two evaluations and should not queue behind a redraw.
-        switch = sys.getswitchinterval()
-        sys.setswitchinterval(min(switch, GENERATION_SWITCH_INTERVAL))
         try:
             for response in stream_generate(
                 loaded.model,
@@ -704,7 +724,6 @@ class ChatService:
                     break
                 emit(stats)
         finally:
-            sys.setswitchinterval(switch)
             # The cache now holds the prompt and every token fed back; keep our token list in step with it.
             held = tokens + generated
             offset = getattr(loaded.cache[0], "offset", None) if loaded.cache else None

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from rich.text import Text
@@ -46,6 +48,23 @@ _FIELDS: list[tuple[str, str, type]] = [
     ("max_tokens", "max tok", int),
     ("seed", "seed", int),
 ]
+PROMPT_PLACEHOLDER = "Message — Enter sends, Esc stops"
+READING_PLACEHOLDER = "Reading your message… (Esc stops)"
+#: how long a sent turn may wait for the first token before it is drawn anyway (drawing competes with
+#: the model for the CPU, and under this delay the wait is not noticeable)
+TURN_DRAW_DELAY_S = 0.25
+
+
+@dataclass
+class _Turn:
+    """A sent message and its reply widget, put into the log together and only once."""
+
+    message: Static
+    reply: "Reply"
+    drawn: bool = False
+    mounted: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 FOLD_NOTICE = (
     "This model's chat template does not support a system role: the system prompt was put in front of "
     "your first message instead."
@@ -66,8 +85,8 @@ class Reply(Vertical):
     while streaming stays near CPU_BUDGET of one core.
     """
 
-    FLUSH_HZ = 20
-    CPU_BUDGET = 0.08
+    FLUSH_HZ = 10
+    CPU_BUDGET = 0.05
     SOFT, HARD, HUGE = 1_500, 4_000, 8_000  # finish a segment at a blank line / a newline / a space beyond these
 
     def __init__(self, text: str = "", *, classes: str = "reply") -> None:
@@ -341,7 +360,7 @@ class ChatPane(Vertical):
                             placeholder="random" if name == "seed" else "",
                             compact=True,
                         )
-        yield Input(placeholder="Message — Enter sends, Esc stops", id="chat-prompt", compact=True)
+        yield Input(placeholder=PROMPT_PLACEHOLDER, id="chat-prompt", compact=True)
 
     def on_mount(self) -> None:
         ctx = getattr(self.app, "ctx", None)
@@ -453,9 +472,6 @@ class ChatPane(Vertical):
     def _add_notice(self, text: str) -> None:
         self.log_view.mount(Static(Text(text), classes="notice"))
 
-    def _add_user(self, text: str) -> None:
-        self.log_view.mount(Static(Text(text), classes="user"))
-
     # -- sending and streaming ---------------------------------------------------------------------------
 
     @on(Input.Submitted, "#chat-prompt")
@@ -465,6 +481,7 @@ class ChatPane(Vertical):
 
     def send(self, text: str) -> bool:
         """Send a user turn; returns False (with a notice) when it cannot be sent now."""
+        sent_at = time.perf_counter()
         if self.service is None:
             self.notify("Load a model first (ctrl+l).", severity="warning")
             return False
@@ -479,32 +496,59 @@ class ChatPane(Vertical):
         except MlxtuiError as error:
             self.notify(str(error), severity="error")
             return False
-        self.query_one("#chat-prompt", Input).value = ""
-        welcome = self.query("#chat-welcome")
-        if welcome:
-            welcome.remove()
-        self.conversation.messages.append({"role": "user", "content": text})
-        self.conversation.system = self.query_one("#chat-system", Input).value
-        self.conversation.sampling = asdict(sampling)
-        self._add_user(text)
+        conversation = self.conversation
+        conversation.messages.append({"role": "user", "content": text})
+        conversation.system = self.query_one("#chat-system", Input).value
+        conversation.sampling = asdict(sampling)
+        # The model starts reading the prompt before anything is drawn: drawing the message and making
+        # room for the reply happen while it works, not before.
+        try:
+            events = self.service.reply(conversation.turns(), conversation.system.strip() or None, sampling)
+        except MlxtuiError as error:
+            conversation.messages.pop()
+            self.notify(str(error), title="Chat", severity="error", timeout=12)
+            return False
+        first = asyncio.ensure_future(anext(events, None))
+        self._sent_at, self.first_text_s = sent_at, None
+        # Until the first token the model has the CPU to itself: clearing the box is the only drawing (a
+        # repaint of one line); the turn goes into the log with the first token, or after
+        # TURN_DRAW_DELAY_S when reading the prompt takes longer than that.
+        prompt = self.query_one("#chat-prompt", Input)
+        prompt.value, prompt.placeholder = "", READING_PLACEHOLDER
+        turn = _Turn(Static(Text(text), classes="user"), Reply())
+        self.set_timer(TURN_DRAW_DELAY_S, partial(self._draw_turn, turn))
         self.generating = True
-        self._sent_at, self.first_text_s = time.perf_counter(), None
-        self._run_reply(sampling)
+        self._run_reply(conversation, events, first, turn)
         return True
 
+    async def _draw_turn(self, turn: _Turn) -> None:
+        """Put the user's message and the (empty) reply into the log, once."""
+        if turn.drawn:
+            await turn.mounted.wait()  # drawn by the other caller (timer or first token); wait for it to finish
+            return
+        turn.drawn = True
+        # One mount for both: one layout pass of the log.
+        mounting = self.log_view.mount(turn.message, turn.reply)
+        self.query("#chat-welcome").remove()
+        await mounting
+        turn.mounted.set()
+        self.log_view.scroll_end(animate=False)
+
     @work(exclusive=True, group="chat", exit_on_error=False)
-    async def _run_reply(self, sampling: SamplingSettings) -> None:
-        assert self.service is not None
+    async def _run_reply(
+        self,
+        conversation: Conversation,
+        events: AsyncIterator[object],
+        first: asyncio.Future[object | None],
+        turn: _Turn,
+    ) -> None:
+        """Stream one reply into `turn`; `events` and its first step were started by send()."""
         log = self.log_view
+        reply = turn.reply
         rate = self.query_one(RateReadout)
-        reply = Reply()
         got_text = False
         stats: ChatStats | None = None
-        conversation = self.conversation  # ctrl+n during the reply starts a new one; this reply stays with its own
-        system = conversation.system.strip() or None
-        events = self.service.reply(conversation.turns(), system, sampling)
-        # Ask for the first event now: the model reads the prompt while the log makes room for the reply.
-        first = asyncio.ensure_future(anext(events, None))
+        # `conversation` is this reply's own: ctrl+n during the reply starts a new one.
 
         async def handle(event: object) -> None:
             nonlocal got_text, stats
@@ -513,6 +557,7 @@ class ChatPane(Vertical):
                     if not got_text:
                         got_text = True
                         self.first_text_s = time.perf_counter() - self._sent_at
+                        await self._draw_turn(turn)
                     await reply.write(text)
                 case ChatStats():
                     stats = event
@@ -523,13 +568,13 @@ class ChatPane(Vertical):
                     self._context_used = rendered.prompt_tokens + rendered.cached_tokens
                     if rendered.system_folded and not self._fold_told:
                         self._fold_told = True
+                        await self._draw_turn(turn)
                         await log.mount(Static(Text(FOLD_NOTICE), classes="notice"), before=reply)
                 case Notice(text=text):
+                    await self._draw_turn(turn)
                     await log.mount(Static(Text(text), classes="notice"), before=reply)
 
         try:
-            await log.mount(reply)
-            log.scroll_end(animate=False)
             async with aclosing(events):
                 event = await first
                 while event is not None:
@@ -542,6 +587,8 @@ class ChatPane(Vertical):
                 first.cancel()
                 await asyncio.gather(first, return_exceptions=True)
                 await events.aclose()
+            self.query_one("#chat-prompt", Input).placeholder = PROMPT_PLACEHOLDER
+            await self._draw_turn(turn)  # an error before the first token: the message still shows, with the error
             following = log.is_vertical_scroll_end or log.max_scroll_y == 0
             await reply.stop()
             if following:
