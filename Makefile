@@ -21,6 +21,9 @@ run: $(STAMP)
 system-deps:
 	@scripts/system-deps.sh
 
+# One pytest worker per core (at most 4): the suite is mostly single-threaded UI tests.
+PYTEST_ARGS ?= -n auto --maxprocesses=4
+
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 

@@ -145,7 +145,7 @@ async def test_a_queue_runs_from_the_form_with_progress_and_results(make_tiny_mo
         assert (models / "tiny-8bit" / "mlxtui-provenance.json").exists()
         results = text(pane, "#convert-results")
         assert "✓ 4bit · " in results and "✓ 8bit · " in results and "bits/weight" in results
-        assert f"→ {models / 'tiny-4bit'}" in results and f"→ {models / 'tiny-8bit'}" in results
+        assert f"\n  {models / 'tiny-4bit'}" in results and f"\n  {models / 'tiny-8bit'}" in results
         assert pane.query_one("#progress-quantize").display
         assert text(pane, "#convert-queue") == ""
 

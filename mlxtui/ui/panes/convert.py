@@ -402,7 +402,7 @@ class ConvertPane(Vertical):
                 # Figures first and the path on its own line: at 80 columns a long path must not
                 # push the figures off screen (or under a toast).
                 facts = f"✓ {label}{bpw} · {human_bytes(done.size_bytes)} · {human_duration(done.elapsed_s)}"
-                self._results.append(Text(f"{facts}\n  → {done.output}"))
+                self._results.append(Text(f"{facts}\n  {done.output}", overflow="fold"))
                 self.query_one("#convert-results", Static).update(Text("\n").join(self._results))
             case ConvertFinished(state=state, message=message):
                 title = self.query_one("#convert-job", Static)
