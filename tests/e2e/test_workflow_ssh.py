@@ -71,8 +71,9 @@ def chat_card_upload(term: Terminal) -> None:
     term.keys("Escape")  # out of the form, onto the tab bar, where digits switch panes
     time.sleep(0.3)
     term.keys("7")
-    term.wait_for(lambda s: "converted folder" in s and "h2o-danube2-tiny-chat-4bit" in s, timeout=30)
-    term.keys("Enter")  # the first row, the folder just converted, opens in Chat
+    # The detail line under the table describes the highlighted row: the folder just converted.
+    term.wait_for(lambda s: "1 converted folder" in s and "· mistral" in s.split("─" * 20)[-1], timeout=30)
+    term.keys("Enter")  # that row opens in Chat
     term.wait_for(lambda s: "h2o-danube2-tiny-chat-4bit · mistral" in s and "Enter sends" in s, timeout=60)
     term.type("Hello there")
     term.keys("Enter")

@@ -118,7 +118,9 @@ async def test_escape_with_nothing_to_cancel_leaves_the_field_so_digits_switch_p
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
-        for pane, digit in [("convert", "4"), ("chat", "3")]:
+        # Every pane with a text field first in it; the digit then goes to the tab bar, not the field.
+        for pane, digit in [("inspect", "3"), ("convert", "4"), ("chat", "5"), ("card", "6"), ("upload", "7"),
+                            ("library", "2")]:
             app.action_show_pane(pane)
             for _ in range(50):
                 await pilot.pause(0.02)
@@ -130,4 +132,5 @@ async def test_escape_with_nothing_to_cancel_leaves_the_field_so_digits_switch_p
             assert type(app.focused).__name__ == "ContentTabs", (pane, before, app.focused)
             await pilot.press(digit)
             await pilot.pause()
-            assert app.query_one("#panes", TabbedContent).active == {"4": "chat", "3": "convert"}[digit]
+            wanted = {"2": "inspect", "3": "convert", "4": "chat", "5": "card", "6": "upload", "7": "library"}[digit]
+            assert app.query_one("#panes", TabbedContent).active == wanted, (pane, digit)

@@ -95,3 +95,4 @@ async def test_delete_asks_first(converted) -> None:
         await pilot.click("#confirm-ok")
         await wait_until(pilot, lambda: not pane.models)
         assert not converted.exists()
+

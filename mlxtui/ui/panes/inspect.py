@@ -24,6 +24,7 @@ from mlxtui.services.events import Notice
 from mlxtui.services.inspect import InspectReport
 from mlxtui.ui.messages import ConvertModel
 from mlxtui.ui.panes import pane_css
+from mlxtui.ui.widgets.tables import measure_rows
 
 __all__ = ["InspectPane", "human_bytes", "human_count"]
 
@@ -207,6 +208,7 @@ class InspectPane(Vertical):
             fit = {True: "yes", False: "no", None: "?"}[fits.get(e["quantization"])]
             table.add_row(e["quantization"], Text(f"{e['bits_per_weight']:.2f}", justify="right"),
                           Text(human_bytes(e["bytes"]), justify="right"), fit, key=e["quantization"])
+        measure_rows(table)
         table.display = bool(report.estimates)
 
     def _render_template(self, report: InspectReport) -> None:
@@ -226,6 +228,7 @@ class InspectPane(Vertical):
         table.clear()
         for c in report.conversions:
             table.add_row(c["repo_id"], c.get("quantization") or "?", c.get("mlx_lm_version") or "?", key=c["repo_id"])
+        measure_rows(table)
         title = self.query_one("#inspect-conversions-title", Static)
         title.update(f"Existing MLX conversions: {len(report.conversions) or 'none found'}"
                      + (" (Enter inspects one)" if report.conversions else ""))
@@ -264,9 +267,12 @@ class InspectPane(Vertical):
             self._start(self.source, self.revision)
 
     def action_cancel(self) -> None:
+        """Escape: stop reading the model; with nothing to stop, leave the field for the tab bar."""
         if any(w.is_running for w in self.workers if w.group == "inspect"):
             self.workers.cancel_group(self, "inspect")
             self.query_one("#inspect-status", Static).update("Cancelled.")
+        else:
+            self.app.action_leave_field()  # type: ignore[attr-defined]
 
     def action_convert(self) -> None:
         source = self.report.repo_id if self.report else (self.source or

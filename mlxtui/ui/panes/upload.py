@@ -272,7 +272,9 @@ class UploadPane(Vertical):
             self.query_one("#upload-go", Button).disabled = self.plan is None or not self.plan.ok
 
     def action_cancel(self) -> None:
-        """Stop a running upload: the byte stream stops at the next read, nothing is published."""
+        """Stop a running upload: the byte stream stops at the next read, nothing is published.
+
+        With no upload running, Escape leaves the field for the tab bar, as everywhere else."""
         if self.uploading:
             for worker in self.workers:
                 if worker.group == "upload":
@@ -281,3 +283,5 @@ class UploadPane(Vertical):
                 Text("Upload cancelled; nothing was published. Upload again to resume.", style="yellow")
             )
             self.uploading = False
+        else:
+            self.app.action_leave_field()  # type: ignore[attr-defined]  # nothing to stop: out of the form
