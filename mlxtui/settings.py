@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,10 +85,16 @@ def load_settings(path: Path | None = None) -> tuple[Settings, list[str]]:
     """Read settings; returns (settings, problems). A broken file gives defaults and problems, never an exception."""
     path = path or default_path()
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return Settings(), []
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as error:
+    except (UnicodeDecodeError, OSError) as error:
+        return Settings(), [f"{path} could not be read ({error}); using defaults. The file was left as it is."]
+    import tomllib  # imported here: with no settings file yet, start-up does without it
+
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
         return Settings(), [f"{path} could not be read ({error}); using defaults. The file was left as it is."]
     problems: list[str] = []
     settings = _from_dict(Settings, raw, problems)
@@ -106,6 +110,8 @@ def save_settings(settings: Settings, path: Path | None = None) -> None:
     path = path or default_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     data = dataclasses.asdict(settings)
+    import tempfile  # only when saving: it pulls in shutil and more
+
     fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

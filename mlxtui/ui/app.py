@@ -25,7 +25,6 @@ from mlxtui.settings import save_settings
 from mlxtui.ui.keys import PANES
 from mlxtui.ui.messages import ChatWithModel, ConvertModel, EditCard, ShowModel, UploadFolder
 from mlxtui.ui.panes import load_pane_class
-from mlxtui.ui.screens.help import HelpScreen
 from mlxtui.ui.themes import DEFAULT_THEME, THEME_VARIABLE_DEFAULTS, load_themes
 
 if TYPE_CHECKING:
@@ -253,6 +252,8 @@ class MlxtuiApp(App[int]):
         self.query_one("#panes", TabbedContent).query_one(Tabs).focus()
 
     def action_help(self) -> None:
+        from mlxtui.ui.screens.help import HelpScreen  # not needed for the first frame
+
         self.push_screen(HelpScreen())
 
     async def _pane(self, pane: str) -> Widget:
