@@ -14,7 +14,7 @@
    (goal: equal). Run twice: as shipped (the flush interval adapts to a CPU budget, so the cost per
    token falls as it settles) and at a fixed 10 Hz flush rate, which shows the intrinsic cost.
 
-Run: .venv/bin/python bench/chat.py [--runs 5] [--tokens 200] [--stream 5000] [--rate 1000]
+Run: .venv/bin/python bench/chat.py [--runs 15] [--tokens 200] [--stream 5000] [--rate 1000]
 """
 
 from __future__ import annotations
@@ -263,7 +263,7 @@ async def stream_bench(count: int, rate: float, fixed_hz: float | None = None) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--ttft-runs", type=int, default=25, help="short alternating runs for time to first token")
     parser.add_argument("--stream", type=int, default=5000)
