@@ -22,16 +22,27 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
         "search, inspect, convert, chat, write the card, upload. Without a command, opens the terminal app.",
     )
     parser.add_argument("--version", action="version", version=f"mlxtui {__version__}")
-    parser.add_argument("--endpoint", metavar="URL", help="Hub endpoint (default: HF_ENDPOINT or https://huggingface.co)")
-    parser.add_argument(
-        "--demo", action="store_true", help="start a local demo Hub with generated models and use it"
-    )
-    parser.add_argument("--config", metavar="FILE", type=Path, help="settings file (default: ~/.config/mlxtui/config.toml)")
+    _add_global_options(parser)
     if with_commands:
-        register_all(parser.add_subparsers(dest="command", metavar="COMMAND"))
+        sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+        register_all(sub)
+        for command in sub.choices.values():
+            # `mlxtui search danube --endpoint URL` works as well as `mlxtui --endpoint URL search danube`;
+            # SUPPRESS keeps a subcommand from resetting what was given before it.
+            _add_global_options(command, default=argparse.SUPPRESS)
     else:
         parser.set_defaults(command=None)
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, default: object = None) -> None:
+    group = parser.add_argument_group("global options") if default is argparse.SUPPRESS else parser
+    group.add_argument("--endpoint", metavar="URL", default=default,
+                       help="Hub endpoint (default: HF_ENDPOINT or https://huggingface.co)")
+    group.add_argument("--demo", action="store_true", default=False if default is None else default,
+                       help="start a local demo Hub with generated models and use it")
+    group.add_argument("--config", metavar="FILE", type=Path, default=default,
+                       help="settings file (default: ~/.config/mlxtui/config.toml)")
 
 
 def wants_command(argv: list[str]) -> bool:

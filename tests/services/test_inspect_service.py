@@ -179,3 +179,15 @@ def test_cli_search_table_with_filter(hub, capsys: pytest.CaptureFixture[str]) -
     code = main(["--endpoint", hub.url, "search", "--filter", "mlx", "--limit", "5"])
     out = capsys.readouterr().out
     assert code == 0 and "mlx-community/" in out and "MLX" in out
+
+
+def test_cli_global_options_may_follow_the_subcommand(hub, capsys: pytest.CaptureFixture[str]) -> None:
+    # As with `hf`: options anywhere. Before the fix, argparse refused `--endpoint` after `search`.
+    code = main(["search", "tiny", "--author", "mlx-community", "--limit", "1", "--json", "--endpoint", hub.url])
+    hits = json.loads(capsys.readouterr().out)
+    assert code == 0 and len(hits) == 1 and hits[0]["repo_id"].startswith("mlx-community/")
+    # Given before the subcommand, it is not reset by the subcommand's own (suppressed) default: the local
+    # Hub answers "not found" (a reset would send the request to huggingface.co, unreachable here).
+    code = main(["--endpoint", hub.url, "inspect", "nobody/missing"])
+    err = capsys.readouterr().err
+    assert code == 1 and "not found" in err, err
