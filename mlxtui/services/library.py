@@ -38,6 +38,7 @@ class LocalModel:
     modified: float
     repo_id: str | None = None  # cache entries
     revisions: tuple[str, ...] = ()  # cache entries: every cached commit
+    has_weights: bool = True  # False: only small files are cached (Inspect read them), nothing to load
 
 
 def hub_cache_dir() -> Path:
@@ -207,6 +208,7 @@ class LibraryService:
                     modified=float(repo.last_modified),
                     repo_id=repo.repo_id,
                     revisions=tuple(r.commit_hash for r in repo.revisions),
+                    has_weights=any(snapshot.glob("*.safetensors")),
                 )
             )
         out.sort(key=lambda m: m.name.lower())

@@ -61,6 +61,17 @@ async def test_lists_converted_folders_and_cache_models(make_tiny_model, tmp_pat
     assert folder.size_bytes == sum(p.stat().st_size for p in converted.iterdir())
     assert cached.quantization == "fp32" and cached.source == "org/cached-model" and not cached.is_mlx
     assert cached.size_bytes > 0 and Path(cached.path, "config.json").exists()
+    assert folder.has_weights and cached.has_weights
+
+
+async def test_a_cache_entry_with_only_the_small_files_inspect_read_has_no_weights(make_tiny_model, tmp_path: Path) -> None:
+    service = LibraryService(Context())
+    small = tmp_path / "small"
+    small.mkdir()
+    shutil.copy(make_tiny_model("tiny") / "config.json", small / "config.json")
+    _seed_cache(service.cache_dir, "mlx-community/tiny-4bit", small)
+    [entry] = await service.list()
+    assert entry.kind == "cache" and not entry.has_weights
 
 
 async def test_delete_a_folder_and_a_cached_repo(make_tiny_model) -> None:

@@ -96,3 +96,25 @@ async def test_delete_asks_first(converted) -> None:
         await wait_until(pilot, lambda: not pane.models)
         assert not converted.exists()
 
+
+
+async def test_a_cache_entry_without_weights_says_so_and_does_not_open_in_chat(make_tiny_model, tmp_path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlxtui.services.library import LibraryService
+    from tests.services.test_library import _seed_cache
+
+    small = tmp_path / "small"
+    small.mkdir()
+    shutil.copy(make_tiny_model("tiny") / "config.json", small / "config.json")
+    _seed_cache(LibraryService(Context()).cache_dir, "mlx-community/tiny-4bit", small)
+    opened: list[str] = []
+    monkeypatch.setattr(ChatPane, "open_model", lambda self, path: opened.append(path))
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_library(app, pilot)
+        table = pane.query_one("#library-table", DataTable)
+        assert table.get_row_at(0)[0] == "mlx-community/tiny-4bit" and "no weights" in table.get_row_at(0)[3]
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert opened == [] and app.query_one("#panes", TabbedContent).active == "library"
+        assert any("no weights to load" in n.message for n in app._notifications)

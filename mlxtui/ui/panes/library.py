@@ -89,7 +89,7 @@ class LibraryPane(Vertical):
                 model.name,
                 "folder" if model.kind == "folder" else "HF cache",
                 model.quantization + (" mlx" if model.is_mlx and model.kind == "cache" else ""),
-                human_bytes(model.size_bytes),
+                human_bytes(model.size_bytes) + ("" if model.has_weights else ", no weights"),
                 model.source if model.source and model.source != model.name else "-",
                 key=model.path,
             )
@@ -128,7 +128,10 @@ class LibraryPane(Vertical):
     def action_chat(self) -> None:
         """Open the highlighted model in Chat."""
         model = self.selected()
-        if model is not None:
+        if model is not None and not model.has_weights:
+            self.notify(f"Only the small files of {model.name} are cached (Inspect read them): there are no "
+                        "weights to load. Convert it, or chat with a conversion of it.", severity="warning")
+        elif model is not None:
             self.post_message(ChatWithModel(model.path))
 
     def action_card(self) -> None:
