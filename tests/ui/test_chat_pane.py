@@ -254,3 +254,22 @@ async def test_new_conversation_during_a_reply_keeps_the_partial_reply_with_the_
         saved = json.loads((paths.chats_dir() / f"{old.id}.json").read_text())
         assert saved["messages"][-1]["content"] == old.messages[-1]["content"] != ""
         assert not pane.query("#chat-log > .reply")
+
+
+async def test_new_conversation_before_the_first_token_leaves_the_new_log_empty(chat_models):
+    # The turn is drawn with the first token; a ctrl+n before that must not draw it into the new chat.
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = await show_chat(pilot)
+        await load(pilot, pane, chat_models["plain"])
+        pane.query_one("#chat-set-max_tokens", Input).value = "50"
+        assert pane.send("Once upon a time")
+        old = pane.conversation
+        assert not pane.query("#chat-log > .user")  # not drawn yet: the model is reading the prompt
+        await pilot.press("ctrl+n")
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.4)  # past the draw delay
+        assert pane.conversation is not old and pane.conversation.messages == []
+        assert not pane.query("#chat-log > .user") and not pane.query("#chat-log > .reply")
+        assert old.messages[0] == {"role": "user", "content": "Once upon a time"}
+        assert not pane.generating

@@ -59,6 +59,7 @@ TURN_DRAW_DELAY_S = 0.25
 class _Turn:
     """A sent message and its reply widget, put into the log together and only once."""
 
+    conversation: Conversation
     message: Static
     reply: "Reply"
     drawn: bool = False
@@ -123,8 +124,8 @@ class Reply(Vertical):
             await self._flush()
 
     async def _flush(self) -> None:
-        if not self._pending:
-            return
+        if not self._pending or not self.is_attached:
+            return  # nothing new, or a reply whose conversation was closed before it was drawn
         # Follow the text only when the reader is already at the bottom (scrolling up stops following).
         log = self.parent
         if isinstance(log, VerticalScroll) and (log.is_vertical_scroll_end or log.max_scroll_y == 0):
@@ -171,6 +172,8 @@ class Reply(Vertical):
 
     async def stop(self) -> None:
         """Write what is pending, end the stream and freeze the last segment."""
+        if not self.is_attached:
+            return  # never drawn (its conversation was closed first): the text is in self.text all the same
         await self._flush()
         await self._freeze(self._segment)
         self._segment = ""
@@ -515,7 +518,7 @@ class ChatPane(Vertical):
         # TURN_DRAW_DELAY_S when reading the prompt takes longer than that.
         prompt = self.query_one("#chat-prompt", Input)
         prompt.value, prompt.placeholder = "", READING_PLACEHOLDER
-        turn = _Turn(Static(Text(text), classes="user"), Reply())
+        turn = _Turn(conversation, Static(Text(text), classes="user"), Reply())
         self.set_timer(TURN_DRAW_DELAY_S, partial(self._draw_turn, turn))
         self.generating = True
         self._run_reply(conversation, events, first, turn)
@@ -527,6 +530,10 @@ class ChatPane(Vertical):
             await turn.mounted.wait()  # drawn by the other caller (timer or first token); wait for it to finish
             return
         turn.drawn = True
+        if turn.conversation is not self.conversation:
+            # ctrl+n or another chat opened before the first token: this turn belongs to a log no longer shown
+            turn.mounted.set()
+            return
         # One mount for both: one layout pass of the log.
         mounting = self.log_view.mount(turn.message, turn.reply)
         self.query("#chat-welcome").remove()
