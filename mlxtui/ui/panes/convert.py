@@ -33,7 +33,6 @@ from mlxtui.services.events import ConvertFinished, ConvertLog, ConvertProgress,
 from mlxtui.ui.screens.confirm import ConfirmDialog
 from mlxtui.ui.widgets.progress import ProgressRow, human_bytes, human_duration
 from mlxtui.ui.panes import pane_css
-from mlxtui.ui.widgets.tables import measure_rows
 
 __all__ = ["ConvertPane", "TRUST_REMOTE_CODE_WARNING"]
 
@@ -458,7 +457,6 @@ class ConvertPane(Vertical):
         for job in jobs:
             variants = ", ".join(f"{v.label} {v.state}" if v.state != job.state else v.label for v in job.variants)
             table.add_row(job.id, job.state, job.source, variants, key=job.id)
-        measure_rows(table)
         table.display = bool(jobs)
         if attach:
             running = [job for job in jobs if job.active]

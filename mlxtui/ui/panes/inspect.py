@@ -24,7 +24,6 @@ from mlxtui.services.events import Notice
 from mlxtui.services.inspect import InspectReport
 from mlxtui.ui.messages import ConvertModel
 from mlxtui.ui.panes import pane_css
-from mlxtui.ui.widgets.tables import measure_rows
 
 __all__ = ["InspectPane", "human_bytes", "human_count"]
 
@@ -208,7 +207,6 @@ class InspectPane(Vertical):
             fit = {True: "yes", False: "no", None: "?"}[fits.get(e["quantization"])]
             table.add_row(e["quantization"], Text(f"{e['bits_per_weight']:.2f}", justify="right"),
                           Text(human_bytes(e["bytes"]), justify="right"), fit, key=e["quantization"])
-        measure_rows(table)
         table.display = bool(report.estimates)
 
     def _render_template(self, report: InspectReport) -> None:
@@ -228,7 +226,6 @@ class InspectPane(Vertical):
         table.clear()
         for c in report.conversions:
             table.add_row(c["repo_id"], c.get("quantization") or "?", c.get("mlx_lm_version") or "?", key=c["repo_id"])
-        measure_rows(table)
         title = self.query_one("#inspect-conversions-title", Static)
         title.update(f"Existing MLX conversions: {len(report.conversions) or 'none found'}"
                      + (" (Enter inspects one)" if report.conversions else ""))

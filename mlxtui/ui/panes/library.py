@@ -17,7 +17,6 @@ from mlxtui.ui.messages import ChatWithModel, EditCard
 from mlxtui.ui.screens.confirm import ConfirmDialog
 from mlxtui.ui.widgets.progress import human_bytes
 from mlxtui.ui.panes import pane_css
-from mlxtui.ui.widgets.tables import measure_rows
 
 __all__ = ["LibraryPane"]
 
@@ -93,7 +92,6 @@ class LibraryPane(Vertical):
                 model.source if model.source and model.source != model.name else "-",
                 key=model.path,
             )
-        measure_rows(table)
         if current is not None and any(m.path == current.path for m in models):
             table.move_cursor(row=table.get_row_index(current.path))
         folders = sum(1 for m in models if m.kind == "folder")

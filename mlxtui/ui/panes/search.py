@@ -21,7 +21,6 @@ from mlxtui.services.errors import MlxtuiError, OfflineError
 from mlxtui.services.events import Notice, SearchHit, SearchPage
 from mlxtui.ui.messages import ShowModel
 from mlxtui.ui.panes import pane_css
-from mlxtui.ui.widgets.tables import measure_rows
 
 if TYPE_CHECKING:
     from mlxtui.services.hub import SearchCursor, SearchQuery
@@ -241,7 +240,6 @@ class SearchPane(Vertical):
             self.shown_query = query
         for hit in event.hits:
             self._add_row(table, hit)
-        measure_rows(table)
         more = "" if event.done else " · more load as you scroll"
         what = self._describe(query) if query else ""
         self.query_one("#search-status", Static).update(
