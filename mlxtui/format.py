@@ -1,18 +1,18 @@
-"""Numbers for people: sizes and counts as the Hub shows them. Used by panes and subcommands alike."""
+"""Numbers for people: sizes and counts as the Hub shows them, the same in services, panes and subcommands."""
 
 from __future__ import annotations
 
 __all__ = ["human_bytes", "human_count"]
 
 
-def human_bytes(n: int | None) -> str:
+def human_bytes(n: float | None) -> str:
     """1.2 GB style sizes (decimal units, as the Hub shows them)."""
     if n is None:
         return "?"
     for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= size:
             return f"{n / size:.1f} {unit}"
-    return f"{n} B"
+    return f"{n:.0f} B"
 
 
 def human_count(n: int | None) -> str:

@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from mlxtui.format import human_bytes
 from mlxtui.services import Context
 
 __all__ = ["register", "run", "ProgressPrinter"]
@@ -65,13 +66,6 @@ def _options(args: argparse.Namespace) -> list[Any]:
     return [first, *more]
 
 
-def _human(n: float | None) -> str:
-    if n is None:
-        return "?"
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n:.0f} B"
 
 
 class ProgressPrinter:
@@ -103,7 +97,7 @@ class ProgressPrinter:
             self._line(self._describe(event))
         elif isinstance(event, ConvertVariantDone):
             bpw = f"{event.bits_per_weight:.3f} bits/weight, " if event.bits_per_weight else ""
-            self._line(f"done: {event.output} ({bpw}{_human(event.size_bytes)}, {event.elapsed_s:.1f} s)")
+            self._line(f"done: {event.output} ({bpw}{human_bytes(event.size_bytes)}, {event.elapsed_s:.1f} s)")
         elif isinstance(event, ConvertFinished):
             if event.state != "done":
                 self._line(f"{event.state}: {event.message}")
@@ -112,9 +106,9 @@ class ProgressPrinter:
         who = self.labels[event.variant] if 0 <= event.variant < len(self.labels) else "all"
         head = f"[{who}] {event.stage}"
         if event.unit == "bytes":
-            text = f"{head}: {_human(event.done)} of {_human(event.total)}"
+            text = f"{head}: {human_bytes(event.done)} of {human_bytes(event.total)}"
             if event.rate:
-                text += f" at {_human(event.rate)}/s"
+                text += f" at {human_bytes(event.rate)}/s"
             if event.eta_s is not None and event.total and event.done < event.total:
                 text += f", {event.eta_s:.0f} s left"
             return text

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import json
 
+from mlxtui.format import human_bytes
 from mlxtui.services import Context
 
 __all__ = ["register", "run"]
@@ -24,11 +25,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _human(n: int) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -44,5 +40,5 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     width = max(len(m.name) for m in models)
     for m in models:
         where = "folder" if m.kind == "folder" else "cache "
-        print(f"{m.name:<{width}}  {where}  {m.quantization:<10} {_human(m.size_bytes):>9}  {m.source or '-'}")
+        print(f"{m.name:<{width}}  {where}  {m.quantization:<10} {human_bytes(m.size_bytes):>9}  {m.source or '-'}")
     return 0

@@ -7,6 +7,7 @@ import asyncio
 import sys
 import time
 
+from mlxtui.format import human_bytes
 from mlxtui.services import Context
 
 __all__ = ["register", "run"]
@@ -29,11 +30,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _human(n: float) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n:.0f} B"
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -54,9 +50,9 @@ async def _run(args: argparse.Namespace, ctx: Context) -> int:
         print("mlxtui: upload refused: fix the problems marked ✗ and run it again.", file=sys.stderr)
         return 1
     print(f"\nEndpoint:   {plan.endpoint}\nRepo:       {plan.repo_id} ({'private' if plan.private else 'public'})")
-    print(f"Files:      {len(plan.files)}, {_human(plan.total_bytes)}")
+    print(f"Files:      {len(plan.files)}, {human_bytes(plan.total_bytes)}")
     for f in plan.files:
-        print(f"  {f.path:<48} {_human(f.size):>10}")
+        print(f"  {f.path:<48} {human_bytes(f.size):>10}")
     if not args.yes:
         if not sys.stdin.isatty():
             print("mlxtui: not a terminal: pass --yes to upload without confirmation.", file=sys.stderr)
@@ -74,8 +70,8 @@ async def _run(args: argparse.Namespace, ctx: Context) -> int:
                 now = time.monotonic()
                 if now - last >= 1.0 or p.bytes_done == p.bytes_total:
                     last = now
-                    print(f"  {p.files_done}/{p.files_total} files, {_human(p.bytes_done)} / {_human(p.bytes_total)}, "
-                          f"{_human(p.bytes_per_second)}/s", file=sys.stderr)
+                    print(f"  {p.files_done}/{p.files_total} files, {human_bytes(p.bytes_done)} / {human_bytes(p.bytes_total)}, "
+                          f"{human_bytes(p.bytes_per_second)}/s", file=sys.stderr)
             case UploadFinished() as done:
                 print(f"Verified {done.verified_files} files ({done.sent_files} sent, {done.skipped_files} already there).")
                 print(done.url)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mlxtui import paths
+from mlxtui.format import human_bytes
 from mlxtui.services import Context
 from mlxtui.services import jobs as jobstore
 from mlxtui.services.errors import (
@@ -409,7 +410,7 @@ class ConvertService:
             free = disk_free(where)
             if need > free:
                 raise ConversionError(
-                    f"Not enough disk space on {what} ({where}): about {_human(need)} is needed and {_human(free)} is free. "
+                    f"Not enough disk space on {what} ({where}): about {human_bytes(need)} is needed and {human_bytes(free)} is free. "
                     "Free some space or choose another output folder (Settings: convert.output_dir)."
                 )
         return replace(plan, needed_bytes=outputs + download)
@@ -677,12 +678,6 @@ def _event_from(job_id: str, raw: dict[str, Any]) -> object | None:
     return None
 
 
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 # Used by the CLI and the pane for a one-line error; kept here so both say the same.

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from mlxtui.format import human_bytes
 from mlxtui.services import Context, configure_hub_environment
 from mlxtui.services.card import CARD_FILE, PROVENANCE_FILE, CardService, quant_label, read_provenance, split_card
 from mlxtui.services.errors import (
@@ -195,12 +196,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _human(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 # --- error mapping ------------------------------------------------------------------------------------
@@ -573,7 +568,7 @@ class UploadService:
         elif len(weights) > 1:
             checks.append(CheckItem("Weights", "error", f"{len(weights)} weight files but no {index_name}."))
         else:
-            checks.append(CheckItem("Weights", "ok", f"{weights[0]} ({_human((folder / weights[0]).stat().st_size)})"))
+            checks.append(CheckItem("Weights", "ok", f"{weights[0]} ({human_bytes((folder / weights[0]).stat().st_size)})"))
         # MLX, not a Hugging Face checkout: mlx-lm always leaves one of these marks
         card_meta = {}
         if CARD_FILE in names:
@@ -593,9 +588,9 @@ class UploadService:
         stray = [f for f in files if f.size > _STRAY_BYTES and not _matches(Path(f.path).name, _EXPECTED)]
         if stray:
             checks.append(CheckItem("Stray large files", "error",
-                                    ", ".join(f"{f.path} ({_human(f.size)})" for f in stray[:4]) + ": not part of a model."))
+                                    ", ".join(f"{f.path} ({human_bytes(f.size)})" for f in stray[:4]) + ": not part of a model."))
         if not unexpected and not stray:
-            checks.append(CheckItem("Files", "ok", f"{len(files)} files, {_human(sum(f.size for f in files))}"))
+            checks.append(CheckItem("Files", "ok", f"{len(files)} files, {human_bytes(sum(f.size for f in files))}"))
         # anything that looks like a token in the text files
         token = self.token()
         leaks: list[str] = []
@@ -627,7 +622,7 @@ class UploadService:
             return CheckItem("Weights", "error", f"{', '.join(extra)} is not in the index: a leftover from another run?")
         total = (index.get("metadata") or {}).get("total_size")
         detail = f"{len(weights)} shard{'s' if len(weights) != 1 else ''}, consistent with the index"
-        return CheckItem("Weights", "ok", detail + (f" ({_human(int(total))} of tensors)" if total else ""))
+        return CheckItem("Weights", "ok", detail + (f" ({human_bytes(int(total))} of tensors)" if total else ""))
 
     async def _card_checks(self, folder: Path) -> list[CheckItem]:
         path = folder / CARD_FILE
@@ -714,7 +709,7 @@ class UploadService:
         commit: str | None = None
         sent_bytes = 0
         if to_send:
-            emit(UploadStage("sending", f"Sending {len(to_send)} files ({_human(send_bytes)}); {skipped} already there"))
+            emit(UploadStage("sending", f"Sending {len(to_send)} files ({human_bytes(send_bytes)}); {skipped} already there"))
             sink.report()
             with _progress_hook(sink):
                 # LFS bytes first, as their own step, so a cancel between upload and commit publishes nothing

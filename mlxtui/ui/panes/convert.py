@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, DataTable, Input, RichLog, Select, Static
 
+from mlxtui.format import human_bytes
 from mlxtui.services.convert import (
     DTYPES,
     FORM_BITS,
@@ -31,7 +32,7 @@ from mlxtui.services.convert import (
 from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.events import ConvertFinished, ConvertLog, ConvertProgress, ConvertVariantDone
 from mlxtui.ui.screens.confirm import ConfirmDialog
-from mlxtui.ui.widgets.progress import ProgressRow, human_bytes, human_duration
+from mlxtui.ui.widgets.progress import ProgressRow, human_duration
 from mlxtui.ui.panes import pane_css
 
 __all__ = ["ConvertPane", "TRUST_REMOTE_CODE_WARNING"]

@@ -11,11 +11,11 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from mlxtui.format import human_bytes
 from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.library import LibraryService, LocalModel
 from mlxtui.ui.messages import ChatWithModel, EditCard
 from mlxtui.ui.screens.confirm import ConfirmDialog
-from mlxtui.ui.widgets.progress import human_bytes
 from mlxtui.ui.panes import pane_css
 
 __all__ = ["LibraryPane"]

@@ -17,10 +17,11 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, ProgressBar, Select, Static
 from textual.widgets.option_list import Option
 
+from mlxtui.format import human_bytes
 from mlxtui.services.errors import CancelledByUser, MlxtuiError
 from mlxtui.services.events import UploadFinished, UploadProgress, UploadStage
 from mlxtui.services.upload import Identity, UploadPlan, UploadService, suggest_repo_name
-from mlxtui.ui.screens.upload_confirm import UploadConfirmDialog, human_bytes
+from mlxtui.ui.screens.upload_confirm import UploadConfirmDialog
 from mlxtui.ui.panes import pane_css
 
 __all__ = ["UploadPane"]

@@ -8,17 +8,12 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static
 
+from mlxtui.format import human_bytes
 from mlxtui.services.upload import UploadPlan
 
-__all__ = ["UploadConfirmDialog", "human_bytes"]
+__all__ = ["UploadConfirmDialog"]
 
 
-def human_bytes(n: float) -> str:
-    """1.2 GB style sizes (decimal units, as the Hub shows them)."""
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n:.0f} B"
 
 
 class UploadConfirmDialog(ModalScreen[bool]):

@@ -6,17 +6,11 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-__all__ = ["ProgressRow", "human_bytes", "human_duration"]
+from mlxtui.format import human_bytes
+
+__all__ = ["ProgressRow", "human_duration"]
 
 
-def human_bytes(n: float | None) -> str:
-    """1.2 GB style sizes (decimal units, as the Hub shows them)."""
-    if n is None:
-        return "?"
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n:.0f} B"
 
 
 def human_duration(seconds: float | None) -> str:
