@@ -90,6 +90,8 @@ async def test_ui_stays_responsive_while_generating_and_escape_stops(chat_models
         assert app.focused is pane.query_one("#chat-prompt", Input)  # back where you were typing
         assert pane.generating
         assert "done" not in pane.query_one("#rate-figures").text  # no ending while it streams
+        # "Reading your message…" was only for the prompt; once text streams, the box says what Esc does.
+        assert pane.query_one("#chat-prompt", Input).placeholder == "Message — Enter sends, Esc stops"
         await pilot.press("escape")
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -266,6 +268,7 @@ async def test_new_conversation_before_the_first_token_leaves_the_new_log_empty(
         assert pane.send("Once upon a time")
         old = pane.conversation
         assert not pane.query("#chat-log > .user")  # not drawn yet: the model is reading the prompt
+        assert pane.query_one("#chat-prompt", Input).placeholder.startswith("Reading your message")
         await pilot.press("ctrl+n")
         await app.workers.wait_for_complete()
         await pilot.pause(0.4)  # past the draw delay

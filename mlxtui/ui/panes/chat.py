@@ -565,6 +565,7 @@ class ChatPane(Vertical):
                         got_text = True
                         self.first_text_s = time.perf_counter() - self._sent_at
                         await self._draw_turn(turn)
+                        self.query_one("#chat-prompt", Input).placeholder = PROMPT_PLACEHOLDER  # read: now writing
                     await reply.write(text)
                 case ChatStats():
                     stats = event
