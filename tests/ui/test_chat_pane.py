@@ -21,6 +21,12 @@ def notices(app) -> list[str]:
     return [n.message for n in app._notifications]
 
 
+def footer_descriptions(app) -> list[str]:
+    from textual.widgets._footer import FooterKey
+
+    return [key.description for key in app.query(FooterKey)]
+
+
 def log_texts(pane: ChatPane, cls: str) -> list[str]:
     return [str(w.render()) for w in pane.query(f"#chat-log > .{cls}")]
 
@@ -90,12 +96,16 @@ async def test_ui_stays_responsive_while_generating_and_escape_stops(chat_models
         assert app.focused is pane.query_one("#chat-prompt", Input)  # back where you were typing
         assert pane.generating
         assert "done" not in pane.query_one("#rate-figures").text  # no ending while it streams
-        # "Reading your message…" was only for the prompt; once text streams, the box says what Esc does.
+        # "Reading your message…" was only for the prompt; once text streams, the box says what Esc does,
+        # and so does the footer.
         assert pane.query_one("#chat-prompt", Input).placeholder == "Message — Enter sends, Esc stops"
+        await pilot.pause(0.1)
+        assert "Stop" in footer_descriptions(app)
         await pilot.press("escape")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert not pane.generating
+        assert "Stop" not in footer_descriptions(app)
         message = pane.conversation.messages[-1]
         assert message["stats"]["finish_reason"] == "cancelled"
         assert 0 < message["stats"]["generation_tokens"] < 4000

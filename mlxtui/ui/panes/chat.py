@@ -566,6 +566,9 @@ class ChatPane(Vertical):
                         self.first_text_s = time.perf_counter() - self._sent_at
                         await self._draw_turn(turn)
                         self.query_one("#chat-prompt", Input).placeholder = PROMPT_PLACEHOLDER  # read: now writing
+                        # The footer shows "esc Stop" from now on; redrawn here rather than at Enter, where
+                        # it would compete with the model reading the prompt.
+                        self.refresh_bindings()
                     await reply.write(text)
                 case ChatStats():
                     stats = event
@@ -602,6 +605,7 @@ class ChatPane(Vertical):
             if following:
                 log.scroll_end(animate=False)
             self.generating = False
+            self.refresh_bindings()
             text = reply.text
             if got_text or stats is not None:
                 message: dict[str, Any] = {"role": "assistant", "content": text}
