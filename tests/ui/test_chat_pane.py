@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from textual.widgets import Input, Markdown, Sparkline, Static
@@ -286,3 +287,24 @@ async def test_new_conversation_before_the_first_token_leaves_the_new_log_empty(
         assert not pane.query("#chat-log > .user") and not pane.query("#chat-log > .reply")
         assert old.messages[0] == {"role": "user", "content": "Once upon a time"}
         assert not pane.generating
+
+
+async def test_new_conversation_right_at_the_first_token_always_ends_the_turn(chat_models):
+    # ctrl+n while the first text is being drawn (the reply half-mounted, a flush in flight): the old
+    # turn must still end ("generating" off, saved) and the new log stay empty. Repeated: it is a race.
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = await show_chat(pilot)
+        await load(pilot, pane, chat_models["plain"])
+        pane.query_one("#chat-set-max_tokens", Input).value = "40"
+        for attempt in range(4):
+            assert pane.send("Once upon a time"), attempt
+            old = pane.conversation
+            while pane.first_text_s is None:
+                await asyncio.sleep(0)
+            pane.action_new_conversation()
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.3)
+            assert not pane.generating, attempt
+            assert not pane.query("#chat-log > .user") and not pane.query("#chat-log > .reply"), attempt
+            assert [m["role"] for m in old.messages] == ["user", "assistant"], (attempt, old.messages)

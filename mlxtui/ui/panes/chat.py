@@ -101,6 +101,7 @@ class Reply(Vertical):
         self._stream: Any = None
         self._current: Markdown | None = None
         self._frozen = FrozenMarkdown(text)
+        self._detached = False
 
     @property
     def text(self) -> str:
@@ -123,9 +124,13 @@ class Reply(Vertical):
             self._last_flush = now
             await self._flush()
 
+    def detach(self) -> None:
+        """The log is being cleared under this reply (ctrl+n, another chat): keep its text, draw nothing more."""
+        self._detached = True
+
     async def _flush(self) -> None:
-        if not self._pending or not self.is_attached:
-            return  # nothing new, or a reply whose conversation was closed before it was drawn
+        if not self._pending or self._detached or not self.is_attached:
+            return  # nothing new, or a reply no longer (or never) on screen
         # Follow the text only when the reader is already at the bottom (scrolling up stops following).
         log = self.parent
         if isinstance(log, VerticalScroll) and (log.is_vertical_scroll_end or log.max_scroll_y == 0):
@@ -172,8 +177,8 @@ class Reply(Vertical):
 
     async def stop(self) -> None:
         """Write what is pending, end the stream and freeze the last segment."""
-        if not self.is_attached:
-            return  # never drawn (its conversation was closed first): the text is in self.text all the same
+        if self._detached or not self.is_attached:
+            return  # not on screen (its conversation was closed): the text is in self.text all the same
         await self._flush()
         await self._freeze(self._segment)
         self._segment = ""
@@ -332,6 +337,7 @@ class ChatPane(Vertical):
         self._fold_told = False
         self._context_used = 0
         self._sent_at = 0.0
+        self._turn: _Turn | None = None  # the turn being answered, if any
         #: seconds from Enter to the first reply text handled by the pane (end-to-end time to first token)
         self.first_text_s: float | None = None
 
@@ -518,7 +524,7 @@ class ChatPane(Vertical):
         # TURN_DRAW_DELAY_S when reading the prompt takes longer than that.
         prompt = self.query_one("#chat-prompt", Input)
         prompt.value, prompt.placeholder = "", READING_PLACEHOLDER
-        turn = _Turn(conversation, Static(Text(text), classes="user"), Reply())
+        turn = self._turn = _Turn(conversation, Static(Text(text), classes="user"), Reply())
         self.set_timer(TURN_DRAW_DELAY_S, partial(self._draw_turn, turn))
         self.generating = True
         self._run_reply(conversation, events, first, turn)
@@ -598,14 +604,16 @@ class ChatPane(Vertical):
                 first.cancel()
                 await asyncio.gather(first, return_exceptions=True)
                 await events.aclose()
+            self.generating = False  # first: whatever happens below, the pane takes the next message
             self.query_one("#chat-prompt", Input).placeholder = PROMPT_PLACEHOLDER
             await self._draw_turn(turn)  # an error before the first token: the message still shows, with the error
             following = log.is_vertical_scroll_end or log.max_scroll_y == 0
             await reply.stop()
             if following:
                 log.scroll_end(animate=False)
-            self.generating = False
             self.refresh_bindings()
+            if self._turn is turn:
+                self._turn = None
             text = reply.text
             if got_text or stats is not None:
                 message: dict[str, Any] = {"role": "assistant", "content": text}
@@ -656,6 +664,8 @@ class ChatPane(Vertical):
             self.service.stop()
         self.conversation = Conversation(model=self.conversation.model)
         self.last_prompt, self._fold_told, self._context_used = None, False, 0
+        if self._turn is not None:
+            self._turn.reply.detach()  # its last tokens may still arrive: they must not touch the cleared log
         self.log_view.remove_children()
         self.query_one(RateReadout).reset()
         self.query_one("#chat-prompt", Input).focus()
