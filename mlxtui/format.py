@@ -15,11 +15,11 @@ def human_bytes(n: float | None) -> str:
     return f"{n:.0f} B"
 
 
-def human_count(n: int | None) -> str:
-    """557.7k / 1.84B style parameter counts."""
+def human_count(n: int | None, *, digits: int = 2, missing: str = "?") -> str:
+    """1.84B / 557.72k style counts; tables use digits=1 and their own mark for an unknown count."""
     if n is None:
-        return "?"
+        return missing
     for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if n >= size:
-            return f"{n / size:.2f}{unit}"
+            return f"{n / size:.{digits}f}{unit}"
     return str(n)

@@ -8,6 +8,7 @@ import json
 import sys
 from dataclasses import asdict
 
+from mlxtui.format import human_count
 from mlxtui.services import Context
 
 __all__ = ["register", "run"]
@@ -32,12 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _count(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f}{unit}"
-    return str(n)
+    return human_count(n, digits=1, missing="-")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:

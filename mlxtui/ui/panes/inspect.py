@@ -25,7 +25,7 @@ from mlxtui.services.inspect import InspectReport
 from mlxtui.ui.messages import ConvertModel
 from mlxtui.ui.panes import pane_css
 
-__all__ = ["InspectPane", "human_bytes", "human_count"]
+__all__ = ["InspectPane"]
 
 
 

@@ -17,6 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Select, Static
 
+from mlxtui.format import human_count
 from mlxtui.services.errors import MlxtuiError, OfflineError
 from mlxtui.services.events import Notice, SearchHit, SearchPage
 from mlxtui.ui.messages import ShowModel
@@ -45,12 +46,7 @@ COLUMNS = [("Repo", "repo"), ("MLX", "mlx"), ("🔒", "lock"), ("Downloads", "do
 
 
 def _count(n: int | None) -> str:
-    if n is None:
-        return "–"
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f}{unit}"
-    return str(n)
+    return human_count(n, digits=1, missing="–")
 
 
 class SearchPane(Vertical):

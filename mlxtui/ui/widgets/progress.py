@@ -6,11 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-from mlxtui.format import human_bytes
-
 __all__ = ["ProgressRow", "human_duration"]
-
-
 
 
 def human_duration(seconds: float | None) -> str:
