@@ -634,22 +634,16 @@ class ChatService:
         # thread needs it briefly between every two evaluations (and for the template) and should not
         # queue behind a redraw. Set here, before the thread starts, so that its start does not wait either.
         sys.setswitchinterval(min(_DEFAULT_SWITCH_INTERVAL, GENERATION_SWITCH_INTERVAL))
-        return self._run(lambda emit, stop: self._generate_on_thread(list(messages), system, settings, emit, stop))
+
+        def job(emit: Callable[[Any], None], stop: threading.Event) -> None:
+            try:
+                self._generate_on_thread(list(messages), system, settings, emit, stop)
+            finally:
+                sys.setswitchinterval(_DEFAULT_SWITCH_INTERVAL)
+
+        return self._run(job)
 
     def _generate_on_thread(
-        self,
-        messages: list[Message],
-        system: str | None,
-        settings: SamplingSettings,
-        emit: Callable[[Any], None],
-        stop: threading.Event,
-    ) -> None:
-        try:
-            self._generate(messages, system, settings, emit, stop)
-        finally:
-            sys.setswitchinterval(_DEFAULT_SWITCH_INTERVAL)
-
-    def _generate(
         self,
         messages: list[Message],
         system: str | None,

@@ -59,7 +59,6 @@ TURN_DRAW_DELAY_S = 0.25
 class _Turn:
     """A sent message and its reply widget, put into the log together and only once."""
 
-    conversation: Conversation
     message: Static
     reply: "Reply"
     drawn: bool = False
@@ -127,6 +126,10 @@ class Reply(Vertical):
     def detach(self) -> None:
         """The log is being cleared under this reply (ctrl+n, another chat): keep its text, draw nothing more."""
         self._detached = True
+
+    @property
+    def detached(self) -> bool:
+        return self._detached
 
     async def _flush(self) -> None:
         if not self._pending or self._detached or not self.is_attached:
@@ -524,7 +527,7 @@ class ChatPane(Vertical):
         # TURN_DRAW_DELAY_S when reading the prompt takes longer than that.
         prompt = self.query_one("#chat-prompt", Input)
         prompt.value, prompt.placeholder = "", READING_PLACEHOLDER
-        turn = self._turn = _Turn(conversation, Static(Text(text), classes="user"), Reply())
+        turn = self._turn = _Turn(Static(Text(text), classes="user"), Reply())
         self.set_timer(TURN_DRAW_DELAY_S, partial(self._draw_turn, turn))
         self.generating = True
         self._run_reply(conversation, events, first, turn)
@@ -536,7 +539,7 @@ class ChatPane(Vertical):
             await turn.mounted.wait()  # drawn by the other caller (timer or first token); wait for it to finish
             return
         turn.drawn = True
-        if turn.conversation is not self.conversation:
+        if turn.reply.detached:
             # ctrl+n or another chat opened before the first token: this turn belongs to a log no longer shown
             turn.mounted.set()
             return
