@@ -47,6 +47,14 @@ async def load(pilot, pane: ChatPane, path) -> None:
     await pilot.pause()
 
 
+async def loaded_chat(pilot, path, max_tokens: int) -> ChatPane:
+    """Chat shown, the model at `path` loaded, replies capped at `max_tokens`."""
+    pane = await show_chat(pilot)
+    await load(pilot, pane, path)
+    pane.query_one("#chat-set-max_tokens", Input).value = str(max_tokens)
+    return pane
+
+
 async def test_load_send_and_stream_a_reply(chat_models):
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
@@ -79,9 +87,7 @@ async def test_load_send_and_stream_a_reply(chat_models):
 async def test_ui_stays_responsive_while_generating_and_escape_stops(chat_models):
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        pane = await show_chat(pilot)
-        await load(pilot, pane, chat_models["plain"])
-        pane.query_one("#chat-set-max_tokens", Input).value = "100000"
+        pane = await loaded_chat(pilot, chat_models["plain"], 100000)
         pane.context_length = None
         assert pane.send("Once upon a time")
         while not (replies := pane.query("#chat-log > .reply")) or not replies.first(Reply).text:
@@ -251,9 +257,7 @@ async def test_a_long_reply_keeps_a_constant_number_of_widgets():
 async def test_new_conversation_during_a_reply_keeps_the_partial_reply_with_the_old_one(chat_models):
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        pane = await show_chat(pilot)
-        await load(pilot, pane, chat_models["plain"])
-        pane.query_one("#chat-set-max_tokens", Input).value = "100000"
+        pane = await loaded_chat(pilot, chat_models["plain"], 100000)
         assert pane.send("Once upon a time")
         old = pane.conversation
         while not (replies := pane.query("#chat-log > .reply")) or not replies.first(Reply).text:
@@ -273,9 +277,7 @@ async def test_new_conversation_before_the_first_token_leaves_the_new_log_empty(
     # The turn is drawn with the first token; a ctrl+n before that must not draw it into the new chat.
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        pane = await show_chat(pilot)
-        await load(pilot, pane, chat_models["plain"])
-        pane.query_one("#chat-set-max_tokens", Input).value = "50"
+        pane = await loaded_chat(pilot, chat_models["plain"], 50)
         assert pane.send("Once upon a time")
         old = pane.conversation
         assert not pane.query("#chat-log > .user")  # not drawn yet: the model is reading the prompt
@@ -294,9 +296,7 @@ async def test_new_conversation_right_at_the_first_token_always_ends_the_turn(ch
     # turn must still end ("generating" off, saved) and the new log stay empty. Repeated: it is a race.
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        pane = await show_chat(pilot)
-        await load(pilot, pane, chat_models["plain"])
-        pane.query_one("#chat-set-max_tokens", Input).value = "40"
+        pane = await loaded_chat(pilot, chat_models["plain"], 40)
         for attempt in range(4):
             assert pane.send("Once upon a time"), attempt
             old = pane.conversation
