@@ -59,8 +59,8 @@ def search_inspect_convert(term: Terminal) -> None:
     term.keys("Escape")  # from the query to the results; the first row is the most downloaded
     time.sleep(0.3)
     term.keys("Enter")
-    screen = term.wait_for("Supported by mlx-lm", timeout=30)
-    assert "mistral" in screen
+    # Each wait names everything it checks: a capture can land mid-repaint, with part of the screen drawn.
+    term.wait_for(lambda s: "Supported by mlx-lm" in s and "mistral" in s, timeout=30)
     term.keys("c")
     term.wait_for(lambda s: "h2oai/h2o-danube2-tiny-chat" in s and "Add to queue" in s, timeout=30)
     term.keys("C-r")
@@ -77,9 +77,8 @@ def chat_card_upload(term: Terminal) -> None:
     term.wait_for(lambda s: "h2o-danube2-tiny-chat-4bit · mistral" in s and "Enter sends" in s, timeout=60)
     term.type("Hello there")
     term.keys("Enter")
-    screen = term.wait_for(lambda s: "✓ done" in s, timeout=90)
-    assert "Hello there" in screen
-    assert re.search(r"gen\s+\d+\.\d tok/s", screen) and re.search(r"first\s+\d+ ms", screen), screen
+    term.wait_for(lambda s: "✓ done" in s and "Hello there" in s and re.search(r"gen\s+\d+\.\d tok/s", s)
+                  and re.search(r"first\s+\d+ ms", s), timeout=90)
     term.keys("Escape")  # nothing to stop: leave the message box
     time.sleep(0.3)
     term.keys("7")
@@ -155,17 +154,16 @@ def test_resize_to_60x20_stays_usable_and_smaller_shows_a_notice(
         term.wait_for(lambda s: "online" in s and "results" in s, timeout=60)
         term.resize(60, 20)
         # Redrawn for the new size: nothing wider than 60 columns, the results and the footer's keys.
-        screen = term.wait_for(lambda s: max(map(len, s.splitlines())) <= 60 and "results" in s and "^q" in s,
-                               timeout=20)
-        assert "1 Search" in screen and "needs at least" not in screen
+        term.wait_for(lambda s: max(map(len, s.splitlines())) <= 60 and "results" in s and "^q" in s
+                      and "1 Search" in s and "needs at least" not in s, timeout=20)
         term.type("danube")  # still usable at 60x20: the search runs and its results show
         term.wait_for("h2oai/h2o-danube2-tiny-chat", timeout=30)
         term.resize(50, 15)
-        screen = term.wait_for("needs at least", timeout=20)
-        assert "60x18" in screen and "50x15" in screen
+        # Waits for the whole notice: a capture can land mid-repaint, with half of it drawn.
+        term.wait_for(lambda s: "50x15" in s and "needs at least" in s and "60x18" in s and "(ctrl+q quits)" in s,
+                      timeout=20)
         term.resize(100, 30)  # back to a usable size: the panes return, nothing was lost
-        screen = term.wait_for(lambda s: "needs at least" not in s and "h2oai/h2o-danube2-tiny-chat" in s, timeout=20)
-        assert "danube" in screen
+        term.wait_for(lambda s: "needs at least" not in s and "h2oai/h2o-danube2-tiny-chat" in s, timeout=20)
         term.keys("C-q")
         term.wait_for(lambda s: "Search" not in s, timeout=20)
 
@@ -192,5 +190,5 @@ def test_conversion_survives_a_dropped_ssh_connection(ssh: SSHServer, isolated_h
         again.keys("Escape")
         time.sleep(0.3)
         again.keys("3")
-        screen = again.wait_for(job_file.parent.name, timeout=30)
-        assert "done" in screen and "h2oai/h2o-danube2-tiny-chat" in screen
+        again.wait_for(lambda s: job_file.parent.name in s and "done" in s and "h2oai/h2o-danube2-tiny-chat" in s,
+                       timeout=30)
