@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["human_bytes", "human_count"]
+import re
+
+__all__ = ["human_bytes", "human_count", "printable"]
 
 
 def human_bytes(n: float | None) -> str:
@@ -23,3 +25,24 @@ def human_count(n: int | None, *, digits: int = 2, missing: str = "?") -> str:
         if n >= size:
             return f"{n / size:.{digits}f}{unit}"
     return str(n)
+
+
+# C0 controls except tab and newline, DEL, and the C1 controls (0x80-0x9f: 8-bit CSI and friends)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL_ALL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"^{chr(code + 64)}" if code < 0x20 else ("^?" if code == 0x7F else f"\\x{code:02x}")
+
+
+def printable(text: object, *, newlines: bool = True) -> str:
+    """Text from outside (model output, file names, card fields) made safe for a terminal.
+
+    Control characters are shown visibly (ESC as ``^[``, DEL as ``^?``, C1 as ``\\x9b``) so nothing a stranger
+    wrote can move the cursor, erase the screen or retitle the window. Tab and newline stay unless
+    `newlines` is False (one-line fields such as file names), when they are shown as ``^I`` and ``^J`` too.
+    """
+    pattern = _CONTROL if newlines else _CONTROL_ALL
+    return pattern.sub(_visible, str(text))

@@ -4,60 +4,42 @@ Every blocking huggingface_hub call runs in a thread (`asyncio.to_thread`); meth
 yield `Notice` events while they wait (e.g. "rate limited, retrying in 3 s") and then their result.
 huggingface_hub is imported inside the functions, never at module import, so the app starts fast.
 
-Rate limits: `list_models` and `hf_hub_download` retry 429s themselves honouring Retry-After and log each
-wait; a logging filter turns those log records into Notice events for the caller's thread (and keeps them off
-the terminal). `model_info` does not retry, so `_with_retries` does it here, honouring Retry-After too.
+Rate limits, the client, the error map and the thread bridge are `mlxtui.services.hubclient`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import re
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlxtui.services import Context
-from mlxtui.services.errors import (
-    GatedError,
-    InvalidInputError,
-    MlxtuiError,
-    NotFoundError,
-    OfflineError,
-    RateLimitedError,
-)
+from mlxtui.services.errors import GatedError, InvalidInputError, MlxtuiError, OfflineError
 from mlxtui.services.events import Notice, SearchHit, SearchPage
+from mlxtui.services.hubclient import (
+    MAX_RETRIES,
+    Result,
+    in_thread,
+    make_api,
+    map_error,
+    quiet_tqdm,
+    resolve_token,
+    with_retries,
+)
+from mlxtui.services.modelfolder import validate_repo_id
 
 __all__ = ["HubService", "SearchCursor", "SearchQuery", "SORTS", "validate_repo_id", "MAX_RETRIES"]
 
 #: user-facing sort names -> list_models sort values
 SORTS = {"downloads": "downloads", "likes": "likes", "trending": "trending_score", "updated": "last_modified"}
-#: how often a 429 is retried before giving up
-MAX_RETRIES = 5
 #: small files read for Inspect (never weights)
 SMALL_FILES = ("config.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json",
                "model.safetensors.index.json", "README.md")
 _EXPAND = ["downloads", "likes", "lastModified", "gated", "private", "tags", "library_name", "pipeline_tag",
            "safetensors"]
-_REPO_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
-
-
-def validate_repo_id(repo_id: str) -> str:
-    """Check a repo id locally, before any request; returns it stripped or raises InvalidInputError."""
-    repo_id = (repo_id or "").strip().strip("/")
-    if not repo_id:
-        raise InvalidInputError("Give a repo id such as h2oai/h2o-danube2-1.8b-chat.")
-    if not _REPO_ID.match(repo_id) or ".." in repo_id or "--" in repo_id or repo_id.endswith((".", "-")):
-        raise InvalidInputError(
-            f"{repo_id!r} is not a valid repo id: use owner/name with letters, digits, '-', '_' and '.' "
-            "(or a local folder path starting with / or ./)."
-        )
-    return repo_id
-
-
 @dataclass(frozen=True)
 class SearchQuery:
     """What to search for; empty strings mean "no filter"."""
@@ -70,117 +52,6 @@ class SearchQuery:
     sort: str = "downloads"
 
 
-# --- 429 notices ---------------------------------------------------------------------------------
-
-_listeners: dict[int, Callable[[Notice], None]] = {}
-_WAIT = re.compile(r"(?:Rate limited\. Waiting|Retrying in) ([\d.]+)s")
-
-
-#: connection failures that backing off will not fix
-_UNREACHABLE = ("Connection refused", "All connection attempts failed", "Name or service not known",
-                "nodename nor servname", "Temporary failure in name resolution", "Network is unreachable",
-                "No route to host")
-
-
-class _Unreachable(ConnectionError):
-    """Raised out of huggingface_hub's retry loop when the Hub cannot be reached at all."""
-
-
-class _RetryNoticeFilter(logging.Filter):
-    """Turns huggingface_hub's retry log lines into Notices for threads that asked for them."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        listener = _listeners.get(record.thread or 0)
-        if listener is None:
-            return True
-        message = record.getMessage()
-        if "thrown while requesting" in message and any(s in message for s in _UNREACHABLE):
-            # Nothing is listening (or the name does not resolve): retrying for ~25 s only delays "offline".
-            raise _Unreachable(message)
-        match = _WAIT.search(message)
-        if match:
-            seconds = float(match.group(1))
-            text = f"rate limited, retrying in {seconds:g} s" if "Rate limited" in record.getMessage() else (
-                f"the Hub did not answer, retrying in {seconds:g} s")
-            listener(Notice(text, "warning"))
-        return False  # never printed: a terminal UI would be garbled by it
-
-
-_filter_installed = False
-
-
-def _install_filter() -> None:
-    global _filter_installed
-    if not _filter_installed:
-        logging.getLogger("huggingface_hub.utils._http").addFilter(_RetryNoticeFilter())
-        _filter_installed = True
-
-
-@dataclass
-class _Result:
-    value: Any
-
-
-async def _in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> AsyncIterator[Notice | _Result]:
-    """Run a blocking call in a thread; yield the Notices it causes, then `_Result(value)` (or raise)."""
-    _install_filter()
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Notice] = asyncio.Queue()
-
-    def runner() -> Any:
-        ident = threading.get_ident()
-        _listeners[ident] = lambda notice: loop.call_soon_threadsafe(queue.put_nowait, notice)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            _listeners.pop(ident, None)
-
-    task = asyncio.ensure_future(asyncio.to_thread(runner))
-    try:
-        while True:
-            getter = asyncio.ensure_future(queue.get())
-            done, _ = await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
-            if getter in done:
-                yield getter.result()
-                continue
-            getter.cancel()
-            break
-        while not queue.empty():
-            yield queue.get_nowait()
-        yield _Result(task.result())
-    finally:
-        if not task.done():
-            task.cancel()  # the thread finishes on its own; its result is dropped
-
-
-def _status(error: BaseException) -> int | None:
-    response = getattr(error, "response", None)
-    return getattr(response, "status_code", None)
-
-
-def _retry_after(error: BaseException) -> float:
-    response = getattr(error, "response", None)
-    value = getattr(response, "headers", {}).get("Retry-After") if response is not None else None
-    try:
-        return max(0.0, float(value)) if value is not None else 1.0
-    except ValueError:
-        return 1.0
-
-
-def _is_offline(error: BaseException) -> bool:
-    """Connection refused, DNS failure, timeout or HF_HUB_OFFLINE, however huggingface_hub wrapped it."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        names = {cls.__name__ for cls in type(current).__mro__}
-        if names & {"ConnectError", "ConnectTimeout", "ReadTimeout", "TimeoutException", "NetworkError",
-                    "OfflineModeIsEnabled", "ConnectionError", "TransportError", "RemoteProtocolError"}:
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
 class HubService:
     """Search, model info and small-file reads against `ctx.endpoint`, as `ctx.token` (or the saved login)."""
 
@@ -190,20 +61,11 @@ class HubService:
     # -- plumbing ---------------------------------------------------------------------------------
 
     def _api(self) -> Any:
-        from huggingface_hub import HfApi
-
-        return HfApi(endpoint=self.ctx.endpoint, token=self.ctx.token)
-
-    def _token(self) -> str | None:
-        if self.ctx.token:
-            return self.ctx.token
-        from huggingface_hub import get_token
-
-        return get_token()
+        return make_api(self.ctx)
 
     def _login_state(self) -> str:
         """'you are logged in as alice' / 'you are not logged in' (one whoami request when there is a token)."""
-        token = self._token()
+        token = resolve_token(self.ctx)
         if not token:
             return "you are not logged in (run `hf auth login` or set HF_TOKEN)"
         try:
@@ -213,54 +75,8 @@ class HubService:
         return f"you are logged in as {name}"
 
     def map_error(self, error: BaseException, repo_id: str, what: str = "") -> MlxtuiError:
-        """A huggingface_hub exception as an MlxtuiError kind whose message says what to do."""
-        from huggingface_hub import errors as hf
-
-        if isinstance(error, MlxtuiError):
-            return error
-        page = f"{self.ctx.endpoint}/{repo_id}"
-        if isinstance(error, hf.GatedRepoError):
-            return GatedError(
-                f"{repo_id} is gated: its files need access approval.",
-                hint=f"Visit {page}, accept the conditions, then log in (`hf auth login`) or set HF_TOKEN "
-                "to a token of that account.",
-            )
-        if isinstance(error, hf.RevisionNotFoundError):
-            return NotFoundError(f"{repo_id} has no {what or 'such revision'}.",
-                                 hint="Use a branch, tag or commit that exists (default: main).")
-        if isinstance(error, (hf.RemoteEntryNotFoundError, hf.EntryNotFoundError)):
-            return NotFoundError(f"{repo_id} has no {what or 'such file'}.")
-        if isinstance(error, hf.RepositoryNotFoundError):
-            return NotFoundError(
-                f"{repo_id} was not found on {self.ctx.endpoint}.",
-                hint=f"Check the spelling; it may also be private, and {self._login_state()}.",
-            )
-        if isinstance(error, hf.HFValidationError):
-            return InvalidInputError(f"{repo_id!r} is not a valid repo id ({error}).")
-        if _status(error) == 429:
-            return RateLimitedError(f"The Hub kept rate-limiting requests for {repo_id or 'this search'}.",
-                                    hint="Wait a minute and try again.")
-        if _is_offline(error):
-            return OfflineError(f"Can't reach {self.ctx.endpoint}.",
-                                hint="Check the network; files already cached on this machine can still be inspected.")
-        if _status(error) == 401:
-            return NotFoundError(f"{self.ctx.endpoint} refused the token for {repo_id}.",
-                                 hint="Log in again (`hf auth login`) or set HF_TOKEN.")
-        return MlxtuiError(f"The Hub answered with an error for {repo_id or 'the search'}: {error}")
-
-    async def _with_retries(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> AsyncIterator[Notice | _Result]:
-        """`_in_thread` plus our own 429 retry loop for calls huggingface_hub does not retry (model_info)."""
-        for attempt in range(MAX_RETRIES + 1):
-            try:
-                async for event in _in_thread(fn, *args, **kwargs):
-                    yield event
-                return
-            except Exception as error:
-                if _status(error) != 429 or attempt == MAX_RETRIES:
-                    raise
-                wait = _retry_after(error)
-                yield Notice(f"rate limited, retrying in {wait:g} s", "warning")
-                await asyncio.sleep(wait)
+        """A huggingface_hub exception as an MlxtuiError (hubclient.map_error, with the login state)."""
+        return map_error(error, repo_id, self.ctx.endpoint, what=what, login_state=self._login_state)
 
     # -- search -----------------------------------------------------------------------------------
 
@@ -290,8 +106,8 @@ class HubService:
         repo_id = validate_repo_id(repo_id)
         api = self._api()
         try:
-            async for event in self._with_retries(api.model_info, repo_id, revision=revision, files_metadata=True):
-                yield event.value if isinstance(event, _Result) else event
+            async for event in with_retries(api.model_info, repo_id, revision=revision, files_metadata=True):
+                yield event.value if isinstance(event, Result) else event
         except Exception as error:
             raise self.map_error(error, repo_id, f"revision {revision!r}" if revision else "") from error
 
@@ -302,7 +118,7 @@ class HubService:
 
         try:
             return hf_hub_download(repo_id, filename, revision=revision, endpoint=self.ctx.endpoint,
-                                   token=self.ctx.token, local_files_only=local_only, tqdm_class=_quiet_tqdm())
+                                   token=self.ctx.token, local_files_only=local_only, tqdm_class=quiet_tqdm())
         except (hf.RemoteEntryNotFoundError, hf.EntryNotFoundError):
             return None
         except hf.LocalEntryNotFoundError:
@@ -370,7 +186,7 @@ class HubService:
             paths = {}
             try:
                 for name in wanted:
-                    async for event in _in_thread(self._download_small, repo_id, name, rev):
+                    async for event in in_thread(self._download_small, repo_id, name, rev):
                         if isinstance(event, Notice):
                             yield event
                         else:
@@ -464,7 +280,7 @@ class HubService:
         repo_id = validate_repo_id(repo_id)
         try:
             candidates: list[Any] = []
-            async for event in _in_thread(self._conversion_candidates, repo_id, limit):
+            async for event in in_thread(self._conversion_candidates, repo_id, limit):
                 if isinstance(event, Notice):
                     yield event
                 else:
@@ -474,18 +290,6 @@ class HubService:
         except Exception as error:
             raise self.map_error(error, repo_id) from error
         yield [d for d in described if isinstance(d, dict)]
-
-
-def _quiet_tqdm() -> type:
-    """A progress-bar class that never draws: small files need no bar, and a bar would garble the TUI."""
-    from tqdm.auto import tqdm
-
-    class QuietTqdm(tqdm):  # type: ignore[misc, valid-type]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["disable"] = True
-            super().__init__(*args, **kwargs)
-
-    return QuietTqdm
 
 
 def _read_into(files: Any, paths: dict[str, str | None], front_matter: Callable[[str], dict[str, Any]]) -> None:
@@ -558,7 +362,7 @@ class SearchCursor:
                 return
             items: list[Any] = []
             try:
-                async for event in _in_thread(self._take, n or self.page_size):
+                async for event in in_thread(self._take, n or self.page_size):
                     if isinstance(event, Notice):
                         yield event
                     else:
