@@ -5,12 +5,11 @@ Computed once per (repo, commit) and cached: commits are immutable.
 
 from __future__ import annotations
 
-import json
-import struct
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlxtui.devhub.store import FileEntry, HubStore
+from mlxtui.services.bounded import BadFileError, load_yaml, read_json_object, read_safetensors_header, tensor_elements
 
 __all__ = ["RepoFacts", "repo_facts", "parse_front_matter", "FrontMatterError"]
 
@@ -18,8 +17,6 @@ __all__ = ["RepoFacts", "repo_facts", "parse_front_matter", "FrontMatterError"]
 _CONFIG_KEYS = ("architectures", "model_type", "quantization_config", "quantization", "task_specific_params", "auto_map")
 #: tokenizer_config.json keys the Hub copies into config.tokenizer_config
 _TOKENIZER_KEYS = ("bos_token", "eos_token", "pad_token", "unk_token", "chat_template", "use_default_system_prompt")
-#: safetensors headers above this size are not trusted (the format caps it at 100 MB)
-_MAX_HEADER = 100 * 1024 * 1024
 
 
 class FrontMatterError(ValueError):
@@ -27,7 +24,10 @@ class FrontMatterError(ValueError):
 
 
 def parse_front_matter(text: str) -> dict[str, Any] | None:
-    """The YAML front matter of a model card (None when there is none); raises FrontMatterError when invalid."""
+    """The YAML front matter of a model card (None when there is none); raises FrontMatterError when invalid.
+
+    Read through `bounded.load_yaml` (size, alias and expansion caps), as every other reader of cards does.
+    """
     import yaml
 
     if not text.startswith("---"):
@@ -42,7 +42,9 @@ def parse_front_matter(text: str) -> dict[str, Any] | None:
     else:
         raise FrontMatterError("front matter is not closed by a '---' line")
     try:
-        data = yaml.safe_load(body)
+        data = load_yaml(body, "README.md front matter")
+    except BadFileError as error:
+        raise FrontMatterError(str(error)) from None
     except yaml.YAMLError as error:
         raise FrontMatterError(f"invalid YAML in front matter: {error}") from None
     if data is None:
@@ -67,18 +69,12 @@ class RepoFacts:
 
 
 def _safetensors_header(store: HubStore, entry: FileEntry) -> dict[str, Any] | None:
+    """The checked tensor table of a stored safetensors blob; None when it is not a valid one."""
     try:
-        with open(store.blob_path(entry.sha256), "rb") as handle:
-            raw = handle.read(8)
-            if len(raw) < 8:
-                return None
-            (length,) = struct.unpack("<Q", raw)
-            if length > min(_MAX_HEADER, entry.size - 8):
-                return None
-            header = json.loads(handle.read(length))
-    except (OSError, ValueError):
+        tensors, _ = read_safetensors_header(store.blob_path(entry.sha256))
+    except (OSError, BadFileError):
         return None
-    return header if isinstance(header, dict) else None
+    return tensors
 
 
 def _safetensors_totals(store: HubStore, files: dict[str, FileEntry]) -> dict[str, Any] | None:
@@ -92,13 +88,7 @@ def _safetensors_totals(store: HubStore, files: dict[str, FileEntry]) -> dict[st
         if header is None:
             continue
         found = True
-        for name, tensor in header.items():
-            if name == "__metadata__" or not isinstance(tensor, dict):
-                continue
-            count = 1
-            for dim in tensor.get("shape", []):
-                count *= int(dim)
-            dtype = str(tensor.get("dtype", "?"))
+        for dtype, count in tensor_elements(header)[1].items():
             parameters[dtype] = parameters.get(dtype, 0) + count
     if not found:
         return None
@@ -110,10 +100,9 @@ def _read_json_file(store: HubStore, files: dict[str, FileEntry], path: str) -> 
     if entry is None:
         return None
     try:
-        data = json.loads(store.blob_path(entry.sha256).read_bytes())
-    except (OSError, ValueError):
+        return read_json_object(store.blob_path(entry.sha256), name=path)
+    except (OSError, BadFileError):
         return None  # a malformed config.json gives no config, as on the Hub
-    return data if isinstance(data, dict) else None
 
 
 def _as_list(value: Any) -> list[str]:

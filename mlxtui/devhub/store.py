@@ -14,17 +14,35 @@ names has been checked, so a failed commit leaves the repo exactly as it was.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Mapping
+
+from mlxtui.atomic import write_text_atomic
+from mlxtui.devhub.objects import (
+    LFS_PATTERNS,
+    LFS_SIZE_THRESHOLD,
+    CommitError,
+    EntryNotFound,
+    FileEntry,
+    RepoExists,
+    RepoNotFound,
+    RevisionNotFound,
+    StoreError,
+    gated_value,
+    git_blob_oid,
+    is_lfs_path,
+    iso,
+    lfs_pointer,
+    parse_when,
+    utc_now,
+)
 
 __all__ = [
     "HubStore",
@@ -44,101 +62,8 @@ __all__ = [
     "iso",
 ]
 
-#: default .gitattributes of a new Hub repo: files stored through LFS whatever their size
-LFS_PATTERNS = (
-    "*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gz", "*.h5", "*.joblib", "*.lfs.*", "*.mlmodel",
-    "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb", "*.pickle", "*.pkl", "*.pt",
-    "*.pth", "*.rar", "*.safetensors", "*.tar.*", "*.tar", "*.tflite", "*.tgz", "*.wasm", "*.xz", "*.zip", "*.zst",
-    "*tfevents*", "*.gguf",
-)
-#: the Hub refuses regular (non-LFS) files above 10 MB; bigger files always go through LFS
-LFS_SIZE_THRESHOLD = 10 * 1024 * 1024
 #: folders never imported from a local model folder
 _SKIP_DIRS = {".git", ".cache", "__pycache__", ".huggingface"}
-
-
-class StoreError(Exception):
-    """Base class of storage errors; the server maps each kind to a Hub error code."""
-
-
-class RepoNotFound(StoreError):
-    pass
-
-
-class RepoExists(StoreError):
-    pass
-
-
-class RevisionNotFound(StoreError):
-    pass
-
-
-class EntryNotFound(StoreError):
-    pass
-
-
-class CommitError(StoreError):
-    """A commit was refused (missing LFS object, bad path...): nothing was written."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def iso(when: datetime) -> str:
-    """The Hub's timestamp format: 2024-05-01T12:00:00.000Z."""
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
-
-
-def _parse_when(value: datetime | str | None) -> datetime:
-    if value is None:
-        return utc_now()
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def git_blob_oid(data: bytes) -> str:
-    """git's object id of a blob: sha1 of "blob <size>\\0" + content."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-def lfs_pointer(sha256: str, size: int) -> bytes:
-    """The git-lfs pointer file that stands in git for an LFS file."""
-    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
-
-
-def is_lfs_path(path: str, size: int) -> bool:
-    """Whether the Hub would store this file through LFS (by pattern or by size)."""
-    name = path.rsplit("/", 1)[-1]
-    if size >= LFS_SIZE_THRESHOLD:
-        return True
-    return any(fnmatch.fnmatch(name, pattern) for pattern in LFS_PATTERNS) or path.startswith("saved_model/")
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """One file of a commit snapshot."""
-
-    path: str
-    sha256: str
-    size: int
-    lfs: bool
-    #: git object id: sha1 of the content, or of the LFS pointer for LFS files (what the Hub calls blobId/oid)
-    oid: str
-
-    @property
-    def pointer_size(self) -> int:
-        return len(lfs_pointer(self.sha256, self.size))
-
-    @property
-    def etag(self) -> str:
-        """What resolve answers as (X-Linked-)ETag: sha256 for LFS files, the git oid otherwise."""
-        return self.sha256 if self.lfs else self.oid
-
-    def to_json(self) -> dict[str, Any]:
-        return {"sha256": self.sha256, "size": self.size, "lfs": self.lfs, "oid": self.oid}
 
 
 def _check_repo_id(repo_id: str) -> tuple[str, str]:
@@ -157,16 +82,8 @@ def _check_path(path: str) -> str:
     return path
 
 
-def _write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _write_json_atomic(path: Path, data: Any, *, mode: int | None = None) -> None:
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True), mode=mode)
 
 
 def _read_json(path: Path) -> Any:
@@ -324,10 +241,10 @@ class HubStore:
         with self._lock:
             meta = self.meta(repo_id)
             if "gated" in fields:
-                fields["gated"] = _gated_value(fields["gated"])
+                fields["gated"] = gated_value(fields["gated"])
             for key in ("createdAt", "lastModified"):
                 if key in fields and not isinstance(fields[key], str):
-                    fields[key] = iso(_parse_when(fields[key]))
+                    fields[key] = iso(parse_when(fields[key]))
             meta.update(fields)
             _write_json_atomic(self.repo_dir(repo_id) / "meta.json", meta)
             return meta
@@ -347,12 +264,12 @@ class HubStore:
         with self._lock:
             if self.repo_exists(repo_id):
                 raise RepoExists(repo_id)
-            when = _parse_when(created_at)
+            when = parse_when(created_at)
             meta = {
                 "id": repo_id,
                 "owner": owner,
                 "private": bool(private),
-                "gated": _gated_value(gated),
+                "gated": gated_value(gated),
                 "granted": [],
                 "downloads": int(downloads),
                 "likes": int(likes),
@@ -535,7 +452,7 @@ class HubStore:
                         del files[p]
                 else:
                     raise CommitError(f"unknown operation {kind!r}")
-            when_dt = _parse_when(when)
+            when_dt = parse_when(when)
             sha = self._write_commit(repo_id, head, files, title, message, author, when_dt)
             try:
                 if before_publish is not None:
@@ -608,12 +525,3 @@ class HubStore:
     def _is_fresh(self, repo_id: str) -> bool:
         """True while the repo only holds its initial commit."""
         return len(self.history(repo_id, self.resolve_revision(repo_id, "main"))) == 1
-
-
-def _gated_value(gated: bool | str | None) -> bool | str:
-    """The Hub's `gated` field: False, "auto" or "manual" (True means manual approval)."""
-    if gated in (None, False, "false", "False", ""):
-        return False
-    if gated in ("auto", "manual"):
-        return gated
-    return "manual"

@@ -1,0 +1,71 @@
+"""The API origin: the route table and dispatch over the read, write and admin routes."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+from mlxtui.devhub.admin import AdminRoutes
+from mlxtui.devhub.plumbing import HubError, repo_not_found
+from mlxtui.devhub.reads import ReadRoutes
+from mlxtui.devhub.requestlog import RequestRecord
+from mlxtui.devhub.writes import WriteRoutes
+
+__all__ = ["ApiHandler"]
+
+_REPO = r"(?P<repo>[^/?#]+/[^/?#]+)"
+
+
+class ApiHandler(ReadRoutes, WriteRoutes, AdminRoutes):
+    """The Hub API and resolve URLs."""
+
+    ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+        (m, re.compile(p), h)
+        for m, p, h in [
+            ("GET", r"/api/whoami-v2", "whoami"),
+            ("GET", r"/api/models", "list_models"),
+            ("GET", rf"/api/models/{_REPO}", "model_info"),
+            ("GET", rf"/api/models/{_REPO}/revision/(?P<rev>[^/]+)", "model_info"),
+            ("GET", rf"/api/models/{_REPO}/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?", "tree"),
+            ("POST", rf"/api/models/{_REPO}/paths-info/(?P<rev>[^/]+)", "paths_info"),
+            ("GET", rf"/api/models/{_REPO}/refs", "refs"),
+            ("GET", rf"/api/models/{_REPO}/commits/(?P<rev>[^/]+)", "commits"),
+            ("POST", rf"/api/models/{_REPO}/preupload/(?P<rev>[^/]+)", "preupload"),
+            ("POST", rf"/api/models/{_REPO}/commit/(?P<rev>[^/]+)", "commit"),
+            ("GET", rf"/api/models/{_REPO}/xet-write-token/(?P<rev>[^/]+)", "xet_token"),
+            ("GET", rf"/api/models/{_REPO}/xet-read-token/(?P<rev>[^/]+)", "xet_token"),
+            ("PUT", rf"/api/models/{_REPO}/settings", "settings"),
+            ("POST", r"/api/repos/create", "create_repo"),
+            ("DELETE", r"/api/repos/delete", "delete_repo"),
+            ("POST", r"/api/validate-yaml", "validate_yaml"),
+            ("POST", rf"/{_REPO}\.git/info/lfs/objects/batch", "lfs_batch"),
+            ("PUT", r"/_devhub/lfs/(?P<oid>[0-9a-f]{64})", "lfs_put"),
+            ("POST", r"/_devhub/lfs/(?P<oid>[0-9a-f]{64})/verify", "lfs_verify"),
+            ("HEAD", rf"/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)", "resolve"),
+            ("GET", rf"/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)", "resolve"),
+            ("GET", r"/_devhub/faults", "faults_list"),
+            ("POST", r"/_devhub/faults", "faults_add"),
+            ("DELETE", r"/_devhub/faults", "faults_clear"),
+            ("GET", r"/_devhub/requests", "requests_list"),
+            ("DELETE", r"/_devhub/requests", "requests_clear"),
+            ("POST", r"/_devhub/grant", "grant"),
+        ]
+    ]
+
+    def route(self) -> None:
+        path = self.raw_path
+        admin = path.startswith("/_devhub/") and not path.startswith("/_devhub/lfs/")
+        if not admin:
+            self.hub.requests.append(RequestRecord(self.command, unquote(path), self.query_string))
+            self.apply_faults(unquote(path))
+        for method, pattern, handler in self.ROUTES:
+            match = pattern.fullmatch(path)
+            if match and method == self.command:
+                params = {k: unquote(v) if v is not None else None for k, v in match.groupdict().items()}
+                getattr(self, f"h_{handler}")(**params)
+                return
+        if re.match(r"/api/(datasets|spaces)/", path):
+            raise HubError(404, "RepoNotFound", "Repository not found (devhub serves models only)")
+        if re.match(r"/api/models/[^/]+(/|$)", path) or re.match(r"/[^/_][^/]*(/[^/]+)?/resolve/", path):
+            raise repo_not_found()  # e.g. a canonical one-part id ("gpt2"): devhub repos are owner/name
+        raise HubError(404, "NotFound", f"Sorry, we can't find the page you are looking for ({self.command} {path}).")

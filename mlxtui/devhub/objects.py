@@ -1,0 +1,117 @@
+"""What the local Hub's store is made of: its errors, file entries, git and LFS ids, Hub timestamps."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = [
+    "StoreError", "RepoNotFound", "RepoExists", "RevisionNotFound", "EntryNotFound", "CommitError",
+    "FileEntry", "LFS_PATTERNS", "LFS_SIZE_THRESHOLD", "git_blob_oid", "is_lfs_path", "lfs_pointer",
+    "utc_now", "iso", "parse_when", "gated_value",
+]
+
+#: default .gitattributes of a new Hub repo: files stored through LFS whatever their size
+LFS_PATTERNS = (
+    "*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gz", "*.h5", "*.joblib", "*.lfs.*", "*.mlmodel",
+    "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb", "*.pickle", "*.pkl", "*.pt",
+    "*.pth", "*.rar", "*.safetensors", "*.tar.*", "*.tar", "*.tflite", "*.tgz", "*.wasm", "*.xz", "*.zip", "*.zst",
+    "*tfevents*", "*.gguf",
+)
+#: the Hub refuses regular (non-LFS) files above 10 MB; bigger files always go through LFS
+LFS_SIZE_THRESHOLD = 10 * 1024 * 1024
+
+class StoreError(Exception):
+    """Base class of storage errors; the server maps each kind to a Hub error code."""
+
+
+class RepoNotFound(StoreError):
+    pass
+
+
+class RepoExists(StoreError):
+    pass
+
+
+class RevisionNotFound(StoreError):
+    pass
+
+
+class EntryNotFound(StoreError):
+    pass
+
+
+class CommitError(StoreError):
+    """A commit was refused (missing LFS object, bad path...): nothing was written."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(when: datetime) -> str:
+    """The Hub's timestamp format: 2024-05-01T12:00:00.000Z."""
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def parse_when(value: datetime | str | None) -> datetime:
+    if value is None:
+        return utc_now()
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def git_blob_oid(data: bytes) -> str:
+    """git's object id of a blob: sha1 of "blob <size>\\0" + content."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def lfs_pointer(sha256: str, size: int) -> bytes:
+    """The git-lfs pointer file that stands in git for an LFS file."""
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
+
+
+def is_lfs_path(path: str, size: int) -> bool:
+    """Whether the Hub would store this file through LFS (by pattern or by size)."""
+    name = path.rsplit("/", 1)[-1]
+    if size >= LFS_SIZE_THRESHOLD:
+        return True
+    return any(fnmatch.fnmatch(name, pattern) for pattern in LFS_PATTERNS) or path.startswith("saved_model/")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a commit snapshot."""
+
+    path: str
+    sha256: str
+    size: int
+    lfs: bool
+    #: git object id: sha1 of the content, or of the LFS pointer for LFS files (what the Hub calls blobId/oid)
+    oid: str
+
+    @property
+    def pointer_size(self) -> int:
+        return len(lfs_pointer(self.sha256, self.size))
+
+    @property
+    def etag(self) -> str:
+        """What resolve answers as (X-Linked-)ETag: sha256 for LFS files, the git oid otherwise."""
+        return self.sha256 if self.lfs else self.oid
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "size": self.size, "lfs": self.lfs, "oid": self.oid}
+
+
+def gated_value(gated: bool | str | None) -> bool | str:
+    """The Hub's `gated` field: False, "auto" or "manual" (True means manual approval)."""
+    if gated in (None, False, "false", "False", ""):
+        return False
+    if gated in ("auto", "manual"):
+        return gated
+    return "manual"
