@@ -58,17 +58,28 @@ def build_context(args: argparse.Namespace) -> tuple[Context, list[str]]:
     endpoint = resolve_endpoint(args.endpoint, settings)
     ctx = Context(endpoint=endpoint, settings=settings)
     if args.demo:
-        from mlxtui.devhub.demo import DEMO_WRITE_TOKEN, default_demo_root, is_seeded, start_demo_hub
+        from mlxtui.services.demo import demo_needs_seeding, start_demo
 
-        if not is_seeded(default_demo_root()):
+        if demo_needs_seeding():
             print("mlxtui: preparing the demo Hub (first run only; a few seconds)…", file=sys.stderr)
-        hub = start_demo_hub()
-        ctx.demo = True
-        ctx.endpoint = hub.url
-        ctx.token = DEMO_WRITE_TOKEN
-        ctx.demo_hub = hub  # type: ignore[attr-defined]  # kept alive for the process
+        start_demo(ctx)
+    # The endpoint (and Xet on or off) is decided once, here, before any thread starts.
     configure_hub_environment(ctx.endpoint)
     return ctx, problems
+
+
+def _fail(error: BaseException, where: str) -> int:
+    """One line on stderr for any failure; the traceback goes to the log. Returns the exit code."""
+    from mlxtui.errorlog import log_failure, one_line
+
+    if isinstance(error, MlxtuiError):
+        log_failure(error, where)
+        print(f"mlxtui: {one_line(error)}", file=sys.stderr)
+        return error.exit_code
+    log = log_failure(error, where)
+    where_log = f" (details in {log})" if log else ""
+    print(f"mlxtui: unexpected error: {one_line(error)}{where_log}", file=sys.stderr)
+    return 70
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,9 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         ctx, problems = build_context(args)
-    except MlxtuiError as error:
-        print(f"mlxtui: {error}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt:
+        print("mlxtui: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the one place a failure becomes an exit code
+        return _fail(error, "start-up")
     if args.command is None:
         from mlxtui.ui.app import MlxtuiApp
 
@@ -90,9 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mlxtui: {problem}", file=sys.stderr)
     try:
         return int(args.func(args, ctx) or 0)
-    except MlxtuiError as error:
-        print(f"mlxtui: {error}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("mlxtui: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - the one place a failure becomes an exit code
+        return _fail(error, f"mlxtui {args.command}")

@@ -5,12 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["config_dir", "data_dir", "models_dir", "jobs_dir", "chats_dir", "drafts_dir", "themes_dirs"]
+__all__ = [
+    "config_dir", "data_dir", "state_dir", "log_path", "models_dir", "jobs_dir", "chats_dir", "drafts_dir",
+    "themes_dirs",
+]
 
 
 def _xdg(var: str, default: str) -> Path:
+    """An XDG base directory. The spec says relative values are invalid and must be ignored: a relative
+    XDG_DATA_HOME would otherwise mean a different folder for the worker (which runs in its job folder)."""
     value = os.environ.get(var)
-    return Path(value) if value else Path.home() / default
+    return Path(value) if value and os.path.isabs(value) else Path.home() / default
 
 
 def config_dir() -> Path:
@@ -19,6 +24,16 @@ def config_dir() -> Path:
 
 def data_dir() -> Path:
     return _xdg("XDG_DATA_HOME", ".local/share") / "mlxtui"
+
+
+def state_dir() -> Path:
+    """Logs and other state worth keeping but not backing up (~/.local/state/mlxtui)."""
+    return _xdg("XDG_STATE_HOME", ".local/state") / "mlxtui"
+
+
+def log_path() -> Path:
+    """Where failures are written in full (the screen and the CLI show one line and this path)."""
+    return state_dir() / "mlxtui.log"
 
 
 def models_dir() -> Path:

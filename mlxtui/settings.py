@@ -11,7 +11,10 @@ from typing import Any
 
 from mlxtui import paths
 
-__all__ = ["Settings", "SearchSettings", "ConvertSettings", "ChatSettings", "load_settings", "save_settings"]
+__all__ = [
+    "Settings", "SearchSettings", "ConvertSettings", "ChatSettings", "SettingsLockedError", "load_settings",
+    "save_settings",
+]
 
 
 @dataclass
@@ -46,21 +49,41 @@ class Settings:
     chat: ChatSettings = field(default_factory=ChatSettings)
     #: binding id -> keys, handed to App.set_keymap, e.g. {"app.help" = "f1"}
     keymap: dict[str, str] = field(default_factory=dict)
+    #: the file as read: unknown keys and mistyped values are written back as they were
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: why the file must not be written (it failed to parse); None when saving is safe
+    locked: str | None = field(default=None, repr=False, compare=False)
 
     def models_dir(self) -> Path:
-        return Path(self.convert.output_dir).expanduser() if self.convert.output_dir else paths.models_dir()
+        """Where conversions go; a relative output_dir means relative to where mlxtui was started, made
+        absolute here so no later working directory (a job's worker runs in its job folder) changes it."""
+        if not self.convert.output_dir:
+            return paths.models_dir()
+        return Path(os.path.abspath(Path(self.convert.output_dir).expanduser()))
 
 
 def default_path() -> Path:
     return paths.config_dir() / "config.toml"
 
 
+#: fields of Settings that are bookkeeping, not settings
+_INTERNAL = ("raw", "locked")
+
+
+class SettingsLockedError(OSError):
+    """Raised by save_settings when the file on disk failed to parse: it is never overwritten."""
+
+
 def _from_dict(cls: type, raw: dict[str, Any], problems: list[str], where: str = "") -> Any:
     """Build a dataclass from TOML, keeping defaults for unknown or mistyped keys and noting each."""
     values: dict[str, Any] = {}
     defaults = cls()
+    known = {f.name for f in dataclasses.fields(cls) if f.name not in _INTERNAL}
+    for key in raw:
+        if key not in known:
+            problems.append(f"unknown setting {where}{key} (kept as it is)")
     for f in dataclasses.fields(cls):
-        if f.name not in raw:
+        if f.name not in raw or f.name in _INTERNAL:
             continue
         value = raw[f.name]
         default = getattr(defaults, f.name)
@@ -95,28 +118,63 @@ def load_settings(path: Path | None = None) -> tuple[Settings, list[str]]:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        return Settings(), [f"{path} could not be read ({error}); using defaults. The file was left as it is."]
+        reason = f"{path} could not be read ({error})"
+        return Settings(locked=reason), [
+            f"{reason}; using defaults. The file was left as it is, and changes are not saved until it is fixed."
+        ]
     problems: list[str] = []
     settings = _from_dict(Settings, raw, problems)
+    settings.raw = raw
     if problems:
-        problems = [f"{path}: " + "; ".join(problems) + " (defaults used for those)."]
+        problems = [f"{path}: " + "; ".join(problems) + " (defaults used for mistyped values; the file keeps them)."]
     return settings, problems
 
 
+def _merge(raw: dict[str, Any], current: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """What to write: the file's own keys, overlaid with every setting that is valid or was changed.
+
+    A mistyped value in the file is kept unless the app changed that setting from its default.
+    """
+    out = dict(raw)
+    for key, value in current.items():
+        default = defaults.get(key)
+        if isinstance(value, dict) and isinstance(default, dict) and key != "keymap":
+            sub = raw.get(key) if isinstance(raw.get(key), dict) else {}
+            out[key] = _merge(sub, value, default)
+        elif key in raw and not _same_type(raw[key], default) and value == default:
+            continue  # the user's mistyped value stays for them to fix
+        else:
+            out[key] = value
+    return out
+
+
+def _same_type(value: Any, default: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return type(value) is type(default)
+    if isinstance(default, dict):
+        return isinstance(value, dict)
+    return isinstance(value, type(default))
+
+
+def _as_dict(settings: Settings) -> dict[str, Any]:
+    data = dataclasses.asdict(settings)
+    for key in _INTERNAL:
+        data.pop(key, None)
+    return data
+
+
 def save_settings(settings: Settings, path: Path | None = None) -> None:
-    """Write atomically: a temporary file beside the target, then os.replace."""
+    """Write atomically, keeping unknown keys and mistyped values; never over a file that failed to parse."""
+    if settings.locked:
+        raise SettingsLockedError(f"not saved: {settings.locked}. Fix the file, then restart mlxtui.")
     import tomli_w  # only needed when something changed
 
-    path = path or default_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = dataclasses.asdict(settings)
-    import tempfile  # only when saving: it pulls in shutil and more
+    from mlxtui.atomic import write_bytes_atomic
 
-    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            tomli_w.dump(data, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    path = path or default_path()
+    data = _merge(settings.raw, _as_dict(settings), _as_dict(Settings()))
+    import io
+
+    buffer = io.BytesIO()
+    tomli_w.dump(data, buffer)
+    write_bytes_atomic(path, buffer.getvalue())

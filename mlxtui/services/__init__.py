@@ -45,9 +45,12 @@ class Context:
 
     endpoint: str = HUB_ENDPOINT
     settings: Settings = field(default_factory=Settings)
-    #: an explicit token; None means HF_TOKEN or the standard token file, resolved by huggingface_hub
-    token: str | None = None
+    #: an explicit token; None means HF_TOKEN or the standard token file, resolved by huggingface_hub.
+    #: Never in repr: Textual's crash screen and tracebacks print objects.
+    token: str | None = field(default=None, repr=False)
     demo: bool = False
+    #: the demo Hub server when `demo` (kept alive with the context)
+    demo_hub: object | None = field(default=None, repr=False, compare=False)
 
     def use_endpoint(self, endpoint: str, *, demo: bool = False, token: str | None = None) -> None:
         """Switch Hub (e.g. to the demo hub when the real one is unreachable)."""

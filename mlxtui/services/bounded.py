@@ -49,6 +49,7 @@ class BadFileError(InvalidInputError):
     """A file that is malformed, too large or too deep to be what it claims; the message names it."""
 
     kind = "bad file"
+    exit_code = 6
 
 
 def _int(text: str) -> int:

@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.theme import Theme
 from textual.widget import Widget
 from textual.widgets import Footer, Static, TabbedContent, TabPane, Tabs
+from textual.worker import Worker, WorkerState
 
 from mlxtui import paths
 from mlxtui.services import Context
@@ -149,6 +150,7 @@ class MlxtuiApp(App[int]):
         self.settings_path = settings_path
         self._startup_notices = list(startup_notices)
         self._probe = probe
+        self._settings_warned = False
         #: pane id -> the widget that had focus when the user left that pane
         self._last_focus: dict[str, Widget] = {}
         themes, problems = load_themes(paths.themes_dirs())
@@ -324,22 +326,54 @@ class MlxtuiApp(App[int]):
 
     @work(exclusive=True, group="demo", thread=True, exit_on_error=False)
     def start_demo(self) -> None:
-        from mlxtui.devhub.demo import DEMO_WRITE_TOKEN, start_demo_hub
+        from mlxtui.services.demo import launch_demo_hub
 
         self.call_from_thread(self.notify, "Preparing the demo Hub…")
         try:
-            hub = start_demo_hub()
+            hub = launch_demo_hub()
         except (MlxtuiError, OSError) as error:
             self.call_from_thread(self.notify, f"The demo Hub did not start: {error}", severity="error")
             return
-        self.ctx.demo_hub = hub  # type: ignore[attr-defined]
-        self.ctx.use_endpoint(hub.url, demo=True, token=DEMO_WRITE_TOKEN)
-        self.call_from_thread(self._demo_started)
+        # The endpoint changes on the main thread, between workers, never from this one.
+        self.call_from_thread(self._demo_started, hub)
 
-    def _demo_started(self) -> None:
+    def _demo_started(self, hub: object) -> None:
+        from mlxtui.services.demo import use_demo_hub
+
+        use_demo_hub(self.ctx, hub)
         self.query_one(EndpointBar).refresh_endpoint()
         self.probe_hub()
         self.notify(f"Demo Hub running at {self.ctx.endpoint}.", title="Demo")
+
+    # -- failures ---------------------------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The app's own workers (probe, demo, pane mounting) follow the same policy as the panes'."""
+        if event.state is WorkerState.ERROR:
+            self.worker_failed(event.worker, self)
+
+    def worker_failed(self, worker: Worker, owner: object) -> None:
+        """The one handler for a worker that died: a notification, the traceback in the log, the owner told.
+
+        An MlxtuiError is already a sentence for people; anything else is a bug, shown with the log's path.
+        """
+        from mlxtui.errorlog import log_failure, one_line
+
+        error = worker.error
+        if error is None:
+            return
+        log = log_failure(error, f"worker {worker.name or worker.group} of {type(owner).__name__}")
+        if isinstance(error, MlxtuiError):
+            message = one_line(error)
+        else:
+            message = f"Something went wrong: {one_line(error)}" + (f" (details in {log})" if log else "")
+        self.notify(message, title="Failed", severity="error", timeout=15)
+        reset = getattr(owner, "worker_failed", None)
+        if reset is not None and owner is not self:
+            try:
+                reset(worker, message)
+            except Exception as reset_error:  # noqa: BLE001 - the notice above is already out
+                log_failure(reset_error, f"{type(owner).__name__}.worker_failed")
 
     # -- settings ---------------------------------------------------------------------------------
 
@@ -349,11 +383,15 @@ class MlxtuiApp(App[int]):
             self.save_settings()
 
     def save_settings(self) -> None:
-        """Write settings atomically; a failure is a notice, never a crash."""
+        """Write settings atomically; a failure is one notice (not one per keystroke), never a crash."""
         try:
             save_settings(self.ctx.settings, self.settings_path)
         except OSError as error:
-            self.notify(f"Settings were not saved: {error}", severity="error")
+            if not self._settings_warned:
+                self._settings_warned = True
+                self.notify(f"Settings were not saved: {error}", severity="error", timeout=10)
+        else:
+            self._settings_warned = False
 
     # -- size -------------------------------------------------------------------------------------
 

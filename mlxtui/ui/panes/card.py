@@ -18,6 +18,7 @@ from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Input, Label, Markdown, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
+from mlxtui.ui.failures import ReportsFailures
 from mlxtui.services.card import (
     FORM_FIELDS,
     CardService,
@@ -47,7 +48,7 @@ _FIELD_LABELS = {
 }
 
 
-class CardPane(Vertical):
+class CardPane(ReportsFailures, Vertical):
     """Edit the model card of an MLX folder."""
 
     DEFAULT_CSS = pane_css(__file__)

@@ -28,6 +28,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Markdown, OptionList, ProgressBar, Static, TextArea
 from textual.widgets.option_list import Option
 
+from mlxtui.ui.failures import ReportsFailures
 from mlxtui.services.chat import ChatService, SamplingSettings
 from mlxtui.services.conversations import Conversation, ConversationStore
 from mlxtui.services.errors import MlxtuiError
@@ -310,7 +311,7 @@ class OpenConversationScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ChatPane(Vertical):
+class ChatPane(ReportsFailures, Vertical):
     """Load a model, chat with it, watch its token rates."""
 
     DEFAULT_CSS = pane_css(__file__)

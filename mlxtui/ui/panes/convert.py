@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, DataTable, Input, RichLog, Select, Static
 
+from mlxtui.ui.failures import ReportsFailures
 from mlxtui.format import human_bytes
 from mlxtui.services.convert import (
     DTYPES,
@@ -46,7 +47,7 @@ _GROUPS = (16, 32, 64, 128)
 _ROWS = ("download", "files", "load", "quantize", "save")
 
 
-class ConvertPane(Vertical):
+class ConvertPane(ReportsFailures, Vertical):
     """Convert a repo or local folder to MLX, as one job or a queue of variants."""
 
     DEFAULT_CSS = pane_css(__file__)

@@ -18,6 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import ContentSwitcher, DataTable, Input, Static, TextArea, Tree
 from textual.widgets.tree import TreeNode
 
+from mlxtui.ui.failures import ReportsFailures
 from mlxtui.format import human_bytes, human_count
 from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.events import Notice
@@ -49,7 +50,7 @@ def _add_child(node: TreeNode[Any], label: str, value: Any) -> None:
         node.add_leaf(Text.assemble((label, "bold"), ": ", json.dumps(value)), data=value)
 
 
-class InspectPane(Vertical):
+class InspectPane(ReportsFailures, Vertical):
     """Inspect a repo id or local folder before converting it."""
 
     DEFAULT_CSS = pane_css(__file__)

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from mlxtui.ui.failures import ReportsFailures
 from mlxtui.format import human_bytes
 from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.library import LibraryService, LocalModel
@@ -21,7 +22,7 @@ from mlxtui.ui.panes import pane_css
 __all__ = ["LibraryPane"]
 
 
-class LibraryPane(Vertical):
+class LibraryPane(ReportsFailures, Vertical):
     """Local models: open in Chat or Card, delete."""
 
     DEFAULT_CSS = pane_css(__file__)

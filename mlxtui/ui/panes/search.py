@@ -17,6 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Select, Static
 
+from mlxtui.ui.failures import ReportsFailures
 from mlxtui.format import human_count
 from mlxtui.services.errors import MlxtuiError, OfflineError
 from mlxtui.services.events import Notice, SearchHit, SearchPage
@@ -49,7 +50,7 @@ def _count(n: int | None) -> str:
     return human_count(n, digits=1, missing="–")
 
 
-class SearchPane(Vertical):
+class SearchPane(ReportsFailures, Vertical):
     """Search the Hub for models; Enter on a row opens it in Inspect."""
 
     DEFAULT_CSS = pane_css(__file__)

@@ -17,6 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, ProgressBar, Select, Static
 from textual.widgets.option_list import Option
 
+from mlxtui.ui.failures import ReportsFailures
 from mlxtui.format import human_bytes
 from mlxtui.services.errors import CancelledByUser, MlxtuiError
 from mlxtui.services.events import UploadFinished, UploadProgress, UploadStage
@@ -29,7 +30,7 @@ __all__ = ["UploadPane"]
 _MARKS = {"ok": ("✓", "green"), "warning": ("!", "yellow"), "error": ("✗", "red")}
 
 
-class UploadPane(Vertical):
+class UploadPane(ReportsFailures, Vertical):
     """Upload an MLX folder to the Hub."""
 
     DEFAULT_CSS = pane_css(__file__)
