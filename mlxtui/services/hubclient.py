@@ -44,6 +44,7 @@ __all__ = [
     "http_status",
     "is_offline",
     "in_thread",
+    "in_daemon_thread",
     "with_retries",
     "quiet_tqdm",
 ]
@@ -247,6 +248,50 @@ async def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> AsyncI
     Closing the iterator early (a cancelled worker) returns at once; the thread finishes on its own and its
     result is dropped.
     """
+    async for event in _bridge(fn, args, kwargs, daemon=False):
+        yield event
+
+
+async def in_daemon_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> AsyncIterator[Notice | Result]:
+    """`in_thread` on a daemon thread, which the interpreter does not wait for at exit.
+
+    For work that may be abandoned when the user quits (a download: huggingface_hub resumes the partial
+    file next time), so quitting never waits for the network.
+    """
+    async for event in _bridge(fn, args, kwargs, daemon=True):
+        yield event
+
+
+def _daemon_future(runner: Callable[[], Any]) -> asyncio.Future[Any]:
+    """Run `runner` on a new daemon thread; its outcome lands in the returned future."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(value: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+    def target() -> None:
+        value, error = None, None
+        try:
+            value = runner()
+        except BaseException as caught:  # handed to the awaiting side
+            error = caught
+        try:
+            loop.call_soon_threadsafe(settle, value, error)
+        except RuntimeError:
+            pass  # the loop has closed: nobody is listening
+
+    threading.Thread(target=target, name="mlxtui-daemon", daemon=True).start()
+    return future
+
+
+async def _bridge(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], *,
+                  daemon: bool) -> AsyncIterator[Notice | Result]:
     _install_filter()
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Notice] = asyncio.Queue()
@@ -265,7 +310,7 @@ async def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> AsyncI
         finally:
             _listeners.pop(ident, None)
 
-    task = asyncio.ensure_future(asyncio.to_thread(runner))
+    task = _daemon_future(runner) if daemon else asyncio.ensure_future(asyncio.to_thread(runner))
     try:
         while True:
             getter = asyncio.ensure_future(queue.get())
