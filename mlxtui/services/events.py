@@ -162,7 +162,8 @@ class SearchPage:
 
 @dataclass(frozen=True)
 class UploadStage:
-    """The upload moved to a new step: "repo", "hashing", "comparing", "sending", "committing", "verifying"."""
+    """The upload moved to a new step: "checking", "repo", "hashing", "comparing", "sending", "committing",
+    "verifying"."""
 
     stage: str
     text: str
@@ -190,3 +191,11 @@ class UploadFinished:
     skipped_files: int
     sent_bytes: int
     verified_files: int
+    #: bytes of the files the Hub already had with the same content (not sent again)
+    skipped_bytes: int = 0
+    #: remote files this commit deleted (mlx-lm would have loaded them; the folder lacks them)
+    deleted_files: tuple[str, ...] = ()
+    #: the visibility read back from the Hub after the upload
+    private: bool | None = None
+    #: the upload changed the repo's visibility before sending (public -> private or back)
+    visibility_changed: bool = False
