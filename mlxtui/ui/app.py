@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, cast
 
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.geometry import Size
 from textual.reactive import reactive
@@ -23,7 +22,7 @@ from mlxtui import paths
 from mlxtui.services import Context
 from mlxtui.services.errors import MlxtuiError
 from mlxtui.settings import save_settings
-from mlxtui.ui.keys import PANES
+from mlxtui.ui.keys import PANES, app_bindings
 from mlxtui.ui.messages import ChatWithModel, ConvertModel, EditCard, ShowModel, UploadFolder
 from mlxtui.ui.panes import load_pane_class
 from mlxtui.ui.themes import DEFAULT_THEME, THEME_VARIABLE_DEFAULTS, load_themes
@@ -127,15 +126,7 @@ class MlxtuiApp(App[int]):
     TITLE = "mlxtui"
     AUTO_FOCUS = None  # on_mount focuses the search box, not the tab bar
     CSS_PATH = _HERE / "app.tcss"  # each pane brings its own stylesheet as DEFAULT_CSS
-    BINDINGS = [
-        *[
-            Binding(f"{n},alt+{n}", f"show_pane('{pane}')", title, id=f"app.pane.{pane}", show=False)
-            for n, (pane, title) in enumerate(PANES, start=1)
-        ],
-        Binding("escape", "leave_field", "Leave the field (then 1-7 switch panes)", id="app.leave_field", show=False),
-        Binding("question_mark,f1", "help", "Help", id="app.help"),
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
-    ]
+    BINDINGS = app_bindings()  # defined beside the pane list, so the keys doc needs no App import
 
     def __init__(
         self,

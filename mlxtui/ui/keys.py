@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from textual.binding import Binding, BindingType
 from textual.keys import format_key
 
-__all__ = ["KeyRow", "PANES", "key_rows", "keys_markdown"]
+__all__ = ["KeyRow", "PANES", "app_bindings", "key_rows", "keys_markdown"]
 
 
 @dataclass(frozen=True)
@@ -16,26 +16,6 @@ class KeyRow:
     keys: str
     binding_id: str
     description: str
-
-
-def _pane_classes() -> list[tuple[str, type]]:
-    from mlxtui.ui.panes.card import CardPane
-    from mlxtui.ui.panes.chat import ChatPane
-    from mlxtui.ui.panes.convert import ConvertPane
-    from mlxtui.ui.panes.inspect import InspectPane
-    from mlxtui.ui.panes.library import LibraryPane
-    from mlxtui.ui.panes.search import SearchPane
-    from mlxtui.ui.panes.upload import UploadPane
-
-    return [
-        ("Search", SearchPane),
-        ("Inspect", InspectPane),
-        ("Convert", ConvertPane),
-        ("Chat", ChatPane),
-        ("Card", CardPane),
-        ("Upload", UploadPane),
-        ("Library", LibraryPane),
-    ]
 
 
 #: (id, title, key) of each pane in tab order; keys 1..7 switch to them
@@ -48,6 +28,25 @@ PANES: list[tuple[str, str]] = [
     ("upload", "Upload"),
     ("library", "Library"),
 ]
+
+
+def app_bindings() -> list[Binding]:
+    """The app's own bindings: a digit per pane, Escape, help, quit."""
+    return [
+        *[
+            Binding(f"{n},alt+{n}", f"show_pane('{pane}')", title, id=f"app.pane.{pane}", show=False)
+            for n, (pane, title) in enumerate(PANES, start=1)
+        ],
+        Binding("escape", "leave_field", "Leave the field (then 1-7 switch panes)", id="app.leave_field", show=False),
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+    ]
+
+
+def _pane_classes() -> list[tuple[str, type]]:
+    from mlxtui.ui.panes import load_pane_class
+
+    return [(title, load_pane_class(pane)) for pane, title in PANES]
 
 
 def _bindings_of(cls: type) -> list[Binding]:
@@ -73,12 +72,7 @@ def _display_keys(keys: str) -> str:
 
 
 def key_rows() -> list[KeyRow]:
-    from mlxtui.ui.app import MlxtuiApp
-
-    rows = [
-        KeyRow("Everywhere", _display_keys(b.key), b.id or "", b.description)
-        for b in _bindings_of(MlxtuiApp)
-    ]
+    rows = [KeyRow("Everywhere", _display_keys(b.key), b.id or "", b.description) for b in app_bindings()]
     rows.append(KeyRow("Everywhere", "ctrl+p", "", "Command palette (panes, themes, demo Hub)"))
     for section, cls in _pane_classes():
         rows += [KeyRow(section, _display_keys(b.key), b.id or "", b.description) for b in _bindings_of(cls)]

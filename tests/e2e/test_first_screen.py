@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.tmux import Terminal, tmux_available
+from tests.e2e.tmux import Terminal
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not tmux_available(), reason="tmux is not installed")]
+pytestmark = [pytest.mark.e2e]
 
 MLXTUI = Path(sys.executable).with_name("mlxtui")
 

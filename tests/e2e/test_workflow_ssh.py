@@ -18,13 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.sshd import SSHServer, sshd_available
-from tests.e2e.tmux import Terminal, tmux_available
+from tests.e2e.sshd import SSHServer
+from tests.e2e.tmux import Terminal
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not (tmux_available() and sshd_available()), reason="needs tmux and openssh-server"),
-]
+pytestmark = [pytest.mark.e2e, pytest.mark.sshd]
 
 MLXTUI = Path(sys.executable).with_name("mlxtui")
 
