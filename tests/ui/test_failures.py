@@ -1,0 +1,49 @@
+"""One failure policy: a worker that dies with anything is reported (notice + log), never silent."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlxtui import paths
+from mlxtui.services import Context
+from mlxtui.services.errors import NotFoundError
+from mlxtui.ui.app import MlxtuiApp
+from mlxtui.ui.keys import PANES
+
+
+def make_app() -> MlxtuiApp:
+    return MlxtuiApp(Context(endpoint="http://127.0.0.1:9"), probe=False)
+
+
+async def _explode() -> None:
+    raise RuntimeError("the service had a bug")
+
+
+async def _not_found() -> None:
+    raise NotFoundError("org/missing was not found on the Hub.", hint="Check the spelling.")
+
+
+@pytest.mark.parametrize("pane", [p for p, _ in PANES])
+async def test_a_bug_in_any_pane_worker_is_shown_and_logged(pane: str) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        widget = app.query_one(f"#{pane}-pane")
+        worker = widget.run_worker(_explode(), exit_on_error=False, name="explode")
+        await app.workers.wait_for_complete([worker])
+        await pilot.pause()
+        notices = [n.message for n in app._notifications]
+        assert any("Something went wrong: the service had a bug" in m and str(paths.log_path()) in m for m in notices)
+        log = paths.log_path().read_text(encoding="utf-8")
+        assert "RuntimeError: the service had a bug" in log and type(widget).__name__ in log
+
+
+async def test_an_mlxtui_error_that_escapes_a_worker_is_shown_as_its_sentence() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        worker = app.query_one("#inspect-pane").run_worker(_not_found(), exit_on_error=False)
+        await app.workers.wait_for_complete([worker])
+        await pilot.pause()
+        notices = [n.message for n in app._notifications]
+        assert "org/missing was not found on the Hub. Check the spelling." in notices
