@@ -153,6 +153,10 @@ def map_error(error: BaseException, repo_id: str, endpoint: str, *, what: str = 
     if isinstance(error, hf.RevisionNotFoundError):
         return NotFoundError(f"{repo_id} has no {what or 'such revision'}.",
                              hint="Use a branch, tag or commit that exists (default: main).")
+    if isinstance(error, hf.LocalEntryNotFoundError) and is_offline(error):
+        # huggingface_hub's "offline and not in the cache" is an EntryNotFoundError too: it is not a missing file
+        return OfflineError(f"Can't reach {endpoint} for {subject}, and it is not in the cache on this machine.",
+                            hint="Check the network, or use a model that is already downloaded.")
     if isinstance(error, (hf.RemoteEntryNotFoundError, hf.EntryNotFoundError)):
         return NotFoundError(f"{repo_id} has no {what or 'such file'}.")
     if isinstance(error, hf.RepositoryNotFoundError):
