@@ -35,9 +35,9 @@ def test_stdin_conversation_until_an_empty_line(chat_models, capsys, monkeypatch
 
 
 def test_failures_are_one_clear_line(tmp_path, capsys):
-    assert main(["chat", str(tmp_path), "--prompt", "hi"]) == 1
+    assert main(["chat", str(tmp_path), "--prompt", "hi"]) == 2  # invalid input (docs/troubleshooting.md)
     assert "not an MLX model folder" in capsys.readouterr().err
-    assert main(["chat", str(tmp_path), "--prompt", "  "]) == 1
+    assert main(["chat", str(tmp_path), "--prompt", "  "]) == 2
     assert "prompt is empty" in capsys.readouterr().err
-    assert main(["chat", "http://127.0.0.1:9", "--prompt", "hi"]) == 1
+    assert main(["chat", "http://127.0.0.1:9", "--prompt", "hi"]) == 5  # offline
     assert "Can't reach" in capsys.readouterr().err
