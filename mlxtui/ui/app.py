@@ -366,6 +366,26 @@ class MlxtuiApp(App[int]):
             except Exception as reset_error:  # noqa: BLE001 - the notice above is already out
                 log_failure(reset_error, f"{type(owner).__name__}.worker_failed")
 
+    def _fatal_error(self) -> None:
+        """A crash ends the app with one line and the log's path, not Textual's traceback with locals
+        (locals can hold a token; the log masks tokens)."""
+        import sys
+
+        from rich.text import Text
+
+        from mlxtui.errorlog import log_failure, one_line
+
+        error = sys.exc_info()[1] or self._exception
+        if error is None or "debug" in self.features:
+            super()._fatal_error()
+            return
+        log = log_failure(error, "the app")
+        self._return_code = 70
+        self.bell()
+        where = f" (details in {log})" if log else ""
+        self._exit_renderables.append(Text(f"mlxtui: unexpected error: {one_line(error)}{where}"))
+        self._close_messages_no_wait()
+
     # -- settings ---------------------------------------------------------------------------------
 
     def _remember_theme(self, theme: Theme) -> None:

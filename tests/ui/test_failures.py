@@ -47,3 +47,26 @@ async def test_an_mlxtui_error_that_escapes_a_worker_is_shown_as_its_sentence() 
         await pilot.pause()
         notices = [n.message for n in app._notifications]
         assert "org/missing was not found on the Hub. Check the spelling." in notices
+
+
+async def test_a_crash_ends_with_one_line_and_the_log_never_a_traceback_with_locals(capsys) -> None:
+    app = make_app()
+    secret = "hf_" + "b" * 34
+
+    def crash() -> None:
+        token = secret  # noqa: F841 - a local Textual's own crash report would print
+        raise ZeroDivisionError("division by zero")
+
+    with pytest.raises(ZeroDivisionError):
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            app.call_later(crash)
+            await pilot.pause()
+            await pilot.pause()
+    out = capsys.readouterr()
+    printed = out.out + out.err
+    assert app.return_code == 70
+    assert "mlxtui: unexpected error: division by zero (details in" in printed
+    assert "Traceback" not in printed and secret not in printed
+    log = paths.log_path().read_text(encoding="utf-8")
+    assert "ZeroDivisionError" in log and secret not in log
