@@ -68,3 +68,11 @@ def test_terminal_escapes_in_an_error_message_are_shown_not_obeyed(tmp_path: Pat
     result = _run_with_broken_search(tmp_path, "ValueError('bad \\x1b[2J\\x1b]0;owned\\x07 name')")
     assert result.returncode == 70
     assert "\x1b" not in result.stderr and "^[[2J" in result.stderr and "^G" in result.stderr
+
+
+def test_every_exit_code_is_documented() -> None:
+    from mlxtui.services.errors import EXIT_CODES
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "troubleshooting.md").read_text(encoding="utf-8")
+    for code, meaning in EXIT_CODES.items():
+        assert f"| {code} | {meaning} |" in doc
