@@ -135,9 +135,12 @@ class MlxtuiApp(App[int]):
         settings_path: Path | None = None,
         startup_notices: Iterable[str] = (),
         probe: bool = True,
+        chat_model: str | None = None,
     ) -> None:
         super().__init__()
         self.ctx = ctx
+        #: `mlxtui chat MODEL --tui`: open on Chat with this model loading (a folder, repo id or endpoint URL)
+        self._chat_model = chat_model
         self.settings_path = settings_path
         self._startup_notices = list(startup_notices)
         self._probe = probe
@@ -179,6 +182,8 @@ class MlxtuiApp(App[int]):
         self._check_size()
         self.action_show_pane(PANES[0][0])  # typing goes to the search box at once
         self.call_after_refresh(self._mount_panes)
+        if self._chat_model:  # `mlxtui chat MODEL --tui`
+            self.post_message(ChatWithModel(self._chat_model))
         if self._probe:
             self.call_after_refresh(self.probe_hub)  # never delay the first frame
 
