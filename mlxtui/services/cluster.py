@@ -18,7 +18,7 @@ import socket
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -356,6 +356,35 @@ class ClusterService:
             raise ClusterError("This plan cannot run: " + "; ".join(plan.problems or ("no split chosen",)) + ".")
         cluster = Cluster(plan, hosts, _run_dir(), _free_port())
         await cluster.start(launch_timeout)
+        return cluster
+
+
+    async def open(self, model: str, hosts: Hosts, split: str | None = None, *,
+                   say: Callable[[str], None] | None = None, launch_timeout: float = 900.0) -> Cluster:
+        """Check, plan (refusing with the reasons), copy, launch and wait until the model answers.
+
+        `say` receives progress lines. On any failure the ranks already started are stopped.
+        """
+        say = say or (lambda line: None)
+        say(f"Checking {len(hosts.hosts)} ranks on {len(set(hosts.hosts))} hosts…")
+        from mlxtui.services.cluster_plan import resolve_model
+
+        path = await asyncio.to_thread(resolve_model, model)
+        checks = await self.check(hosts, str(path))
+        plan = await self.plan(model, hosts, split, checks)
+        for line in plan.lines():
+            say(line)
+        if not plan.ok:
+            raise ClusterError("Refused: " + "; ".join(plan.problems) + ".")
+        async for log in self.copy(plan, hosts, checks):
+            say(log.text)
+        cluster = await self.launch(plan, hosts, launch_timeout=launch_timeout)
+        try:
+            ready = await cluster.wait_ready()
+        except BaseException:
+            await cluster.stop()
+            raise
+        say(f"Ready after {ready.launch_s:.1f} s: {ready.split} over {ready.ranks} ranks at {ready.base_url}")
         return cluster
 
 
