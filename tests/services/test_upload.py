@@ -40,6 +40,10 @@ def ready_folder(mlx_folder: Path) -> Path:
 
 
 def service_for(hub, token: str | None = "write") -> UploadService:
+    """The service as the app builds it: the endpoint (and Xet off for a devhub) decided once, on this thread."""
+    from mlxtui.services import configure_hub_environment
+
+    configure_hub_environment(hub.url)
     value = {"write": hub.write_token, "read": hub.read_token, "other": hub.other_token, None: None}[token]
     return UploadService(Context(endpoint=hub.url, token=value))
 
@@ -168,7 +172,7 @@ async def test_an_org_without_write_access(hubx, ready_folder: Path, monkeypatch
     # the real Hub's whoami: member of mlx-community with the read role
     info = {"name": "carol", "orgs": [{"name": "mlx-community", "roleInOrg": "read"}, {"name": "carol-lab", "roleInOrg": "admin"}],
             "auth": {"accessToken": {"role": "write"}}}
-    identity = upload_module._identity(info)
+    identity = upload_module.identity_from_whoami(info)
     assert identity.writable == ("carol", "carol-lab")
     service = service_for(hubx)
 
@@ -257,10 +261,10 @@ def test_xet_progress_reports_reach_the_sink() -> None:
     import threading
     from types import SimpleNamespace as NS
 
-    from mlxtui.services.upload import _ProgressSink, _XetReporter
+    from mlxtui.services.upload_progress import ProgressSink, _XetReporter
 
     events: list = []
-    sink = _ProgressSink(events.append, files_total=2, bytes_total=300, cancel=threading.Event())
+    sink = ProgressSink(events.append, files_total=2, bytes_total=300, cancel=threading.Event())
     reporter = type("R", (_XetReporter,), {"sink": sink})()
     reporter.update_progress(NS(total_bytes_completed=100), {"a": NS(item_name="a", bytes_completed=100, total_bytes=100)})
     reporter.update_progress(NS(total_bytes_completed=300), {"b": NS(item_name="b", bytes_completed=200, total_bytes=200)})
@@ -275,12 +279,12 @@ def test_progress_hook_restores_huggingface_hub() -> None:
     import huggingface_hub.utils._xet_progress_reporting as xet
     import huggingface_hub.utils.tqdm  # noqa: F401
 
-    from mlxtui.services.upload import _progress_hook, _ProgressSink
+    from mlxtui.services.upload_progress import ProgressSink, progress_hook
 
     module = sys.modules["huggingface_hub.utils.tqdm"]
     before = (module.tqdm, xet.XetUploadProgressReporter)
     import threading
 
-    with _progress_hook(_ProgressSink(lambda e: None, 0, 0, threading.Event())):
-        assert module.tqdm is not before[0]
+    with progress_hook(ProgressSink(lambda e: None, 0, 0, threading.Event())) as hooked:
+        assert hooked and module.tqdm is not before[0]
     assert (module.tqdm, xet.XetUploadProgressReporter) == before

@@ -53,5 +53,5 @@ def test_upload_without_a_terminal_needs_yes(hubx, mlx_folder: Path, monkeypatch
 
 def test_upload_invalid_repo_id(hubx, mlx_folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("HF_TOKEN", hubx.write_token)
-    assert main(["--endpoint", hubx.url, "upload", str(mlx_folder), "alice/bad name", "--yes"]) == 1
+    assert main(["--endpoint", hubx.url, "upload", str(mlx_folder), "alice/bad name", "--yes"]) == 2  # bad input
     assert "not a valid repo id" in capsys.readouterr().err

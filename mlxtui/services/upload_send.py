@@ -1,0 +1,214 @@
+"""The blocking half of an upload: repo and visibility, hashing bound to the checked bytes, one commit, verify.
+
+Runs on one worker thread (`UploadService.upload` drives it). It never changes `os.environ` or
+`huggingface_hub.constants`: the endpoint is the Context's, passed to `HfApi` explicitly, and the Xet/LFS
+decision was made once on the main thread at start-up. `SendState` tells the caller whether the commit request
+was sent, so a cancel or a dropped connection is reported truthfully.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mlxtui.format import human_bytes, printable
+from mlxtui.services.errors import CancelledByUser, UploadError
+from mlxtui.services.events import UploadFinished, UploadStage
+from mlxtui.services.upload_preflight import UploadPlan, loadable
+from mlxtui.services.upload_progress import NOTHING_PUBLISHED, ProgressSink, progress_hook
+from mlxtui.services.upload_scan import is_weights
+
+__all__ = ["SendState", "send", "remote_files", "compare", "INLINE_BYTES"]
+
+#: checked files up to this size are read once and sent from memory: the bytes sent are the bytes scanned
+INLINE_BYTES = 64_000_000
+_NEVER_DELETE = (".gitattributes",)
+
+
+@dataclass
+class SendState:
+    """What the sending thread has done so far (read by the event loop after a cancel or an error)."""
+
+    commit_sent: bool = False
+    commit: str | None = None
+    visibility_changed: bool = False
+
+
+def _git_blob_sha1(data: bytes | None, path: str | None, size: int) -> str:
+    """The git blob id the Hub reports for regular (non-LFS) files."""
+    digest = hashlib.sha1(b"blob %d\0" % size)
+    if data is not None:
+        digest.update(data)
+    else:
+        with open(path or "", "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def remote_files(api: Any, repo_id: str) -> dict[str, Any]:
+    """The repo's files (path -> RepoFile); empty for a repo without a tree yet."""
+    from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.hf_api import RepoFile
+
+    try:
+        return {item.path: item for item in api.list_repo_tree(repo_id, recursive=True, repo_type="model")
+                if isinstance(item, RepoFile)}
+    except (EntryNotFoundError, RevisionNotFoundError):
+        return {}
+
+
+def _same(op: Any, remote: Any) -> bool:
+    """Is this local file already on the server, byte for byte (sha256 for LFS, git blob id otherwise)?"""
+    if remote is None or remote.size != op.upload_info.size:
+        return False
+    if remote.lfs is not None:
+        return remote.lfs.sha256 == op.upload_info.sha256.hex()
+    data = op.path_or_fileobj if isinstance(op.path_or_fileobj, bytes) else None
+    path = op.path_or_fileobj if isinstance(op.path_or_fileobj, str) else None
+    return remote.blob_id == _git_blob_sha1(data, path, op.upload_info.size)
+
+
+def compare(api: Any, plan: UploadPlan, ops: list[Any], deleted: list[str]) -> list[str]:
+    """What differs between the repo and the folder (blocking): missing or different files, files that should be
+    gone, the wrong visibility. Empty when the repo serves the folder."""
+    remote = remote_files(api, plan.repo_id)
+    problems: list[str] = []
+    for op in ops:
+        entry = remote.get(op.path_in_repo)
+        name = printable(op.path_in_repo, newlines=False)
+        if entry is None:
+            problems.append(f"{name} is missing")
+        elif not _same(op, entry):
+            problems.append(f"{name} differs")
+    problems += [f"{printable(p, newlines=False)} is still there" for p in deleted if p in remote]
+    private = bool(getattr(api.model_info(plan.repo_id), "private", False))
+    if private != plan.private:
+        problems.append(f"the repo is {'private' if private else 'public'}, not {'private' if plan.private else 'public'}")
+    return problems
+
+
+def _stat_changes(plan: UploadPlan) -> list[str]:
+    """Files whose size, time or identity changed since the check (cheap: no reading)."""
+    changed = []
+    for path, real, size, mtime_ns, inode in plan.binding.stats if plan.binding else ():
+        try:
+            info = os.stat(real)
+        except OSError:
+            changed.append(path)
+            continue
+        if (info.st_size, info.st_mtime_ns, info.st_ino) != (size, mtime_ns, inode):
+            changed.append(path)
+    return changed
+
+
+def _changed_error(paths: list[str]) -> UploadError:
+    return UploadError(f"{printable(', '.join(paths[:4]), newlines=False)} changed after the check; nothing was published.",
+                       hint="Check again (ctrl+r, or run the command again), then upload.")
+
+
+def _operations(plan: UploadPlan, cancel: threading.Event) -> list[Any]:
+    """One CommitOperationAdd per file, from the bytes that were checked (a changed file stops the upload)."""
+    from huggingface_hub import CommitOperationAdd
+
+    ops = []
+    for f in plan.files:
+        if cancel.is_set():
+            raise CancelledByUser(NOTHING_PUBLISHED, hint="Run it again to resume.")
+        checked = plan.binding.digest(f.path) if plan.binding else None
+        if not is_weights(f.path) and f.size <= INLINE_BYTES:
+            with open(f.real, "rb") as handle:
+                data = handle.read(INLINE_BYTES + 1)
+            if checked is not None and hashlib.sha256(data).hexdigest() != checked:
+                raise _changed_error([f.path])
+            ops.append(CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=data))
+            continue
+        op = CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=f.real)
+        if not is_weights(f.path) and checked is not None and op.upload_info.sha256.hex() != checked:
+            raise _changed_error([f.path])
+        ops.append(op)
+    changed = _stat_changes(plan)
+    if changed:
+        raise _changed_error(changed)
+    return ops
+
+
+def _visibility(api: Any, plan: UploadPlan, emit: Callable[[Any], None], state: SendState) -> None:
+    """Create the repo if needed and give it the visibility asked for, before any file is sent."""
+    emit(UploadStage("repo", f"Creating {plan.repo_id} ({'private' if plan.private else 'public'}) if needed"))
+    api.create_repo(plan.repo_id, private=plan.private, exist_ok=True, repo_type="model")
+    private = bool(getattr(api.model_info(plan.repo_id), "private", False))
+    if private != plan.private:
+        emit(UploadStage("repo", f"Making {plan.repo_id} {'private' if plan.private else 'public'} before sending anything"))
+        api.update_repo_settings(plan.repo_id, private=plan.private, repo_type="model")
+        state.visibility_changed = True
+
+
+def send(api: Any, plan: UploadPlan, emit: Callable[[Any], None], cancel: threading.Event, state: SendState) -> None:
+    """Repo and visibility, hashing, comparing, LFS bytes, one commit (adds and deletes), verification."""
+    from huggingface_hub import CommitOperationDelete
+
+    def stop_if_cancelled() -> None:
+        if cancel.is_set():
+            raise CancelledByUser(NOTHING_PUBLISHED, hint="Run it again to resume.")
+
+    stop_if_cancelled()
+    _visibility(api, plan, emit, state)
+    emit(UploadStage("hashing", f"Hashing {len(plan.files)} files"))
+    ops = _operations(plan, cancel)
+    emit(UploadStage("comparing", "Comparing with the files already on the server"))
+    remote = remote_files(api, plan.repo_id)
+    local = {f.path for f in plan.files}
+    deletes = sorted(p for p in remote if p not in local and p not in _NEVER_DELETE
+                     and (loadable(p) or plan.delete_others))
+    to_send = [op for op in ops if not _same(op, remote.get(op.path_in_repo))]
+    sizes = {f.path: f.size for f in plan.files}
+    send_bytes = sum(sizes[op.path_in_repo] for op in to_send)
+    sending = {id(op) for op in to_send}
+    skipped = [op for op in ops if id(op) not in sending]
+    sink = ProgressSink(emit, len(to_send), send_bytes, cancel)
+    sent_bytes = 0
+    if to_send or deletes:
+        if to_send:
+            emit(UploadStage("sending", f"Sending {len(to_send)} files ({human_bytes(send_bytes)}); "
+                             f"{len(skipped)} already there"))
+            sink.report()
+        with progress_hook(sink):
+            # LFS bytes first, as their own step: a cancel before the commit publishes nothing
+            if to_send:
+                api.preupload_lfs_files(plan.repo_id, additions=to_send, repo_type="model")
+        stop_if_cancelled()
+        changed = _stat_changes(plan)
+        if changed:
+            raise _changed_error(changed)
+        state.commit_sent = True  # from here on, the commit may land whatever happens to this thread
+        what = f"{len(to_send)} files" + (f", deleting {len(deletes)}" if deletes else "")
+        emit(UploadStage("committing", f"Committing {what} to {plan.repo_id}"))
+        info = api.create_commit(
+            plan.repo_id,
+            operations=[*to_send, *(CommitOperationDelete(path_in_repo=p) for p in deletes)],
+            commit_message=f"Upload {plan.folder.name} with mlxtui",
+            repo_type="model",
+        )
+        state.commit = getattr(info, "oid", None)
+        # regular files travel inside the commit; LFS blobs the server already had were never read
+        regular = sum(sizes[op.path_in_repo] for op in to_send if getattr(op, "_upload_mode", None) == "regular")
+        sent_bytes = sink.bytes_done + regular
+        sink.files_done, sink.bytes_done = len(to_send), send_bytes
+        sink.report()
+        if cancel.is_set():
+            raise CancelledByUser("Cancelled after the commit was sent.")
+    else:
+        emit(UploadStage("sending", f"Nothing to send: all {len(skipped)} files are already there"))
+    emit(UploadStage("verifying", "Verifying the remote files and visibility against the local folder"))
+    problems = compare(api, plan, ops, deletes)
+    if problems:
+        raise UploadError(f"Verification of {plan.repo_id} failed: " + "; ".join(problems[:5])
+                          + ("…" if len(problems) > 5 else ""), hint="Run the upload again to send the files that differ.")
+    emit(UploadFinished(plan.repo_id, plan.url, state.commit, len(to_send), len(skipped), sent_bytes, len(ops),
+                        skipped_bytes=sum(sizes[op.path_in_repo] for op in skipped), deleted_files=tuple(deletes),
+                        private=plan.private, visibility_changed=state.visibility_changed))
