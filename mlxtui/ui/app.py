@@ -21,9 +21,18 @@ from textual.worker import Worker, WorkerState
 from mlxtui import paths
 from mlxtui.services import Context
 from mlxtui.services.errors import MlxtuiError
+from mlxtui.services.workflow import ModelInWork
 from mlxtui.settings import save_settings
 from mlxtui.ui.keys import PANES, app_bindings
-from mlxtui.ui.messages import ChatWithModel, ConvertModel, EditCard, ShowModel, UploadFolder
+from mlxtui.ui.messages import (
+    ChatWithModel,
+    ConversionFinished,
+    ConvertModel,
+    EditCard,
+    ShowModel,
+    TargetChosen,
+    UploadFolder,
+)
 from mlxtui.ui.panes import load_pane_class
 from mlxtui.ui.themes import DEFAULT_THEME, THEME_VARIABLE_DEFAULTS, load_themes
 
@@ -54,14 +63,23 @@ class EndpointBar(Horizontal):
     def compose(self) -> ComposeResult:
         yield Static("mlxtui", id="app-name")
         yield Static(id="demo-badge")
+        yield Static(id="work")
         yield Static(id="endpoint")
         yield Static(id="online")
+
+    def show_work(self, work: ModelInWork) -> None:
+        """The model in work, shortened from the left when the line is too narrow (the end matters most)."""
+        text = work.describe()
+        label = self.query_one("#work", Static)
+        label.display = bool(text)
+        label.update(text)
+        label.tooltip = text or None
 
     def on_mount(self) -> None:
         self.refresh_endpoint()
 
     def refresh_endpoint(self) -> None:
-        self.query_one("#endpoint", Static).update(f"Hub: {self.ctx.endpoint}")
+        self.query_one("#endpoint", Static).update(f"Hub: {self.ctx.endpoint.split('://', 1)[-1]}")
         badge = self.query_one("#demo-badge", Static)
         badge.update(" DEMO " if self.ctx.demo else "")
         badge.display = self.ctx.demo
@@ -145,6 +163,8 @@ class MlxtuiApp(App[int]):
         self._startup_notices = list(startup_notices)
         self._probe = probe
         self._settings_warned = False
+        #: the model carried from step to step (source → folder → target), shown in the top bar
+        self.work = ModelInWork()
         #: pane id -> the widget that had focus when the user left that pane
         self._last_focus: dict[str, Widget] = {}
         themes, problems = load_themes(paths.themes_dirs())
@@ -265,28 +285,47 @@ class MlxtuiApp(App[int]):
 
     @on(ShowModel)
     async def _show_model(self, message: ShowModel) -> None:
+        self.set_work(self.work.with_source(message.repo_id))
         self.action_show_pane("inspect")
         cast("InspectPane", await self._pane("inspect")).show_model(message.repo_id, message.revision)
 
     @on(ConvertModel)
     async def _convert_model(self, message: ConvertModel) -> None:
+        self.set_work(self.work.with_source(message.source))
         self.action_show_pane("convert")
         cast("ConvertPane", await self._pane("convert")).prefill(message.source, message.revision, message.report)
 
     @on(ChatWithModel)
     async def _chat_with_model(self, message: ChatWithModel) -> None:
+        if Path(message.path).expanduser().is_dir():
+            self.set_work(self.work.with_folder(str(Path(message.path).expanduser())))
         self.action_show_pane("chat")
         cast("ChatPane", await self._pane("chat")).open_model(message.path)
 
     @on(EditCard)
     async def _edit_card(self, message: EditCard) -> None:
+        self.set_work(self.work.with_folder(message.path, message.source))
         self.action_show_pane("card")
         cast("CardPane", await self._pane("card")).open_folder(message.path, message.source)
 
     @on(UploadFolder)
     async def _upload_folder(self, message: UploadFolder) -> None:
+        self.set_work(self.work.with_folder(message.path))
         self.action_show_pane("upload")
         cast("UploadPane", await self._pane("upload")).open_folder(message.path)
+
+    @on(ConversionFinished)
+    def _conversion_finished(self, message: ConversionFinished) -> None:
+        self.set_work(self.work.with_folder(message.path, message.source))
+
+    @on(TargetChosen)
+    def _target_chosen(self, message: TargetChosen) -> None:
+        self.set_work(self.work.with_target(message.repo_id))
+
+    def set_work(self, work: ModelInWork) -> None:
+        """The model in work changed: the top bar shows it."""
+        self.work = work
+        self.query_one(EndpointBar).show_work(work)
 
     # -- palette ----------------------------------------------------------------------------------
 

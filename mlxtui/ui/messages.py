@@ -6,7 +6,9 @@ from typing import Any
 
 from textual.message import Message
 
-__all__ = ["ShowModel", "ConvertModel", "ChatWithModel", "EditCard", "UploadFolder"]
+__all__ = [
+    "ShowModel", "ConvertModel", "ChatWithModel", "EditCard", "UploadFolder", "ConversionFinished", "TargetChosen",
+]
 
 
 class ShowModel(Message):
@@ -51,3 +53,20 @@ class UploadFolder(Message):
     def __init__(self, path: str) -> None:
         super().__init__()
         self.path = path
+
+
+class ConversionFinished(Message):
+    """A conversion wrote `path` (from `source`): it becomes the model in work, offered to Chat, Card, Upload."""
+
+    def __init__(self, path: str, source: str | None = None) -> None:
+        super().__init__()
+        self.path = path
+        self.source = source
+
+
+class TargetChosen(Message):
+    """The repo id the model in work will be published to (Card's usage snippet and Upload follow it)."""
+
+    def __init__(self, repo_id: str) -> None:
+        super().__init__()
+        self.repo_id = repo_id

@@ -134,3 +134,18 @@ async def test_escape_with_nothing_to_cancel_leaves_the_field_so_digits_switch_p
             await pilot.pause()
             wanted = {"2": "inspect", "3": "convert", "4": "chat", "5": "card", "6": "upload", "7": "library"}[digit]
             assert app.query_one("#panes", TabbedContent).active == wanted, (pane, digit)
+
+
+async def test_the_top_bar_carries_the_model_in_work() -> None:
+    from mlxtui.ui.messages import ConversionFinished, TargetChosen
+
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        work = app.query_one("#work")
+        assert not work.display
+        app.post_message(ConversionFinished("/models/danube-4bit", "h2oai/danube"))
+        app.post_message(TargetChosen("alice/danube-4bit"))
+        await pilot.pause()
+        assert work.display
+        assert str(work.render()) == "h2oai/danube → /models/danube-4bit → alice/danube-4bit"
