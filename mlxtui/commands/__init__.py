@@ -8,7 +8,7 @@ import importlib
 __all__ = ["COMMANDS", "register_all"]
 
 #: subcommand modules under mlxtui.commands, in the order --help lists them
-COMMANDS = ["search", "inspect", "convert", "jobs", "library", "chat", "card", "upload", "cluster", "devhub"]
+COMMANDS = ["search", "inspect", "convert", "jobs", "library", "chat", "card", "upload", "lab", "cluster", "devhub"]
 
 
 def register_all(sub: argparse._SubParsersAction) -> None:
