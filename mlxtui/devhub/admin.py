@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 from mlxtui.devhub.auth import ApiBase
 from mlxtui.devhub.faults import FAULT_KINDS, Fault
-from mlxtui.devhub.plumbing import HubError, repo_not_found
+from mlxtui.devhub.plumbing import HubError, get_str, repo_not_found
 from mlxtui.devhub.store import RepoNotFound
 
 __all__ = ["AdminRoutes"]
@@ -20,6 +20,8 @@ class AdminRoutes(ApiBase):
 
     def h_faults_add(self) -> None:
         body = self.json_body()
+        for key in ("kind", "method", "path_prefix", "message"):
+            get_str(body, key, None, what="fault")
         try:
             fault = Fault(
                 kind=str(body["kind"]), remaining=int(body.get("n", body.get("remaining", 1))),
@@ -31,6 +33,8 @@ class AdminRoutes(ApiBase):
             raise HubError(400, "BadRequest", f"invalid fault: {error}") from None
         if fault.kind not in FAULT_KINDS:
             raise HubError(400, "BadRequest", f"unknown fault kind {fault.kind!r}")
+        if not (400 <= fault.status <= 599 and 0 <= fault.delay <= 60 and 0 <= fault.retry_after <= 3600):
+            raise HubError(400, "BadRequest", "invalid fault: status 400-599, delay 0-60 s, retry_after 0-3600 s")
         self.hub.faults.add(fault)
         self.send_json(asdict(fault))
 
@@ -47,8 +51,11 @@ class AdminRoutes(ApiBase):
 
     def h_grant(self) -> None:
         body = self.json_body()
+        repo, user = get_str(body, "repo", what="grant"), get_str(body, "user", what="grant")
+        if not user.strip() or len(user) > 96:
+            raise HubError(400, "BadRequest", "grant: 'user' must be a user name")
         try:
-            self.hub.store.grant_access(str(body["repo"]), str(body["user"]))
+            self.hub.store.grant_access(repo, user)
         except (KeyError, RepoNotFound):
             raise repo_not_found() from None
         self.send_json({})

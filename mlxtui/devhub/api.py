@@ -13,6 +13,7 @@ from mlxtui.devhub.writes import WriteRoutes
 
 __all__ = ["ApiHandler"]
 
+_ADMIN_HANDLERS = {"faults_list", "faults_add", "faults_clear", "requests_list", "requests_clear", "grant"}
 _REPO = r"(?P<repo>[^/?#]+/[^/?#]+)"
 
 
@@ -55,12 +56,16 @@ class ApiHandler(ReadRoutes, WriteRoutes, AdminRoutes):
     def route(self) -> None:
         path = self.raw_path
         admin = path.startswith("/_devhub/") and not path.startswith("/_devhub/lfs/")
-        if not admin:
+        if admin:
+            self.require_admin()
+        else:
             self.hub.requests.append(RequestRecord(self.command, unquote(path), self.query_string))
             self.apply_faults(unquote(path))
         for method, pattern, handler in self.ROUTES:
             match = pattern.fullmatch(path)
             if match and method == self.command:
+                if handler in _ADMIN_HANDLERS:
+                    self.require_admin()  # again: whatever spelling of the path reached an admin handler
                 params = {k: unquote(v) if v is not None else None for k, v in match.groupdict().items()}
                 getattr(self, f"h_{handler}")(**params)
                 return

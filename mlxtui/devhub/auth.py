@@ -35,7 +35,7 @@ class ApiBase(BaseHandler):
         if not header.lower().startswith("bearer "):
             return Caller()
         token = header[7:].strip()
-        info = self.hub.store.token_info(token)
+        info = self.hub.store.token_info(token) if token else None
         if info is None:
             raise HubError(401, "Unauthorized", "Invalid credentials in Authorization header",
                            body={"error": "Invalid user token"})
@@ -47,6 +47,28 @@ class ApiBase(BaseHandler):
 
     def visible(self, meta: dict[str, Any], caller: Caller) -> bool:
         return not meta.get("private") or caller.owns(meta["owner"])
+
+    def may_download(self, meta: dict[str, Any], caller: Caller) -> bool:
+        """Whether the caller may fetch the files of a repo it can see (gated: owner or granted users only)."""
+        return not meta.get("gated") or caller.owns(meta["owner"]) or (
+            caller.user is not None and caller.user in meta.get("granted", [])
+        )
+
+    def can_read_files(self, repo: str, caller: Caller) -> bool:
+        """Whether the caller could download `repo`'s files (visible, and not gated against them)."""
+        try:
+            meta = self.hub.store.meta(repo)
+        except RepoNotFound:
+            return False
+        return self.visible(meta, caller) and self.may_download(meta, caller)
+
+    def require_admin(self) -> None:
+        """The /_devhub/ admin routes take the admin token (root/admin-token), nothing else."""
+        header = self.headers.get("Authorization", "")
+        if not header.lower().startswith("bearer "):
+            raise HubError(401, "Unauthorized", "devhub admin routes need the admin token (see docs/devhub.md)")
+        if not self.hub.admin_token_ok(header[7:].strip()):
+            raise HubError(403, "Forbidden", "Not the devhub admin token")
 
     def repo_meta(self, repo: str, caller: Caller) -> dict[str, Any]:
         """meta.json of a repo the caller may see, else 404 RepoNotFound (private repos look absent)."""

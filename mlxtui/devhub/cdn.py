@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import re
 import time
 from urllib.parse import unquote
@@ -24,9 +23,9 @@ class CdnHandler(BaseHandler):
         sha = match.group(1)
         q = {k: v[0] for k, v in self.query.items()}
         repo, rev, path, expires = q.get("repo", ""), q.get("rev", ""), q.get("path", ""), q.get("expires", "0")
-        if not hmac.compare_digest(q.get("sig", ""), self.hub._sign(sha, repo, rev, path, expires)):
+        if not self.hub.signature_ok(q.get("sig", ""), sha, repo, rev, path, expires):
             raise HubError(403, "AccessDenied", "Invalid signature")
-        if int(expires or 0) < time.time():
+        if not (expires.isascii() and expires.isdigit()) or int(expires) < time.time():
             raise HubError(403, "AccessDenied", "Request has expired")
         blob = self.hub.store.blob_path(sha)
         if not blob.is_file():

@@ -5,11 +5,12 @@ Computed once per (repo, commit) and cached: commits are immutable.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlxtui.devhub.store import FileEntry, HubStore
-from mlxtui.services.bounded import BadFileError, load_yaml, read_json_object, read_safetensors_header, tensor_elements
+from mlxtui.services.bounded import MAX_YAML_BYTES, BadFileError, load_yaml, read_json_object, read_safetensors_header, tensor_elements
 
 __all__ = ["RepoFacts", "repo_facts", "parse_front_matter", "FrontMatterError"]
 
@@ -17,6 +18,11 @@ __all__ = ["RepoFacts", "repo_facts", "parse_front_matter", "FrontMatterError"]
 _CONFIG_KEYS = ("architectures", "model_type", "quantization_config", "quantization", "task_specific_params", "auto_map")
 #: tokenizer_config.json keys the Hub copies into config.tokenizer_config
 _TOKENIZER_KEYS = ("bos_token", "eos_token", "pad_token", "unk_token", "chat_template", "use_default_system_prompt")
+
+
+#: card data in model_info, as JSON, at most (a README's text is read only up to MAX_README_READ)
+MAX_CARD_JSON = 2_000_000
+MAX_README_READ = MAX_YAML_BYTES + 65_536
 
 
 class FrontMatterError(ValueError):
@@ -51,7 +57,14 @@ def parse_front_matter(text: str) -> dict[str, Any] | None:
         return {}
     if not isinstance(data, dict):
         raise FrontMatterError("front matter must be a YAML mapping")
-    return data
+    # as JSON (dates and other YAML-only types become strings), and no larger than the text allows:
+    # aliases may repeat a node, but never turn a few hundred bytes into megabytes of model_info
+    encoded = json.dumps(data, default=str, ensure_ascii=False)
+    limit = min(MAX_CARD_JSON, 4 * len(body) + 64_000)
+    if len(encoded) > limit:
+        raise FrontMatterError(f"front matter expands to {len(encoded):,} characters of data "
+                               f"from {len(body):,} of text (at most {limit:,})")
+    return json.loads(encoded)
 
 
 @dataclass
@@ -105,6 +118,11 @@ def _read_json_file(store: HubStore, files: dict[str, FileEntry], path: str) -> 
         return None  # a malformed config.json gives no config, as on the Hub
 
 
+def _text(value: Any) -> str | None:
+    """A card field that must be one string (a list or mapping there is ignored, as the Hub does)."""
+    return value if isinstance(value, str) and value else None
+
+
 def _as_list(value: Any) -> list[str]:
     if value is None:
         return []
@@ -125,8 +143,10 @@ def repo_facts(store: HubStore, repo_id: str, sha: str) -> RepoFacts:
     readme = files.get("README.md")
     if readme is not None:
         try:
-            facts.card_data = parse_front_matter(store.blob_path(readme.sha256).read_text(encoding="utf-8"))
-        except (FrontMatterError, OSError, UnicodeDecodeError):
+            with open(store.blob_path(readme.sha256), "rb") as handle:  # front matter sits at the top
+                head = handle.read(MAX_README_READ).decode("utf-8", errors="replace")
+            facts.card_data = parse_front_matter(head)
+        except (FrontMatterError, OSError):
             facts.card_data = None
     card = facts.card_data or {}
 
@@ -142,10 +162,10 @@ def repo_facts(store: HubStore, repo_id: str, sha: str) -> RepoFacts:
     facts.safetensors = _safetensors_totals(store, files)
 
     architectures = _as_list((facts.config or {}).get("architectures"))
-    facts.library_name = card.get("library_name") or (
+    facts.library_name = _text(card.get("library_name")) or (
         "transformers" if raw_config is not None and architectures else None
     )
-    facts.pipeline_tag = card.get("pipeline_tag") or (
+    facts.pipeline_tag = _text(card.get("pipeline_tag")) or (
         "text-generation" if any(a.endswith("ForCausalLM") for a in architectures) else None
     )
 

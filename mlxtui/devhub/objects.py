@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -11,8 +12,14 @@ from typing import Any
 __all__ = [
     "StoreError", "RepoNotFound", "RepoExists", "RevisionNotFound", "EntryNotFound", "CommitError",
     "FileEntry", "LFS_PATTERNS", "LFS_SIZE_THRESHOLD", "git_blob_oid", "is_lfs_path", "lfs_pointer",
-    "utc_now", "iso", "parse_when", "gated_value",
+    "utc_now", "iso", "parse_when", "gated_value", "is_sha256", "is_commit_sha", "check_repo_path",
+    "check_repo_id", "MAX_PATH_CHARS",
 ]
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+#: the longest file path accepted in a repo (the Hub's own limit is of this order)
+MAX_PATH_CHARS = 1000
 
 #: default .gitattributes of a new Hub repo: files stored through LFS whatever their size
 LFS_PATTERNS = (
@@ -115,3 +122,44 @@ def gated_value(gated: bool | str | None) -> bool | str:
     if gated in ("auto", "manual"):
         return gated
     return "manual"
+
+
+def is_sha256(value: object) -> bool:
+    """An LFS object id: exactly 64 lowercase hex digits. Nothing else ever becomes part of a blob's path."""
+    return isinstance(value, str) and _SHA256.fullmatch(value) is not None
+
+
+def is_commit_sha(value: object) -> bool:
+    """A full commit id: exactly 40 lowercase hex digits. Nothing else ever becomes part of a commit's path."""
+    return isinstance(value, str) and _COMMIT.fullmatch(value) is not None
+
+
+def check_repo_id(repo_id: object) -> tuple[str, str]:
+    """(owner, name) of a valid owner/name repo id (the Hub's rule, `modelfolder.is_repo_id`); RepoNotFound else."""
+    from mlxtui.services.modelfolder import is_repo_id
+
+    if not isinstance(repo_id, str) or not is_repo_id(repo_id):
+        raise RepoNotFound(f"invalid repo id {str(repo_id)[:200]!r}: expected owner/name")
+    owner, name = repo_id.split("/")
+    return owner, name
+
+
+def check_repo_path(path: object) -> str:
+    """A file path inside a repo, refused (CommitError) unless it is relative, clean and printable.
+
+    Refused: empty, absolute, `.`/`..`/empty segments, backslashes, NUL and other control characters,
+    `.git/` internals, and paths longer than MAX_PATH_CHARS. One trailing '/' (a folder) is dropped.
+    """
+    if not isinstance(path, str):
+        raise CommitError(f"a path must be a string, not {type(path).__name__}")
+    shown = repr(path[:200])
+    if path.endswith("/") and not path.endswith("//"):
+        path = path[:-1]
+    if not path or len(path) > MAX_PATH_CHARS:
+        raise CommitError(f"invalid path in repo: {shown} (empty or longer than {MAX_PATH_CHARS} characters)")
+    if path.startswith("/") or "\\" in path or any(ord(c) < 32 or ord(c) == 127 for c in path):
+        raise CommitError(f"invalid path in repo: {shown} (absolute, backslash or control character)")
+    parts = path.split("/")
+    if any(part in ("", ".", "..") for part in parts) or parts[0] == ".git":
+        raise CommitError(f"invalid path in repo: {shown} (empty, '.', '..' or .git segment)")
+    return path

@@ -12,10 +12,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import parse_qs, urlsplit
 
+from mlxtui.devhub.objects import EntryNotFound, RepoNotFound, RevisionNotFound, StoreError
+
 if TYPE_CHECKING:
     from mlxtui.devhub.server import DevHub
 
-__all__ = ["HubError", "repo_not_found", "Server", "Dropped", "BaseHandler", "parse_range", "truthy", "int_param"]
+#: a body over a route's limit is read and thrown away up to this size (so the client sees the 413), else dropped
+DRAIN_LIMIT = 1 << 30
+_CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]{1,15}")
+_KIND_NAMES = {dict: "object", list: "array"}
+_STORE_ERRORS = {
+    RepoNotFound: (404, "RepoNotFound"), RevisionNotFound: (404, "RevisionNotFound"),
+    EntryNotFound: (404, "EntryNotFound"),
+}
+
+
+def _header_value(value: object) -> str:
+    """A header value with no line breaks or other control characters (no header injection from a path)."""
+    return "".join(c if 32 <= ord(c) < 127 else "?" for c in str(value))
+
+
+__all__ = ["DRAIN_LIMIT", "HubError", "repo_not_found", "Server", "Dropped", "BaseHandler", "parse_range", "truthy", "int_param"]
 
 
 class HubError(Exception):
@@ -75,6 +92,7 @@ class BaseHandler(BaseHTTPRequestHandler):
     server_version = "devhub/1.0"
 
     def setup(self) -> None:
+        self.timeout = self.server.hub.read_timeout  # a client that stops sending is dropped, never waited on
         super().setup()
         self.server.track(self.connection, True)
 
@@ -92,35 +110,114 @@ class BaseHandler(BaseHTTPRequestHandler):
         return self.server.hub
 
     # ------------------------------------------------------------- bodies
-    def read_body(self) -> bytes:
-        """Read (drain) the whole request body: Content-Length or chunked."""
+    def read_body(self, limit: int | None = None) -> bytes:
+        """Read (drain) the whole request body, Content-Length or chunked, at most `limit` bytes (hub.max_body).
+
+        A body over the limit is drained unread (up to DRAIN_LIMIT, else the connection is closed) and answered
+        413; a malformed length or chunk is answered 400 and closes the connection. Reads time out (read_timeout).
+        """
         if self._body is not None:
             return self._body
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
-            while True:
-                line = self.rfile.readline()
-                size = int(line.split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            self._body = b"".join(chunks)
-        else:
-            length = int(self.headers.get("Content-Length") or 0)
-            self._body = self.rfile.read(length) if length > 0 else b""
+        if self._body_error is not None:
+            raise self._body_error
+        try:
+            self._body = self._read_body(self.hub.max_body if limit is None else limit)
+        except HubError as error:
+            self._body_error = error
+            raise
         return self._body
 
-    def json_body(self) -> Any:
-        body = self.read_body()
-        if not body:
-            return {}
+    def _bad_body(self, message: str) -> HubError:
+        self.close_connection = True  # the stream position is unknown: never parse the next request from it
+        return HubError(400, "BadRequest", message)
+
+    def _too_large(self, limit: int) -> HubError:
+        return HubError(413, "PayloadTooLarge", f"Request body is larger than the {limit:,} bytes this route accepts")
+
+    def content_length(self) -> int | None:
+        """The Content-Length header as a number; 400 when it is not one."""
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            return None
+        raw = raw.strip()
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 15:
+            raise self._bad_body("Content-Length must be a number of bytes")
+        return int(raw)
+
+    def _read_body(self, limit: int) -> bytes:
+        encoding = self.headers.get("Transfer-Encoding")
+        if encoding is not None:
+            if encoding.strip().lower() != "chunked":
+                raise self._bad_body(f"Unsupported Transfer-Encoding {encoding[:40]!r}")
+            return self._read_chunked(limit)
+        length = self.content_length() or 0
+        if length > limit:
+            if length > DRAIN_LIMIT:
+                self.close_connection = True
+            else:
+                self._read_exact(length, keep=False)
+            raise self._too_large(limit)
+        return self._read_exact(length, keep=True)
+
+    def _read_exact(self, count: int, *, keep: bool) -> bytes:
+        parts = []
+        remaining = count
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 1024 * 1024))
+            if not chunk:
+                raise self._bad_body(f"Request body ended after {count - remaining} of {count} bytes")
+            if keep:
+                parts.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(parts)
+
+    def _read_chunked(self, limit: int) -> bytes:
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            size_text = line.split(b";", 1)[0].strip()
+            if not line.endswith(b"\n") or not _CHUNK_SIZE.fullmatch(size_text):
+                raise self._bad_body("Malformed chunked body (chunk size line)")
+            size = int(size_text, 16)
+            if size == 0:
+                break
+            total += size
+            if total > DRAIN_LIMIT:
+                self.close_connection = True
+                raise self._too_large(limit)
+            data = self._read_exact(size, keep=total <= limit)
+            if total <= limit:
+                parts.append(data)
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise self._bad_body("Malformed chunked body (no line end after a chunk)")
+        for _ in range(64):  # trailers, then the blank line
+            line = self.rfile.readline(8192)
+            if line in (b"\r\n", b"\n"):
+                break
+            if not line.endswith(b"\n"):
+                raise self._bad_body("Malformed chunked body (trailer)")
+        else:
+            raise self._bad_body("Malformed chunked body (too many trailers)")
+        if total > limit:
+            raise self._too_large(limit)
+        return b"".join(parts)
+
+    def json_body(self, limit: int | None = None, kind: type = dict) -> Any:
+        """The body as JSON of `kind` (an object by default); 400 when it is not, {} / [] when empty."""
+        from mlxtui.services.bounded import BadFileError, parse_json
+
+        body = self.read_body(limit)
+        if not body.strip():
+            return kind()
         try:
-            return json.loads(body)
-        except ValueError:
-            raise HubError(400, "BadRequest", "Request body is not valid JSON") from None
+            value = parse_json(body, "the request body", max_bytes=len(body))
+        except BadFileError as error:
+            raise HubError(400, "BadRequest", f"Request body is not valid JSON: {error}") from None
+        if not isinstance(value, kind):
+            raise HubError(400, "BadRequest", f"Request body must be a JSON {_KIND_NAMES.get(kind, kind.__name__)}, "
+                           f"not {type(value).__name__}")
+        return value
 
     # ------------------------------------------------------------ answers
     def send(self, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None,
@@ -128,7 +225,7 @@ class BaseHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         merged = {"Content-Type": content_type, "Content-Length": str(len(body)), **(headers or {})}
         for key, value in merged.items():
-            self.send_header(key, value)
+            self.send_header(key, _header_value(value))
         self.end_headers()
         if self.command != "HEAD" and body:
             self.wfile.write(body)
@@ -140,11 +237,12 @@ class BaseHandler(BaseHTTPRequestHandler):
         headers = dict(error.headers)
         if error.code:
             headers["X-Error-Code"] = error.code
-        headers["X-Error-Message"] = error.message.encode("ascii", "replace").decode()
+        headers["X-Error-Message"] = error.message
         self.send_json(error.body or {"error": error.message}, error.status, headers)
 
     def _dispatch(self) -> None:
         self._body: bytes | None = None
+        self._body_error: HubError | None = None
         split = urlsplit(self.path)
         self.raw_path = split.path
         self.query = parse_qs(split.query, keep_blank_values=True)
@@ -157,6 +255,10 @@ class BaseHandler(BaseHTTPRequestHandler):
                 self.send_error_answer(error)
             except (Dropped, ConnectionError, TimeoutError):
                 raise
+            except StoreError as error:  # a store refusal that a route did not map: still the caller's mistake
+                self.read_body_quietly()
+                status, code = _STORE_ERRORS.get(type(error), (400, "BadRequest"))
+                self.send_error_answer(HubError(status, code, str(error)))
             except Exception as error:  # a bug must answer 500, not hang the client
                 self.read_body_quietly()
                 self.send_error_answer(HubError(500, "InternalError", f"devhub internal error: {error!r}"))
@@ -167,12 +269,19 @@ class BaseHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def read_body_quietly(self) -> None:
+        """Drain what the route did not read, so the next request on this connection starts clean."""
+        if self._body is not None or self._body_error is not None:
+            return  # read already, or reading failed (and the connection is closed when its stream is unusable)
         try:
-            self.read_body()
+            self._read_body(0)  # limit 0: every byte is thrown away, nothing is kept in memory
+        except HubError:
+            pass  # 413 after draining; a malformed body has closed the connection
         except (OSError, ValueError):
             self.close_connection = True
+        self._body = b""
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = lambda self: self._dispatch()  # noqa: E731
+    do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = lambda self: self._dispatch()  # noqa: E731 - 404/405, never 501
 
     def route(self) -> None:
         raise NotImplementedError
@@ -213,7 +322,7 @@ class BaseHandler(BaseHTTPRequestHandler):
         headers.setdefault("Content-Type", "application/octet-stream")
         headers["Content-Length"] = str(length)
         for key, value in headers.items():
-            self.send_header(key, value)
+            self.send_header(key, _header_value(value))
         self.end_headers()
         if self.command == "HEAD":
             return
@@ -266,3 +375,37 @@ def int_param(q: dict[str, list[str]], name: str, default: Any) -> Any:
         return max(0, int(values[0]))
     except ValueError:
         raise HubError(400, "BadRequest", f"{name} must be an integer") from None
+
+
+_MISSING: Any = object()
+
+
+def get_str(data: Mapping[str, Any], key: str, default: Any = _MISSING, *, what: str = "") -> Any:
+    """data[key] as a string; 400 when it is another type, or missing without a default."""
+    value = data.get(key, default)
+    if value is _MISSING:
+        raise HubError(400, "BadRequest", f"{what or 'request'}: '{key}' is required")
+    if value is not default and not isinstance(value, str):
+        raise HubError(400, "BadRequest", f"{what or 'request'}: '{key}' must be a string, not {type(value).__name__}")
+    return value
+
+
+def get_int(data: Mapping[str, Any], key: str, default: Any = _MISSING, *, what: str = "") -> Any:
+    """data[key] as a non-negative integer (never a bool); 400 otherwise."""
+    value = data.get(key, default)
+    if value is _MISSING:
+        raise HubError(400, "BadRequest", f"{what or 'request'}: '{key}' is required")
+    if value is not default and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        raise HubError(400, "BadRequest", f"{what or 'request'}: '{key}' must be a non-negative integer")
+    return value
+
+
+def get_list(data: Mapping[str, Any], key: str, *, what: str = "") -> list[Any]:
+    """data[key] as a list ([] when absent); 400 when it is something else."""
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise HubError(400, "BadRequest", f"{what or 'request'}: '{key}' must be a list")
+    return value
+
+
+__all__ += ["get_str", "get_int", "get_list"]

@@ -269,10 +269,7 @@ class ReadRoutes(ApiBase):
             entry = store.entry(repo, sha, path)
         except EntryNotFound:
             raise HubError(404, "EntryNotFound", "Entry not found", {"X-Repo-Commit": sha}) from None
-        gated = meta.get("gated")
-        if gated and path not in ("README.md", ".gitattributes") and not (
-            caller.owns(meta["owner"]) or caller.user in meta.get("granted", [])
-        ):
+        if path not in ("README.md", ".gitattributes") and not self.may_download(meta, caller):
             if caller.user is None:
                 message = (f"Access to model {repo} is restricted. You must have access to it and be authenticated "
                            "to access it. Please log in.")

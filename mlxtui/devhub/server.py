@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
+import json
 import threading
 import time
 from pathlib import Path
@@ -19,12 +19,33 @@ from urllib.parse import urlencode
 from mlxtui.devhub.api import ApiHandler
 from mlxtui.devhub.auth import Caller
 from mlxtui.devhub.cdn import CdnHandler
+from mlxtui.devhub.credentials import ADMIN_TOKEN_FILE, SIGNING_SECRET_FILE, new_token, read_or_create_secret
 from mlxtui.devhub.faults import Fault, Faults
 from mlxtui.devhub.plumbing import HubError, Server
 from mlxtui.devhub.requestlog import RequestLog, RequestRecord
 from mlxtui.devhub.store import LFS_SIZE_THRESHOLD, FileEntry, HubStore
 
-__all__ = ["DevHub", "Faults", "Fault", "RequestRecord", "HubError", "Caller"]
+__all__ = ["DevHub", "Faults", "Fault", "RequestRecord", "HubError", "Caller", "MAX_BODY", "MAX_COMMIT_BODY",
+           "READ_TIMEOUT", "is_loopback"]
+
+#: the largest JSON request body (create, settings, preupload, LFS batch, paths-info...)
+MAX_BODY = 8 * 1024 * 1024
+#: the largest commit payload: regular files (< 10 MB each) travel inside it, base64-encoded
+MAX_COMMIT_BODY = 512 * 1024 * 1024
+#: seconds a connection may stay silent in the middle of a request before it is dropped
+READ_TIMEOUT = 30.0
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only listens on this machine (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.strip().lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class DevHub:
@@ -49,6 +70,9 @@ class DevHub:
         page_size: int = 50,
         redirect_threshold: int = 1_000_000,
         lfs_threshold: int = LFS_SIZE_THRESHOLD,
+        max_body: int = MAX_BODY,
+        max_commit_body: int = MAX_COMMIT_BODY,
+        read_timeout: float = READ_TIMEOUT,
     ) -> None:
         self.store = HubStore(root)
         if tokens is not None:
@@ -63,7 +87,11 @@ class DevHub:
         self.log = RequestLog()
         #: every API request, every CDN request, and (repo file URL path, Range header) of ranged file requests
         self.requests, self.cdn_requests, self.range_requests = self.log.api, self.log.cdn, self.log.ranges
-        self._secret = os.urandom(16)
+        #: JSON bodies (8 MB), a commit's NDJSON (regular files inline, 512 MB), seconds a silent client is waited for
+        self.max_body, self.max_commit_body, self.read_timeout = max_body, max_commit_body, read_timeout
+        # both persist in the root (0600): a restart keeps signed URLs valid and admin clients working
+        self._secret = read_or_create_secret(self.root / SIGNING_SECRET_FILE).encode()
+        self.admin_token = read_or_create_secret(self.root / ADMIN_TOKEN_FILE, lambda: new_token("devhub_admin_"))
         self._api: Server | None = None
         self._cdn: Server | None = None
         self._threads: list[threading.Thread] = []
@@ -94,6 +122,7 @@ class DevHub:
         """Listen on both origins, each served by a background thread."""
         if self._api is not None:
             return self
+        self.store.blobs.sweep_temp()  # what a killed server or a dropped upload left in objects/tmp
         self._api = Server((self.host, self._port), ApiHandler, self)
         self._cdn = Server((self.host, self._cdn_port), CdnHandler, self)
         for server, name in ((self._api, "devhub-api"), (self._cdn, "devhub-cdn")):
@@ -155,14 +184,29 @@ class DevHub:
         return self.log.count(method, path_prefix)
 
     # ------------------------------------------------------------- signing
-    def _sign(self, *parts: str) -> str:
-        return hmac.new(self._secret, "\n".join(parts).encode(), hashlib.sha256).hexdigest()[:32]
+    def sign(self, *parts: str) -> str:
+        """An HMAC of the parts (JSON-encoded, so no two part lists sign alike) with the root's signing secret."""
+        return hmac.new(self._secret, json.dumps(parts).encode(), hashlib.sha256).hexdigest()[:32]
+
+    _sign = sign
+
+    def signature_ok(self, signature: str, *parts: str) -> bool:
+        return hmac.compare_digest(signature.encode("utf-8", "replace"), self.sign(*parts).encode())
+
+    def admin_token_ok(self, token: str) -> bool:
+        """Whether `token` is this root's admin token (constant-time)."""
+        return hmac.compare_digest(token.encode("utf-8", "replace"), self.admin_token.encode())
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """The Authorization header of the /_devhub/ admin routes (tests and operators)."""
+        return {"Authorization": f"Bearer {self.admin_token}"}
 
     def cdn_link(self, repo_id: str, revision: str, entry: FileEntry, ttl: int = 3600,
                  hostname: str | None = None) -> str:
         """A signed, expiring URL on the CDN origin for one blob (`hostname`: as the client reached the API)."""
         expires = str(int(time.time()) + ttl)
-        sig = self._sign(entry.sha256, repo_id, revision, entry.path, expires)
+        sig = self.sign(entry.sha256, repo_id, revision, entry.path, expires)
         query = urlencode({"repo": repo_id, "rev": revision, "path": entry.path, "expires": expires, "sig": sig})
         base = f"http://{hostname}:{self.cdn_port}" if hostname else self.cdn_url
         return f"{base}/blobs/{entry.sha256}?{query}"

@@ -18,13 +18,14 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Mapping
 
 from mlxtui.atomic import write_text_atomic
+from mlxtui.devhub.blobs import BlobPool
+from mlxtui.devhub.credentials import TokenFile
 from mlxtui.devhub.objects import (
     LFS_PATTERNS,
     LFS_SIZE_THRESHOLD,
@@ -35,7 +36,10 @@ from mlxtui.devhub.objects import (
     RepoNotFound,
     RevisionNotFound,
     StoreError,
+    check_repo_id,
+    check_repo_path,
     gated_value,
+    is_commit_sha,
     git_blob_oid,
     is_lfs_path,
     iso,
@@ -66,22 +70,6 @@ __all__ = [
 _SKIP_DIRS = {".git", ".cache", "__pycache__", ".huggingface"}
 
 
-def _check_repo_id(repo_id: str) -> tuple[str, str]:
-    parts = repo_id.split("/")
-    if len(parts) != 2 or not all(parts) or any(p in (".", "..") or p.startswith(".") for p in parts):
-        raise RepoNotFound(f"invalid repo id {repo_id!r}: expected owner/name")
-    return parts[0], parts[1]
-
-
-def _check_path(path: str) -> str:
-    """Normalise a path in a repo; refuse absolute paths, '..' and .git internals."""
-    path = path.replace("\\", "/").strip("/")
-    parts = path.split("/")
-    if not path or any(p in ("", ".", "..") for p in parts) or parts[0] == ".git":
-        raise CommitError(f"invalid path in repo: {path!r}")
-    return path
-
-
 def _write_json_atomic(path: Path, data: Any, *, mode: int | None = None) -> None:
     write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True), mode=mode)
 
@@ -103,6 +91,8 @@ class HubStore:
         (self.root / "objects").mkdir(exist_ok=True)
         (self.root / "repos").mkdir(exist_ok=True)
         self._lock = threading.RLock()
+        self._tokens = TokenFile(self.root / "tokens.json")
+        self.blobs = BlobPool(self.root)
         self._commit_cache: dict[tuple[str, str], dict[str, Any]] = {}
         #: derived, per-commit facts (parsed card, safetensors totals...) cached by the server
         self.derived_cache: dict[tuple[str, str, str], Any] = {}
@@ -110,110 +100,93 @@ class HubStore:
     # ----------------------------------------------------------------- tokens
     @property
     def tokens_path(self) -> Path:
-        return self.root / "tokens.json"
+        return self._tokens.path
 
     def tokens(self) -> dict[str, dict[str, Any]]:
         """token -> {"user": str, "orgs": [str], "role": "read" | "write"}."""
-        try:
-            data = _read_json(self.tokens_path)
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        return self._tokens.read()
 
     def set_tokens(self, tokens: Mapping[str, Mapping[str, Any]]) -> None:
-        """Replace every token (persisted in tokens.json)."""
-        clean = {
-            token: {
-                "user": str(info["user"]),
-                "orgs": list(info.get("orgs", [])),
-                "role": info.get("role", "write"),
-            }
-            for token, info in tokens.items()
-        }
+        """Replace every token (persisted in tokens.json, mode 0600)."""
+        clean = {token: TokenFile.entry(info["user"], info.get("orgs", []), info.get("role", "write"))
+                 for token, info in tokens.items()}
         with self._lock:
-            _write_json_atomic(self.tokens_path, clean)
+            self._tokens.write(clean)
 
     def add_token(self, token: str, user: str, orgs: Iterable[str] = (), role: str = "write") -> None:
         """Add or replace one token."""
-        if role not in ("read", "write"):
-            raise ValueError("role must be 'read' or 'write'")
+        entry = TokenFile.entry(user, orgs, role)
         with self._lock:
-            tokens = self.tokens()
-            tokens[token] = {"user": user, "orgs": list(orgs), "role": role}
-            _write_json_atomic(self.tokens_path, tokens)
+            tokens = self._tokens.read()
+            tokens[token] = entry
+            self._tokens.write(tokens)
 
     def token_info(self, token: str | None) -> dict[str, Any] | None:
-        if not token:
-            return None
-        return self.tokens().get(token)
+        return self._tokens.lookup(token)
 
     # ------------------------------------------------------------------ blobs
     def blob_path(self, sha256: str) -> Path:
-        return self.root / "objects" / sha256[:2] / sha256
+        """The blob's file; CommitError unless `sha256` is 64 lowercase hex digits."""
+        return self.blobs.path(sha256)
 
     def has_blob(self, sha256: str, size: int | None = None) -> bool:
-        path = self.blob_path(sha256)
-        try:
-            return path.is_file() and (size is None or path.stat().st_size == size)
-        except OSError:
-            return False
+        return self.blobs.has(sha256, size)
 
     def put_bytes(self, data: bytes) -> str:
         """Store bytes in the blob pool; returns their sha256."""
-        sha = hashlib.sha256(data).hexdigest()
-        if not self.has_blob(sha, len(data)):
-            self._install_blob(sha, lambda handle: handle.write(data))
-        return sha
+        return self.blobs.put_bytes(data)
 
     def put_stream(self, stream: BinaryIO, size: int, expected_sha256: str | None = None) -> str:
-        """Copy exactly `size` bytes from `stream` into the pool, checking the hash; raises CommitError on mismatch.
-
-        The bytes land in a temporary file first, so an interrupted upload never leaves a partial blob.
-        """
-        digest = hashlib.sha256()
-        tmp_dir = self.root / "objects" / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=tmp_dir)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                remaining = size
-                while remaining > 0:
-                    chunk = stream.read(min(remaining, 1024 * 1024))
-                    if not chunk:
-                        raise CommitError(f"upload ended after {size - remaining} of {size} bytes")
-                    digest.update(chunk)
-                    handle.write(chunk)
-                    remaining -= len(chunk)
-            sha = digest.hexdigest()
-            if expected_sha256 is not None and sha != expected_sha256:
-                raise CommitError(f"uploaded bytes have sha256 {sha}, expected {expected_sha256}")
-            target = self.blob_path(sha)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
-            return sha
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        """Copy exactly `size` bytes from `stream` into the pool, checking the hash; raises CommitError on mismatch."""
+        return self.blobs.put_stream(stream, size, expected_sha256)
 
     def put_file(self, path: Path) -> tuple[str, int]:
         """Store a local file in the pool; returns (sha256, size)."""
-        size = path.stat().st_size
-        with open(path, "rb") as handle:
-            return self.put_stream(handle, size), size
+        return self.blobs.put_file(path)
 
-    def _install_blob(self, sha: str, write) -> None:
-        target = self.blob_path(sha)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    # ------------------------------------------------------------ LFS access
+    def record_upload(self, repo_id: str, user: str, sha256: str) -> None:
+        """Remember that `user` uploaded the bytes of `sha256` to `repo_id` (they proved they hold them)."""
+        path = self.repo_dir(repo_id) / "uploads.json"
+        with self._lock:
+            ledger = self._uploads(repo_id)
+            users = ledger.setdefault(sha256, [])
+            if user not in users:
+                users.append(user)
+                _write_json_atomic(path, ledger)
+
+    def uploaded_by(self, repo_id: str, user: str, sha256: str) -> bool:
+        return user in self._uploads(repo_id).get(sha256, [])
+
+    def _uploads(self, repo_id: str) -> dict[str, list[str]]:
         try:
-            with os.fdopen(fd, "wb") as handle:
-                write(handle)
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+            data = _read_json(self.repo_dir(repo_id) / "uploads.json")
+        except (FileNotFoundError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def repos_holding(self, sha256: str) -> list[str]:
+        """Repos with `sha256` in any commit reachable from a branch (whoever may read them may fetch the bytes)."""
+        return [repo for repo in self.list_repos() if sha256 in self._reachable_blobs(repo)]
+
+    def _reachable_blobs(self, repo_id: str) -> frozenset[str]:
+        try:
+            heads = tuple(sorted(self.refs(repo_id).values()))
+        except (RepoNotFound, ValueError):
+            return frozenset()
+        key = (repo_id, ",".join(heads), "blobs")
+        cached = self.derived_cache.get(key)
+        if cached is None:
+            cached = frozenset(
+                entry["sha256"] for head in heads for record in self.history(repo_id, head)
+                for entry in record["files"].values()
+            )
+            self.derived_cache[key] = cached
+        return cached
 
     # ------------------------------------------------------------------ repos
     def repo_dir(self, repo_id: str) -> Path:
-        owner, name = _check_repo_id(repo_id)
+        owner, name = check_repo_id(repo_id)
         return self.root / "repos" / owner / name
 
     def repo_exists(self, repo_id: str) -> bool:
@@ -260,7 +233,7 @@ class HubStore:
         created_at: datetime | str | None = None,
     ) -> dict[str, Any]:
         """Create an empty repo with an initial commit holding a .gitattributes (as the Hub does)."""
-        owner, _ = _check_repo_id(repo_id)
+        owner, _ = check_repo_id(repo_id)
         with self._lock:
             if self.repo_exists(repo_id):
                 raise RepoExists(repo_id)
@@ -313,13 +286,15 @@ class HubStore:
     def resolve_revision(self, repo_id: str, revision: str | None) -> str:
         """Branch name or (full or >=7-hex prefix) commit sha -> full commit sha; raises RevisionNotFound."""
         revision = revision or "main"
+        if not isinstance(revision, str) or len(revision) > 255 or "\0" in revision:
+            raise RevisionNotFound(f"{repo_id}@{str(revision)[:80]}")
         refs = self.refs(repo_id)
         if revision in refs:
             return refs[revision]
         if revision.startswith("refs/heads/") and revision[11:] in refs:
             return refs[revision[11:]]
         commits_dir = self.repo_dir(repo_id) / "commits"
-        if len(revision) == 40 and (commits_dir / f"{revision}.json").is_file():
+        if is_commit_sha(revision) and (commits_dir / f"{revision}.json").is_file():
             return revision
         if 7 <= len(revision) < 40 and all(c in "0123456789abcdef" for c in revision):
             matches = [p.stem for p in commits_dir.glob(f"{revision}*.json")]
@@ -329,6 +304,8 @@ class HubStore:
 
     def commit_record(self, repo_id: str, sha: str) -> dict[str, Any]:
         """The stored commit (title, message, author, date, parents, files)."""
+        if not is_commit_sha(sha):  # only 40 hex digits ever name a commit file
+            raise RevisionNotFound(f"{repo_id}@{str(sha)[:80]}")
         key = (repo_id, sha)
         record = self._commit_cache.get(key)
         if record is None:
@@ -421,7 +398,7 @@ class HubStore:
             files = {} if replace_all else dict(self.files(repo_id, head))
             for op in operations:
                 kind = op.get("op")
-                path = _check_path(str(op.get("path", "")))
+                path = check_repo_path(op.get("path"))
                 if kind == "add":
                     sha256 = str(op.get("sha256") or "")
                     if not self.has_blob(sha256):
@@ -473,17 +450,18 @@ class HubStore:
         repo_id: str,
         folder: Path,
         *,
-        private: bool = False,
-        gated: bool | str = False,
-        downloads: int = 0,
-        likes: int = 0,
+        private: bool | None = None,
+        gated: bool | str | None = None,
+        downloads: int | None = None,
+        likes: int | None = None,
         created_at: datetime | str | None = None,
         message: str = "Import",
     ) -> str:
         """Publish a local folder as the full content of `repo_id` (created when missing); returns the commit sha.
 
         Files are stored through LFS as the Hub would (weights by pattern, anything >= 10 MB); an existing repo
-        gets a new commit whose tree is exactly the folder (plus .gitattributes), and its flags are updated.
+        gets a new commit whose tree is exactly the folder (plus .gitattributes). A flag left at None keeps the
+        existing repo's value (a new repo: public, not gated, no downloads or likes).
         """
         folder = Path(folder)
         if not folder.is_dir():
@@ -491,12 +469,19 @@ class HubStore:
         with self._lock:
             if not self.repo_exists(repo_id):
                 self.create_repo(
-                    repo_id, private=private, gated=gated, downloads=downloads, likes=likes, created_at=created_at
+                    repo_id, private=bool(private), gated=gated or False, downloads=downloads or 0, likes=likes or 0,
+                    created_at=created_at,
                 )
             else:
-                fields: dict[str, Any] = {
-                    "private": bool(private), "gated": gated, "downloads": downloads, "likes": likes, "trendingScore": likes
-                }
+                fields: dict[str, Any] = {}
+                if private is not None:
+                    fields["private"] = bool(private)
+                if gated is not None:
+                    fields["gated"] = gated
+                if downloads is not None:
+                    fields["downloads"] = downloads
+                if likes is not None:
+                    fields["likes"] = fields["trendingScore"] = likes
                 if created_at is not None:
                     fields["createdAt"] = created_at
                 self.update_meta(repo_id, **fields)

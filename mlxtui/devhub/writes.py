@@ -1,22 +1,34 @@
-"""Write routes of the API: repos, settings, validate-yaml, preupload, LFS batch/upload/verify, commits."""
+"""Write routes of the API: repos, settings, validate-yaml, preupload, LFS batch/upload/verify, commits.
+
+Every field is type-checked (400 otherwise); object ids must be 64 lowercase hex digits; a commit may name an
+LFS object only when the caller uploaded it to that repo or can already read a repo that holds it.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import io
 import json
-import re
 import socket
 from typing import Any
+from urllib.parse import urlencode
 
-from mlxtui.devhub.auth import ApiBase
+from mlxtui.devhub.auth import ApiBase, Caller
 from mlxtui.devhub.info import FrontMatterError, parse_front_matter
-from mlxtui.devhub.plumbing import Dropped, HubError, int_param, truthy
-from mlxtui.devhub.store import CommitError, RepoExists, RevisionNotFound, is_lfs_path
+from mlxtui.devhub.objects import gated_value, is_sha256
+from mlxtui.devhub.plumbing import Dropped, HubError, get_int, get_list, get_str, int_param, truthy
+from mlxtui.devhub.store import CommitError, RepoExists, RepoNotFound, RevisionNotFound, is_lfs_path
+from mlxtui.services.modelfolder import is_repo_id
 
-__all__ = ["WriteRoutes"]
+__all__ = ["WriteRoutes", "VALIDATE_YAML_LIMIT"]
+
+#: a model card sent to validate-yaml (the front matter inside is capped again by bounded.load_yaml)
+VALIDATE_YAML_LIMIT = 2_000_000
+#: the most operations one commit may carry
+MAX_COMMIT_OPERATIONS = 100_000
+#: a chunked LFS upload (no Content-Length) is held in memory: keep it small
+MAX_CHUNKED_UPLOAD = 64 * 1024 * 1024
 
 
 class WriteRoutes(ApiBase):
@@ -24,19 +36,20 @@ class WriteRoutes(ApiBase):
 
     def h_create_repo(self) -> None:
         caller = self.caller()
-        body = self.json_body()
         if caller.user is None:
             raise HubError(401, "Unauthorized", "You must be authenticated to create a repository")
+        body = self.json_body()
         if body.get("type") not in (None, "model"):
             raise HubError(400, "BadRequest", "devhub only hosts model repositories")
-        name = str(body.get("name") or "")
-        namespace = body.get("organization") or caller.user
+        name = get_str(body, "name", "", what="create repo")
+        namespace = get_str(body, "organization", None, what="create repo") or caller.user
         repo = f"{namespace}/{name}"
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}", name) or ".." in name:
-            raise HubError(400, "BadRequest", f"Invalid repo name: {name!r}")
+        if not is_repo_id(repo):
+            raise HubError(400, "BadRequest", f"Invalid repo name: {repo[:200]!r}")
         if not caller.can_write(namespace):
             raise HubError(403, "Forbidden", f'You don\'t have the rights to create a model under the namespace "{namespace}"')
-        private = body.get("visibility") == "private" or bool(body.get("private"))
+        visibility = get_str(body, "visibility", None, what="create repo")
+        private = visibility == "private" or bool(body.get("private"))
         url = f"{self.base_url()}/{repo}"
         try:
             self.hub.store.create_repo(repo, private=private)
@@ -48,8 +61,8 @@ class WriteRoutes(ApiBase):
     def h_delete_repo(self) -> None:
         caller = self.caller()
         body = self.json_body()
-        namespace = body.get("organization") or caller.user
-        repo = f"{namespace}/{body.get('name')}"
+        namespace = get_str(body, "organization", None, what="delete repo") or caller.user
+        repo = f"{namespace}/{get_str(body, 'name', what='delete repo')}"
         self.writable_repo(repo, caller)
         self.hub.store.delete_repo(repo)
         self.send_json({})
@@ -58,19 +71,26 @@ class WriteRoutes(ApiBase):
         caller = self.caller()
         self.writable_repo(repo, caller)
         body = self.json_body()
-        fields = {}
+        fields: dict[str, Any] = {}
         if "private" in body:
-            fields["private"] = bool(body["private"])
+            if not isinstance(body["private"], bool):
+                raise HubError(400, "BadRequest", "settings: 'private' must be true or false")
+            fields["private"] = body["private"]
         if "visibility" in body:
-            fields["private"] = body["visibility"] == "private"
+            visibility = get_str(body, "visibility", what="settings")
+            if visibility not in ("private", "public"):
+                raise HubError(400, "BadRequest", "settings: 'visibility' must be 'private' or 'public'")
+            fields["private"] = visibility == "private"
         if "gated" in body:
-            fields["gated"] = body["gated"]
+            if body["gated"] not in (False, True, "auto", "manual", "false", "true"):
+                raise HubError(400, "BadRequest", "settings: 'gated' must be false, 'auto' or 'manual'")
+            fields["gated"] = gated_value(False if body["gated"] == "false" else body["gated"])
         meta = self.hub.store.update_meta(repo, **fields)
         self.send_json({"private": meta["private"], "gated": meta["gated"]})
 
     def h_validate_yaml(self) -> None:
-        body = self.json_body()
-        content = str(body.get("content", ""))
+        body = self.json_body(VALIDATE_YAML_LIMIT)
+        content = get_str(body, "content", "", what="validate-yaml")
         try:
             data = parse_front_matter(content)
         except FrontMatterError as error:
@@ -86,9 +106,11 @@ class WriteRoutes(ApiBase):
         sha = self.resolve_sha(repo, rev)
         current = self.hub.store.files(repo, sha)
         out = []
-        for item in body.get("files", []):
-            path = str(item.get("path", ""))
-            size = int(item.get("size", 0))
+        for item in get_list(body, "files", what="preupload"):
+            if not isinstance(item, dict):
+                raise HubError(400, "BadRequest", "preupload: each file must be an object")
+            path = get_str(item, "path", what="preupload")
+            size = get_int(item, "size", 0, what="preupload")
             lfs = size >= self.hub.lfs_threshold or is_lfs_path(path, size)
             existing = current.get(path)
             oid = None
@@ -98,28 +120,43 @@ class WriteRoutes(ApiBase):
                         "shouldIgnore": path.startswith(".git/"), "oid": oid})
         self.send_json({"files": out, "commitOid": sha})
 
+    # -------------------------------------------------------------------- LFS
+    def may_reference(self, caller: Caller, repo: str, oid: str) -> bool:
+        """Whether a commit by `caller` to `repo` may name LFS object `oid` without uploading its bytes."""
+        store = self.hub.store
+        if not store.has_blob(oid):
+            return False
+        if caller.user is not None and store.uploaded_by(repo, caller.user, oid):
+            return True
+        return any(self.can_read_files(holder, caller) for holder in store.repos_holding(oid))
+
     def h_lfs_batch(self, repo: str) -> None:
         caller = self.caller()
         body = self.json_body()
-        if body.get("operation") == "download":
+        if body.get("operation", "upload") != "upload":
             self.repo_meta(repo, caller)
-        else:
-            self.writable_repo(repo, caller)
+            raise HubError(400, "BadRequest", "devhub serves downloads through resolve URLs, not the LFS batch API")
+        self.writable_repo(repo, caller)
         base = self.base_url()
         objects = []
-        for obj in body.get("objects", []):
-            oid, size = str(obj.get("oid", "")), int(obj.get("size", 0))
-            if not re.fullmatch(r"[0-9a-f]{64}", oid):
-                objects.append({"oid": oid, "size": size, "error": {"code": 422, "message": "invalid oid"}})
+        for obj in get_list(body, "objects", what="LFS batch"):
+            if not isinstance(obj, dict):
+                raise HubError(400, "BadRequest", "LFS batch: each object must be an object")
+            oid, size = obj.get("oid"), obj.get("size")
+            if not is_sha256(oid) or not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                objects.append({"oid": str(oid)[:80], "size": size if isinstance(size, int) else None,
+                                "error": {"code": 422, "message": "invalid oid or size"}})
                 continue
-            if self.hub.store.has_blob(oid, size):
-                objects.append({"oid": oid, "size": size})  # no actions: the server already has it
+            if self.hub.store.has_blob(oid, size) and self.may_reference(caller, repo, oid):
+                objects.append({"oid": oid, "size": size})  # no actions: nothing to send
                 continue
-            sig = self.hub._sign("upload", oid, str(size))
+            # whoever is not already entitled proves they hold the bytes by sending them (no existence oracle)
+            sig = self.hub.sign("upload", repo, caller.user or "", oid, str(size))
+            query = urlencode({"repo": repo, "user": caller.user, "size": size, "sig": sig})
             objects.append({
                 "oid": oid, "size": size, "authenticated": True,
                 "actions": {
-                    "upload": {"href": f"{base}/_devhub/lfs/{oid}?size={size}&sig={sig}", "expires_in": 3600},
+                    "upload": {"href": f"{base}/_devhub/lfs/{oid}?{query}", "expires_in": 3600},
                     "verify": {"href": f"{base}/_devhub/lfs/{oid}/verify", "expires_in": 3600},
                 },
             })
@@ -127,35 +164,45 @@ class WriteRoutes(ApiBase):
                   content_type="application/vnd.git-lfs+json")
 
     def h_lfs_put(self, oid: str) -> None:
-        size = int_param(self.query, "size", -1)
-        sig = self.query.get("sig", [""])[0]
-        length = int(self.headers.get("Content-Length") or -1)
-        if not hmac.compare_digest(sig, self.hub._sign("upload", oid, str(size))):
+        q = {k: v[0] for k, v in self.query.items()}
+        repo, user, size = q.get("repo", ""), q.get("user", ""), int_param(self.query, "size", -1)
+        if size < 0 or not self.hub.signature_ok(q.get("sig", ""), "upload", repo, user, oid, str(size)):
             raise HubError(403, "Forbidden", "Invalid or expired upload URL")
+        length = self.content_length()
+        if length is not None and length != size:
+            raise HubError(400, "BadRequest", f"Content-Length {length} does not match the announced size {size}")
         if self.hub.faults.take("drop_upload", "PUT", self.raw_path):
             # read half the bytes, then vanish: the client sees the connection die mid-upload
-            self.rfile.read(max(0, length // 2))
+            self.rfile.read(max(0, size // 2))
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
             raise Dropped()
-        if length >= 0:
-            stream, count = self.rfile, length
+        if length is not None:
+            stream = self.rfile
+            self._body = b""  # put_stream drains it
         else:
-            body = self.read_body()  # chunked
-            stream, count = io.BytesIO(body), len(body)
-        self._body = b""  # drained by put_stream (or read above)
+            body = self.read_body(min(MAX_CHUNKED_UPLOAD, size))
+            if len(body) != size:
+                raise HubError(400, "BadRequest", f"Uploaded {len(body)} bytes, announced {size}")
+            stream = io.BytesIO(body)
         try:
-            self.hub.store.put_stream(stream, count, expected_sha256=oid)
+            self.hub.store.put_stream(stream, size, expected_sha256=oid)
         except CommitError as error:
+            self.close_connection = True  # a short or wrong body: the stream position is unknown
             raise HubError(400, "BadRequest", str(error)) from None
+        try:
+            if user:
+                self.hub.store.record_upload(repo, user, oid)
+        except RepoNotFound:
+            pass  # the repo was deleted meanwhile: the bytes stay in the pool, unreferenced
         self.send(200, b"", {"ETag": f'"{oid}"'}, "text/plain")
 
     def h_lfs_verify(self, oid: str) -> None:
         body = self.json_body()
-        size = body.get("size")
-        if not self.hub.store.has_blob(oid, int(size) if size is not None else None):
+        size = get_int(body, "size", None, what="LFS verify")
+        if not self.hub.store.has_blob(oid, size):
             raise HubError(404, "EntryNotFound", f"LFS object {oid} was not uploaded")
         self.send_json({"success": True})
 
@@ -163,46 +210,16 @@ class WriteRoutes(ApiBase):
         raise HubError(404, "XetNotSupported",
                        "devhub does not speak Xet: set HF_HUB_DISABLE_XET=1 to upload with plain LFS")
 
+    # ----------------------------------------------------------------- commit
     def h_commit(self, repo: str, rev: str) -> None:
         caller = self.caller()
-        body = self.read_body()
-        meta = self.writable_repo(repo, caller)
+        meta = self.writable_repo(repo, caller)  # before reading the body: strangers get 401/403/404 at once
         self.resolve_sha(repo, rev)  # 404 RevisionNotFound before anything else
         if truthy(self.query.get("create_pr", [""])[0]):
             raise HubError(400, "BadRequest", "devhub does not support pull requests")
-        header: dict[str, Any] = {}
-        operations: list[dict[str, Any]] = []
-        try:
-            lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
-        except ValueError:
-            raise HubError(400, "BadRequest", "Commit payload is not valid NDJSON") from None
+        body = self.read_body(self.hub.max_commit_body)
+        header, operations = self.parse_commit(body, caller, repo)
         store = self.hub.store
-        # validate and stage every line first; the branch only moves once they all pass
-        for line in lines:
-            key, value = line.get("key"), line.get("value") or {}
-            if key == "header":
-                header = value
-            elif key == "file":
-                if value.get("encoding", "base64") != "base64":
-                    raise HubError(400, "BadRequest", "Only base64 file content is supported")
-                try:
-                    data = base64.b64decode(value.get("content", ""), validate=True)
-                except ValueError:
-                    raise HubError(400, "BadRequest", f"{value.get('path')}: content is not valid base64") from None
-                operations.append({"op": "add", "path": value.get("path", ""), "data": data, "lfs": False})
-            elif key == "lfsFile":
-                oid = str(value.get("oid", ""))
-                if value.get("algo", "sha256") != "sha256" or not store.has_blob(oid):
-                    raise HubError(400, "BadRequest",
-                                   f"{value.get('path')}: LFS object {oid or '?'} was not uploaded (run the LFS batch first)")
-                operations.append({"op": "add", "path": value.get("path", ""), "sha256": oid,
-                                   "size": value.get("size"), "lfs": True})
-            elif key == "deletedFile":
-                operations.append({"op": "delete", "path": value.get("path", "")})
-            elif key == "deletedFolder":
-                operations.append({"op": "delete_folder", "path": value.get("path", "")})
-            else:
-                raise HubError(400, "BadRequest", f"Unknown commit operation {key!r}")
         # regular files only reach the blob pool now (content-addressed: harmless if the commit later fails)
         for op in operations:
             if "data" in op:
@@ -231,3 +248,57 @@ class WriteRoutes(ApiBase):
         base = self.base_url()
         self.send_json({"success": True, "commitOid": sha, "commitUrl": f"{base}/{repo}/commit/{sha}",
                         "hookOutput": ""})
+
+    def parse_commit(self, body: bytes, caller: Caller, repo: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Validate every NDJSON line into (header, operations); nothing is stored until all of them pass."""
+        from mlxtui.services.bounded import BadFileError, parse_json
+
+        header: dict[str, Any] = {}
+        operations: list[dict[str, Any]] = []
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HubError(400, "BadRequest", "Commit payload is not UTF-8") from None
+        for number, raw in enumerate(text.splitlines(), 1):
+            if not raw.strip():
+                continue
+            try:
+                line = parse_json(raw, f"commit line {number}", max_bytes=len(raw))
+            except BadFileError as error:
+                raise HubError(400, "BadRequest", f"Commit payload is not valid NDJSON: {error}") from None
+            if not isinstance(line, dict) or not isinstance(line.get("value", {}), dict):
+                raise HubError(400, "BadRequest", f"commit line {number}: expected {{\"key\": ..., \"value\": {{...}}}}")
+            key, value, what = line.get("key"), line.get("value") or {}, f"commit line {number}"
+            if key == "header":
+                for name in ("summary", "description", "parentCommit"):
+                    get_str(value, name, None, what=what)
+                header = value
+                continue
+            if len(operations) >= MAX_COMMIT_OPERATIONS:
+                raise HubError(400, "BadRequest", f"A commit may hold at most {MAX_COMMIT_OPERATIONS:,} operations")
+            path = get_str(value, "path", what=what)
+            if key == "file":
+                if get_str(value, "encoding", "base64", what=what) != "base64":
+                    raise HubError(400, "BadRequest", "Only base64 file content is supported")
+                try:
+                    data = base64.b64decode(get_str(value, "content", "", what=what), validate=True)
+                except ValueError:
+                    raise HubError(400, "BadRequest", f"{path[:200]!r}: content is not valid base64") from None
+                operations.append({"op": "add", "path": path, "data": data, "lfs": False})
+            elif key == "lfsFile":
+                oid = value.get("oid")
+                if get_str(value, "algo", "sha256", what=what) != "sha256" or not is_sha256(oid):
+                    raise HubError(400, "BadRequest", f"{path[:200]!r}: the LFS oid must be 64 lowercase hex digits")
+                if not self.may_reference(caller, repo, oid):
+                    # the same answer whether the object is missing or not the caller's: no existence oracle
+                    raise HubError(400, "BadRequest",
+                                   f"{path[:200]!r}: LFS object {oid} was not uploaded (run the LFS batch first)")
+                operations.append({"op": "add", "path": path, "sha256": oid,
+                                   "size": get_int(value, "size", None, what=what), "lfs": True})
+            elif key == "deletedFile":
+                operations.append({"op": "delete", "path": path})
+            elif key == "deletedFolder":
+                operations.append({"op": "delete_folder", "path": path})
+            else:
+                raise HubError(400, "BadRequest", f"Unknown commit operation {str(key)[:40]!r}")
+        return header, operations

@@ -460,7 +460,9 @@ def test_429_with_retry_after_is_retried_by_the_client(
     assert hub.count_requests("GET", "/api/models") == 2
     assert waits == [8]  # Retry-After (+1 s the client adds)
     hub.clear_requests()
-    r = httpx.post(f"{hub.url}/_devhub/faults", json={"kind": "rate_limit", "n": 1, "path_prefix": "/alice/tiny-llama/resolve", "method": "GET"})
+    fault = {"kind": "rate_limit", "n": 1, "path_prefix": "/alice/tiny-llama/resolve", "method": "GET"}
+    assert httpx.post(f"{hub.url}/_devhub/faults", json=fault).status_code == 401  # admin routes need the admin token
+    r = httpx.post(f"{hub.url}/_devhub/faults", json=fault, headers=hub.admin_headers)
     assert r.status_code == 200
     assert hf_hub_download("alice/tiny-llama", "config.json", endpoint=hub.url)
     assert hub.count_requests("GET", "/alice/tiny-llama/resolve") == 2
@@ -470,8 +472,8 @@ def test_429_with_retry_after_is_retried_by_the_client(
     assert [r.method for r in hub.cdn_requests] == ["GET", "GET"]
     # the admin route lists, and clears, faults; admin calls are not logged as Hub requests
     hub.faults.slow(0.01, 5)
-    assert httpx.get(f"{hub.url}/_devhub/faults").json()[0]["kind"] == "slow"
-    httpx.delete(f"{hub.url}/_devhub/faults")
+    assert httpx.get(f"{hub.url}/_devhub/faults", headers=hub.admin_headers).json()[0]["kind"] == "slow"
+    httpx.delete(f"{hub.url}/_devhub/faults", headers=hub.admin_headers)
     assert hub.faults.active() == []
     assert not any(r.path.startswith("/_devhub") for r in hub.requests)
 

@@ -34,7 +34,10 @@ def test_import_folder_publishes_the_folder_as_the_whole_tree(tmp_path: Path) ->
     assert set(store.files("alice/m", sha2)) == {".gitattributes", "config.json"}
     assert set(store.files("alice/m", sha1)) >= {"old.txt"}  # old snapshots stay readable
     assert [c["title"] for c in store.history("alice/m", sha2)] == ["Second", "Import", "initial commit"]
-    assert store.meta("alice/m")["gated"] is False  # flags follow the latest import
+    # a re-import keeps the repo's flags unless told (issue 11: it used to make gated/private repos open)
+    assert store.meta("alice/m")["gated"] == "manual" and store.meta("alice/m")["downloads"] == 5
+    store.import_folder("alice/m", second, gated=False, private=True)
+    assert store.meta("alice/m")["gated"] is False and store.meta("alice/m")["private"] is True
     assert store.resolve_revision("alice/m", sha1[:8]) == sha1
     with pytest.raises(RevisionNotFound):
         store.resolve_revision("alice/m", "nope")
@@ -79,13 +82,19 @@ def test_concurrent_commits_are_serialised(tmp_path: Path) -> None:
     assert len(store.history("alice/m", head)) == 9
 
 
-def test_cli_token_import_and_grant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_token_import_and_grant(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    import io
+
     from mlxtui.cli import main
 
     root = tmp_path / "root"
     folder = make_repo_folder(tmp_path / "m", {"config.json": "{}"})
-    assert main(["devhub", "token", "--root", str(root), "hf_cli", "--user", "carol", "--org", "acme", "--role", "read"]) == 0
-    assert json.loads((root / "tokens.json").read_text())["hf_cli"] == {"user": "carol", "orgs": ["acme"], "role": "read"}
+    monkeypatch.setattr("sys.stdin", io.StringIO("hf_cli_token_1234\n"))
+    assert main(["devhub", "token", "--root", str(root), "--stdin", "--user", "carol", "--org", "acme", "--role", "read"]) == 0
+    tokens = json.loads((root / "tokens.json").read_text())
+    assert tokens["hf_cli_token_1234"] == {"user": "carol", "orgs": ["acme"], "role": "read"}
+    assert (root / "tokens.json").stat().st_mode & 0o777 == 0o600
+    capsys.readouterr()
     assert main(["devhub", "import", "--root", str(root), "acme/m", str(folder), "--private", "--gated"]) == 0
     out = capsys.readouterr().out
     store = HubStore(root)
