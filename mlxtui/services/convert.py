@@ -1,15 +1,14 @@
-"""Conversion jobs: the options of mlx_lm.convert and their rules, checks before anything runs, and a worker
-process per job (see convert_worker.py) whose progress is read back from its job folder (see jobs.py).
+"""Conversion jobs: plans (checks before anything runs, see convert_plan.py), a worker process per job (see
+convert_worker.py) whose progress is read back from its job folder (see jobs.py), cancel and the job list.
 
 The worker runs in its own session (``start_new_session=True``): closing mlxtui or losing the SSH connection
-does not stop it, and a later mlxtui reattaches through the job folder.
+does not stop it, and a later mlxtui reattaches through the job folder. Whether it still runs is read from the
+lock it holds (jobs.LOCK_FILE); a process is signalled only while that lock says it is the job's worker.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fnmatch
-import json
 import os
 import re
 import shutil
@@ -18,27 +17,14 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from mlxtui import paths
-from mlxtui.format import human_bytes
 from mlxtui.services import Context
 from mlxtui.services import jobs as jobstore
-from mlxtui.services.errors import (
-    AuthError,
-    CancelledByUser,
-    ConversionError,
-    GatedError,
-    InvalidInputError,
-    MlxtuiError,
-    NotFoundError,
-    OfflineError,
-    UnsupportedModelError,
-)
 from mlxtui.services.convert_options import (
-    _DTYPE_BYTES,
     ALLOW_PATTERNS,
     BITS,
     DTYPES,
@@ -51,8 +37,22 @@ from mlxtui.services.convert_options import (
     options_from_label,
     output_name,
 )
-from mlxtui.services.library import hub_cache_dir
+from mlxtui.services.convert_plan import (
+    ConvertPlan,
+    absolute,
+    check_disk,
+    check_outputs,
+    check_support,
+    disk_free,
+    free_output,
+    inspect_local,
+    inspect_repo,
+    report_problems,
+)
+from mlxtui.services.convert_worker import LOCK_FD_ENV
+from mlxtui.services.errors import CancelledByUser, InvalidInputError, MlxtuiError, NotFoundError, UnsupportedModelError
 from mlxtui.services.events import ConvertFinished, ConvertLog, ConvertProgress, ConvertVariantDone
+from mlxtui.services.library import hub_cache_dir
 
 __all__ = [
     "BITS",
@@ -73,88 +73,6 @@ __all__ = [
     "disk_free",
     "report_problems",
 ]
-
-#: headroom on top of the estimate before we call the disk big enough
-_DISK_MARGIN = 1.10
-
-
-def free_output(path: Path, reserved: Iterable[Path] = ()) -> Path:
-    """`path` if nothing is there (and no job is about to write it), else path-2, path-3, ..."""
-    taken = {Path(p) for p in reserved}
-    if not path.exists() and path not in taken:
-        return path
-    n = 2
-    while True:
-        candidate = path.with_name(f"{path.name}-{n}")
-        if not candidate.exists() and candidate not in taken:
-            return candidate
-        n += 1
-
-
-def disk_free(path: Path) -> int:
-    """Free bytes on the filesystem that holds `path` (its nearest existing ancestor). Tests replace this."""
-    path = Path(path)
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return shutil.disk_usage(path).free
-
-
-def _same_device(a: Path, b: Path) -> bool:
-    def existing(p: Path) -> Path:
-        while not p.exists() and p != p.parent:
-            p = p.parent
-        return p
-
-    try:
-        return os.stat(existing(a)).st_dev == os.stat(existing(b)).st_dev
-    except OSError:
-        return True
-
-
-def report_problems(report: dict[str, Any] | None) -> list[str]:
-    """Why Inspect found a model unsupported, from the report it passed along (empty when fine or unknown)."""
-    if not report:
-        return []
-    for key in ("support_problems", "problems", "unsupported"):
-        value = report.get(key)
-        if isinstance(value, list) and value:
-            return [str(v) for v in value]
-        if isinstance(value, str) and value:
-            return [value]
-    if report.get("supported") is False:
-        return [str(report.get("reason") or "Inspect found that the installed mlx-lm cannot convert this model.")]
-    return []
-
-
-def _support_problems(config: dict[str, Any], files: list[str]) -> list[str]:
-    """Inspect's verdict on a config.json (mlxtui.services.inspect); empty when that module is not there."""
-    try:
-        from mlxtui.services.inspect import support_problems
-    except ImportError:
-        return []
-    return list(support_problems(config, files))
-
-
-def _looks_like_path(source: str) -> bool:
-    return source.startswith(("/", "./", "../", "~", ".")) or source.count("/") > 1 or (os.sep != "/" and os.sep in source)
-
-
-@dataclass(frozen=True)
-class ConvertPlan:
-    """Everything checked before a job starts: where the model comes from, what it is, where outputs go."""
-
-    source: str  # repo id, or an absolute local folder
-    kind: str  # "repo" | "local"
-    revision: str | None
-    commit: str | None
-    config: dict[str, Any]
-    files: dict[str, int]  # files the conversion reads -> size in bytes
-    download_bytes: int  # bytes not in the cache yet
-    source_dtype: str | None
-    parameters: int
-    variants: tuple[tuple[ConvertOptions, Path], ...]
-    needed_bytes: int = 0
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
@@ -181,12 +99,14 @@ class ConvertService:
 
     @property
     def root(self) -> Path:
-        return self.jobs_root or paths.jobs_dir()
+        """The jobs directory, absolute (job.json and the worker's paths must not depend on a working directory)."""
+        return absolute(self.jobs_root or paths.jobs_dir())
 
     # -- outputs ----------------------------------------------------------------------------------
 
     def models_dir(self) -> Path:
-        return self.ctx.settings.models_dir()
+        """Where outputs go by default, absolute against where mlxtui was started."""
+        return absolute(self.ctx.settings.models_dir())
 
     def reserved_outputs(self) -> set[Path]:
         """Output folders that running or queued jobs are about to create."""
@@ -242,178 +162,17 @@ class ConvertService:
             problems = [p for p in problems if "already an MLX" not in p]
         if problems:
             raise UnsupportedModelError("This model can't be converted: " + " ".join(problems))
-        local = Path(source).expanduser()
+        local = absolute(source)
         if local.exists():
-            plan = await asyncio.to_thread(self._inspect_local, local.resolve())
+            plan, names, library = await asyncio.to_thread(inspect_local, local.resolve())
         else:
-            plan = await asyncio.to_thread(self._inspect_repo, source, revision)
-        problems = _support_problems(plan.config, list(plan.files))
-        if any(o.dequantize for o in variants):
-            # dequantizing an MLX model back to floats is what -d is for
-            problems = [p for p in problems if "already an MLX" not in p]
-        if problems:
-            raise UnsupportedModelError(f"{source} can't be converted: " + " ".join(problems))
+            plan, names, library = await asyncio.to_thread(inspect_repo, self.ctx, source, revision)
+        check_support(plan, names, variants, source, library_name=library)
         outs = list(outputs or [])
         outs += [None] * (len(variants) - len(outs))
-        chosen: list[tuple[ConvertOptions, Path]] = []
-        taken = self.reserved_outputs()
-        for options, out in zip(variants, outs):
-            if out is None or str(out).strip() == "":
-                path = free_output(self.default_output(plan.source, options, plan.source_dtype), taken)
-            else:
-                path = Path(out).expanduser().absolute()
-                if path.exists():
-                    suggestion = free_output(path, taken)
-                    raise InvalidInputError(
-                        f"{path} already exists and is never overwritten. Use {suggestion.name} instead, "
-                        "or delete the old folder first."
-                    )
-                if path in taken or path in {p for _, p in chosen}:
-                    raise InvalidInputError(f"Another conversion is already writing {path}; choose another folder.")
-            taken.add(path)
-            chosen.append((options, path))
-        plan = replace(plan, revision=revision, variants=tuple(chosen))
-        return self._check_disk(plan)
-
-    def _read_config(self, path: Path, where: str) -> dict[str, Any]:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InvalidInputError(f"{where} has no config.json, so it is not a Hugging Face model folder.") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise InvalidInputError(f"The config.json of {where} could not be read: {error}.") from None
-        try:
-            config = json.loads(text)
-        except ValueError as error:
-            raise InvalidInputError(
-                f"The config.json of {where} is not valid JSON ({error}); it needs fixing before it can be converted."
-            ) from None
-        if not isinstance(config, dict) or "model_type" not in config:
-            raise InvalidInputError(f"The config.json of {where} has no model_type, so mlx-lm can't tell what model it is.")
-        return config
-
-    @staticmethod
-    def _check_weights(files: Iterable[str], where: str) -> None:
-        names = [Path(f).name for f in files]
-        if any(fnmatch.fnmatch(n, "model*.safetensors") for n in names):
-            return
-        other = [n for n in names if n.endswith((".bin", ".pt", ".pth", ".gguf", ".safetensors"))]
-        hint = f" It has {', '.join(sorted(other)[:3])}, which mlx-lm does not read." if other else ""
-        raise InvalidInputError(f"{where} has no weights mlx-lm can convert (model*.safetensors).{hint}")
-
-    def _inspect_local(self, folder: Path) -> ConvertPlan:
-        if not folder.is_dir():
-            raise InvalidInputError(f"{folder} is a file; choose the model's folder.")
-        config = self._read_config(folder / "config.json", str(folder))
-        files = {
-            p.name: p.stat().st_size
-            for p in folder.iterdir()
-            if p.is_file() and any(fnmatch.fnmatch(p.name, pat) for pat in ALLOW_PATTERNS)
-        }
-        self._check_weights([p.name for p in folder.iterdir()], str(folder))
-        return self._plan_from(str(folder), "local", None, config, files, 0)
-
-    def _inspect_repo(self, repo_id: str, revision: str | None) -> ConvertPlan:
-        from huggingface_hub import HfApi, hf_hub_download, try_to_load_from_cache
-        from huggingface_hub.errors import (
-            EntryNotFoundError,
-            GatedRepoError,
-            HFValidationError,
-            HfHubHTTPError,
-            LocalEntryNotFoundError,
-            RepositoryNotFoundError,
-            RevisionNotFoundError,
-        )
-
-        no_such = (
-            f"There is no folder {repo_id!r} here and no repo {repo_id!r} on {self.ctx.endpoint}. "
-            "Check the spelling (a repo id looks like owner/name)."
-        )
-        if _looks_like_path(repo_id):
-            # huggingface_hub would reject it as a repo id with a confusing validation message
-            raise NotFoundError(no_such)
-        api = HfApi(endpoint=self.ctx.endpoint, token=self.ctx.token)
-        try:
-            info = api.model_info(repo_id, revision=revision, files_metadata=True)
-            commit = info.sha
-            siblings = {s.rfilename: int(s.size or 0) for s in (info.siblings or [])}
-            config_path = hf_hub_download(
-                repo_id, "config.json", revision=commit, endpoint=self.ctx.endpoint, token=self.ctx.token
-            )
-        except GatedRepoError:
-            raise GatedError(
-                f"{repo_id} is gated: accept its license on the Hub with your account, then use a token that has access."
-            ) from None
-        except RevisionNotFoundError:
-            raise NotFoundError(f"{repo_id} has no revision {revision!r}.") from None
-        except RepositoryNotFoundError:
-            raise NotFoundError(no_such) from None
-        except EntryNotFoundError:
-            raise InvalidInputError(f"{repo_id} has no config.json, so it is not a model mlx-lm can convert.") from None
-        except HFValidationError:
-            raise NotFoundError(no_such) from None
-        except LocalEntryNotFoundError as error:
-            raise OfflineError(
-                f"There is no folder {repo_id!r} here, and {self.ctx.endpoint} could not be reached to look for a repo "
-                f"of that name ({error.__cause__ or error})."
-            ) from None
-        except HfHubHTTPError as error:
-            status = getattr(error.response, "status_code", None)
-            if status in (401, 403):
-                raise AuthError(f"{self.ctx.endpoint} refused access to {repo_id} (HTTP {status}); check your token.") from None
-            raise ConversionError(f"The Hub answered an error for {repo_id}: {error}") from None
-        except OSError as error:
-            raise OfflineError(f"{self.ctx.endpoint} could not be reached: {error}") from None
-        config = self._read_config(Path(config_path), repo_id)
-        files = {name: size for name, size in siblings.items() if any(fnmatch.fnmatch(name, p) for p in ALLOW_PATTERNS)}
-        self._check_weights(siblings, repo_id)
-        missing = 0
-        for name, size in files.items():
-            cached = try_to_load_from_cache(repo_id, name, revision=commit)
-            if not isinstance(cached, str):
-                missing += size
-        return self._plan_from(repo_id, "repo", commit, config, files, missing)
-
-    def _plan_from(
-        self, source: str, kind: str, commit: str | None, config: dict[str, Any], files: dict[str, int], missing: int
-    ) -> ConvertPlan:
-        source_dtype = config.get("torch_dtype") or (config.get("text_config") or {}).get("dtype") or config.get("dtype")
-        if not isinstance(source_dtype, str):
-            source_dtype = None
-        weight_bytes = sum(size for name, size in files.items() if fnmatch.fnmatch(Path(name).name, "model*.safetensors"))
-        per_param = _DTYPE_BYTES.get(source_dtype or "", 2)
-        if isinstance(config.get("quantization"), dict):
-            per_param = max(1, int(config["quantization"].get("bits", 4)) // 8) or 1
-        return ConvertPlan(
-            source=source,
-            kind=kind,
-            revision=None,
-            commit=commit,
-            config=config,
-            files=files,
-            download_bytes=missing,
-            source_dtype=source_dtype,
-            parameters=weight_bytes // per_param,
-            variants=(),
-        )
-
-    def _check_disk(self, plan: ConvertPlan) -> ConvertPlan:
-        outputs = sum(o.estimate_bytes(plan.parameters, plan.source_dtype) for o, _ in plan.variants)
-        outputs = int(outputs * _DISK_MARGIN)
-        download = int(plan.download_bytes * _DISK_MARGIN)
-        out_dir = plan.variants[0][1].parent
-        cache = hub_cache_dir()
-        checks = [(out_dir, outputs + (download if _same_device(out_dir, cache) else 0), "the output folder")]
-        if download and not _same_device(out_dir, cache):
-            checks.append((cache, download, "the Hugging Face cache"))
-        for where, need, what in checks:
-            free = disk_free(where)
-            if need > free:
-                raise ConversionError(
-                    f"Not enough disk space on {what} ({where}): about {human_bytes(need)} is needed and {human_bytes(free)} is free. "
-                    "Free some space or choose another output folder (Settings: convert.output_dir)."
-                )
-        return replace(plan, needed_bytes=outputs + download)
+        plan = check_outputs(plan, variants, outs, self.default_output, self.reserved_outputs())
+        plan = replace(plan, revision=revision)
+        return await asyncio.to_thread(check_disk, plan, hub_cache_dir())
 
     # -- running ----------------------------------------------------------------------------------
 
@@ -432,19 +191,26 @@ class ConvertService:
             endpoint=self.ctx.endpoint,
             source_revision=plan.commit,
             variants=[
-                jobstore.Variant(options=o.to_dict(), output=str(p), label=o.label(plan.source_dtype))
+                jobstore.Variant(options=o.to_dict(), output=str(absolute(p)), label=o.label(plan.source_dtype))
                 for o, p in plan.variants
             ],
         )
         job.dir = self.root / job_id
+        if job.relative_paths():  # never: plan() makes every path absolute; a worker would write into its folder
+            raise InvalidInputError(f"Relative paths reached the job: {job.relative_paths()}.")
         if warm is not None and warm.endpoint == self.ctx.endpoint and warm.proc.poll() is None:
             job.pid = warm.proc.pid
             job.save()  # the waiting worker picks it up
             return job
         if warm is not None:
             self.abandon(warm, remove=False)
-        job.save()
-        self._spawn(job.dir, job.id, job.endpoint)
+        job.dir.mkdir(parents=True, exist_ok=True)
+        lock = jobstore.acquire_lock(job.dir)  # held from before job.json exists: never a job without a live lock
+        try:
+            job.save()
+            self._spawn(job.dir, job.id, job.endpoint, lock)
+        finally:
+            os.close(lock)  # the worker holds its own copy now
         job.pid = self._procs[job.id].pid
         return job
 
@@ -456,13 +222,18 @@ class ConvertService:
         job_id = jobstore.new_job_id()
         folder = self.root / job_id
         folder.mkdir(parents=True, exist_ok=True)
-        self._spawn(folder, job_id, self.ctx.endpoint)
+        lock = jobstore.acquire_lock(folder)
+        try:
+            self._spawn(folder, job_id, self.ctx.endpoint, lock)
+        finally:
+            os.close(lock)
         return WarmWorker(job_id, folder, self._procs[job_id], self.ctx.endpoint)
 
     def abandon(self, warm: WarmWorker, *, remove: bool = True) -> None:
         """Stop a prewarmed worker that will get no job."""
         (warm.folder / jobstore.ABANDONED_FILE).touch()
-        self._signal(warm.proc.pid, signal.SIGKILL)
+        if warm.proc.poll() is None:  # our own child, not yet collected: its pid is still its own
+            self._signal(warm.proc.pid, signal.SIGKILL)
         try:
             warm.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -471,12 +242,14 @@ class ConvertService:
         if remove:
             shutil.rmtree(warm.folder, ignore_errors=True)
 
-    def _spawn(self, folder: Path, job_id: str, endpoint: str) -> None:
+    def _spawn(self, folder: Path, job_id: str, endpoint: str, lock_fd: int) -> None:
+        """Start the worker in `folder`, handing it the locked lock file (`lock_fd`) it holds until it exits."""
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         env["HF_ENDPOINT"] = endpoint
         env["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
         env["HF_HUB_DISABLE_TELEMETRY"] = "1"
+        env[LOCK_FD_ENV] = str(lock_fd)
         if endpoint.rstrip("/") != "https://huggingface.co":
             env["HF_HUB_DISABLE_XET"] = "1"
         if self.ctx.token:
@@ -491,9 +264,10 @@ class ConvertService:
                 env=env,
                 start_new_session=True,  # own session: no SIGHUP when the terminal or SSH session goes away
                 close_fds=True,
+                pass_fds=(lock_fd,),
             )
         self._procs[job_id] = proc
-        # job.json is the worker's once it runs; the pid goes beside it so a reader can check on the worker
+        # job.json is the worker's once it runs; the pid goes beside it so cancel knows whom to signal
         (folder / jobstore.PID_FILE).write_text(f"{proc.pid}\n")
 
     def _wait_worker(self, job_id: str, timeout_s: float = 30.0) -> None:
@@ -519,11 +293,13 @@ class ConvertService:
         return jobstore.list_jobs(self.root)
 
     def job(self, job_id: str) -> jobstore.Job:
+        """One job by id (only a folder directly inside the jobs directory; never a path)."""
         self._reap()
+        folder = jobstore.job_folder(self.root, job_id)
         try:
-            return jobstore.reconcile(jobstore.load_job(self.root / job_id))
-        except (OSError, ValueError):
-            raise NotFoundError(f"There is no conversion job {job_id!r}.") from None
+            return jobstore.reconcile(jobstore.load_job(folder))
+        except (OSError, ValueError, TypeError):
+            raise NotFoundError(f"There is no conversion job {job_id!r}.", hint="`mlxtui jobs` lists them.") from None
 
     async def follow(self, job_id: str, *, logs: bool = True) -> AsyncIterator[object]:
         """Replay and then tail a job's events until it ends: ConvertProgress, ConvertLog, ConvertVariantDone,
@@ -568,14 +344,13 @@ class ConvertService:
         job = self.job(job_id)
         if not job.active:
             return job
-        if job.pid is None:
-            job = self._mark_cancelled(job)
-            return job
+        if job.pid is None or not self._alive(job):
+            return self._mark_cancelled(job)
         self._signal(job.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline and self._alive(job):
             time.sleep(0.05)
-        if self._alive(job):
+        if self._alive(job):  # checked again right before: only the job's own worker is ever killed
             self._signal(job.pid, signal.SIGKILL)
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline and self._alive(job):
@@ -588,10 +363,11 @@ class ConvertService:
         return job
 
     def _alive(self, job: jobstore.Job) -> bool:
+        """The worker of `job` still runs: it holds the job's lock (our own child is also asked directly)."""
         proc = self._procs.get(job.id)
-        if proc is not None:
-            return proc.poll() is None
-        return jobstore.pid_alive(job.pid, job.id)
+        if proc is not None and proc.poll() is not None:
+            return False
+        return bool(jobstore.worker_alive(job.dir))
 
     @staticmethod
     def _signal(pid: int, sig: int) -> None:
@@ -618,11 +394,18 @@ class ConvertService:
         return job
 
     def delete_job(self, job_id: str) -> None:
-        """Forget a finished job (its outputs stay)."""
+        """Forget a finished job: its folder in the jobs directory goes, its outputs stay. Only a job id is
+        accepted (never a path), and only a folder holding a job.json directly inside the jobs directory."""
         job = self.job(job_id)
         if job.active:
             raise InvalidInputError("That job is still running; cancel it first.")
-        shutil.rmtree(job.dir, ignore_errors=True)
+        folder = job.dir
+        if folder.parent != self.root or folder.is_symlink() or not (folder / jobstore.JOB_FILE).is_file():
+            raise InvalidInputError(f"{folder} is not a job folder of {self.root}; nothing was deleted.")
+        outputs = {absolute(v.output) for v in job.variants}
+        if any(o == folder or folder in o.parents for o in outputs):
+            raise InvalidInputError(f"{folder} holds a converted model; move it out first. Nothing was deleted.")
+        shutil.rmtree(folder)
 
     async def convert(
         self,

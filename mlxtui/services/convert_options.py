@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mlxtui.services.errors import InvalidInputError
+from mlxtui.services.modelfolder import ALLOW_PATTERNS, DTYPE_LABELS, RECIPES, quant_label
 
 __all__ = [
     "BITS",
@@ -33,22 +34,8 @@ GROUP_SIZES = (32, 64, 128)
 MODES = ("affine", "mxfp4", "nvfp4", "mxfp8")
 #: the non-affine modes allow exactly one (bits, group size)
 MODE_FIXED = {"mxfp4": (4, 32), "nvfp4": (4, 16), "mxfp8": (8, 32)}
-RECIPES = ("mixed_2_6", "mixed_3_4", "mixed_3_6", "mixed_4_6")
 DTYPES = ("float16", "bfloat16", "float32")
-#: mlx_lm.utils.DEFAULT_ALLOW_PATTERNS, copied so the UI process need not import mlx_lm (a test keeps them equal)
-ALLOW_PATTERNS = (
-    "*.json",
-    "model*.safetensors",
-    "*.py",
-    "tokenizer.model",
-    "*.tiktoken",
-    "tiktoken.model",
-    "*.txt",
-    "*.jsonl",
-    "*.jinja",
-)
-_DTYPE_LABELS = {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32"}
-_DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}
+# ALLOW_PATTERNS (mlx-lm's download patterns) and RECIPES are modelfolder's, re-exported for callers of this module
 
 
 @dataclass(frozen=True)
@@ -121,29 +108,15 @@ class ConvertOptions:
         return self.q_group_size or 64
 
     def label(self, source_dtype: str | None = None) -> str:
-        """The suffix of the default output folder: 4bit, 8bit, 4bit-g32, mixed_3_6, mxfp4, bf16, ..."""
-        if self.quantize:
-            if self.quant_predicate:
-                return self.quant_predicate
-            if self.q_mode != "affine":
-                return self.q_mode
-            label = f"{self.bits}bit"
-            if self.group_size != 64:
-                label += f"-g{self.group_size}"
-            return label
-        dtype = self.dtype or source_dtype
-        return _DTYPE_LABELS.get(dtype or "", "mlx")
+        """The quantization label of the output (4bit, 8bit, 4bit-g32, mixed_3_6, mxfp4, bf16, ...): exactly
+        modelfolder.quant_label of these options, so a folder, its card and the Library say the same."""
+        return quant_label(None, self.to_dict(), source_dtype_hint=source_dtype)
 
-    def estimate_bytes(self, parameters: int, source_dtype: str | None) -> int:
-        """About how big the output weights will be (for the disk check, not for display)."""
-        float_bytes = _DTYPE_BYTES.get(self.dtype or source_dtype or "", 2)
-        if not self.quantize:
-            return parameters * float_bytes
-        bits = {"mixed_2_6": 6, "mixed_3_4": 4, "mixed_3_6": 6, "mixed_4_6": 6}.get(self.quant_predicate or "", self.bits or 4)
-        # scales (and biases for affine) per group, in the float dtype
-        per_group = (2 if self.q_mode == "affine" else 1) * float_bytes * 8
-        bpw = bits + per_group / (self.group_size or 64)
-        return int(parameters * bpw / 8)
+    def estimate_bytes(self, parameters: int, source_dtype: str | None, config: dict[str, Any] | None = None) -> int:
+        """About how big the output weights will be: the shared estimator's answer (mlxtui.services.sizes)."""
+        from mlxtui.services.sizes import estimate_bytes
+
+        return estimate_bytes(parameters, self, source_dtype, config)
 
     def to_dict(self) -> dict[str, Any]:
         """As stored in job.json and in the provenance file."""
@@ -190,7 +163,7 @@ def options_from_label(label: str, base: ConvertOptions | None = None) -> Conver
     if match := re.fullmatch(r"(\d+)bit(?:-g(\d+))?", label):
         group = int(match.group(2)) if match.group(2) else 64
         return ConvertOptions(quantize=True, q_bits=int(match.group(1)), q_group_size=group, **keep)
-    for dtype, short in _DTYPE_LABELS.items():
+    for dtype, short in DTYPE_LABELS.items():
         if label in (dtype, short):
             return ConvertOptions(dtype=dtype, trust_remote_code=base.trust_remote_code)
     raise InvalidInputError(
@@ -199,6 +172,7 @@ def options_from_label(label: str, base: ConvertOptions | None = None) -> Conver
 
 
 def output_name(source: str, label: str) -> str:
-    """`<name>-<label>` where name is the repo name or the folder name: h2o-danube2-tiny-chat-4bit."""
+    """`<name>-<label>` where name is the repo name or the folder name: h2o-danube2-tiny-chat-4bit
+    ("mlx" stands in for a label nothing could tell, "?", which has no place in a folder name)."""
     name = Path(source.rstrip("/")).name or "model"
-    return f"{name}-{label}"
+    return f"{name}-{'mlx' if label == '?' else label}"

@@ -5,21 +5,25 @@ Each job is a folder under ``paths.jobs_dir()/<job-id>/`` holding:
 - ``job.json``: what to convert (source, revision, endpoint, one or more variants with their options and
   output folders) and the state (queued, running, done, failed, cancelled), the worker's pid, timings;
 - ``events.jsonl``: one JSON object per line, appended by the worker (progress, variant done, finished);
-- ``worker.log``: everything the worker process printed.
+- ``worker.log``: everything the worker process printed;
+- ``worker.lock``: locked (``fcntl.flock``) by the worker for as long as it lives. The service takes the lock
+  before the worker starts and hands the locked file to it, so there is no moment without it.
 
 The worker writes the state while it runs; a UI (this one, or one started later) reads the state and tails
-the events. A job whose worker is gone without a final state (SIGKILL, power loss) is marked failed by
-`reconcile`, which also removes the partial output.
+the events. Whether the worker still runs is read from its lock, never from a bare process id (a pid can be
+reused by another program; the lock dies with the process on Linux and macOS alike). A job whose worker is
+gone without a final state (SIGKILL, power loss) is marked failed by `reconcile`, which also removes the
+partial output. Every path in job.json is absolute (the worker runs in the job folder).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
 import secrets
 import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from mlxtui import paths
+from mlxtui.atomic import write_text_atomic
 
 __all__ = [
     "JOB_FILE",
@@ -41,7 +46,10 @@ __all__ = [
     "partial_dir",
     "load_job",
     "list_jobs",
-    "pid_alive",
+    "LOCK_FILE",
+    "acquire_lock",
+    "worker_alive",
+    "job_folder",
     "reconcile",
     "EventWriter",
     "EventTail",
@@ -54,6 +62,7 @@ EVENTS_FILE = "events.jsonl"
 LOG_FILE = "worker.log"
 ABANDONED_FILE = "abandoned"  # a prewarmed worker's job will never come
 PID_FILE = "worker.pid"  # written by the service right after the spawn (job.json belongs to the worker then)
+LOCK_FILE = "worker.lock"  # held (flock) by the worker while it lives
 ACTIVE_STATES = frozenset({"queued", "running"})
 FINAL_STATES = frozenset({"done", "failed", "cancelled"})
 #: a queued job whose worker never wrote its pid after this long is taken for a failed start
@@ -140,16 +149,14 @@ class Job:
         return job
 
     def save(self) -> None:
-        """Write job.json atomically (temporary file, then os.replace): a reader never sees half a file."""
+        """Write job.json atomically: a reader never sees half a file."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".job-", suffix=".json", dir=self.dir)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(self.to_dict(), handle, indent=2)
-            os.replace(tmp, self.dir / JOB_FILE)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(self.dir / JOB_FILE, json.dumps(self.to_dict(), indent=2))
+
+    def relative_paths(self) -> list[str]:
+        """Paths of this job that are not absolute (the worker runs in the job folder: each would land there)."""
+        paths_ = [v.output for v in self.variants] + ([self.source] if self.kind == "local" else [])
+        return [p for p in paths_ if not os.path.isabs(p)] + ([] if self.dir.is_absolute() else [str(self.dir)])
 
     def remove_partials(self) -> list[Path]:
         """Delete every half-written output of this job; returns what was removed."""
@@ -190,49 +197,61 @@ def list_jobs(root: Path | None = None) -> list[Job]:
     return jobs
 
 
-def pid_alive(pid: int | None, job_id: str | None = None) -> bool:
-    """Is this pid a live conversion worker (of `job_id`)?
+def acquire_lock(folder: Path, *, wait: bool = False) -> int:
+    """Open and lock the job's lock file; returns the descriptor (the lock lives as long as it is open, in
+    this process or a child that inherited it). BlockingIOError when another process holds it and not `wait`."""
+    fd = os.open(Path(folder) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
-    On Linux /proc tells a zombie or a reused pid apart: their command line is empty or different.
-    """
-    if not pid:
-        return False
+
+def worker_alive(folder: Path) -> bool | None:
+    """Is a worker holding this job's lock? None when the job has no lock file (not started yet)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if not Path("/proc/self").exists():
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        fd = os.open(Path(folder) / LOCK_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
     except OSError:
         return False
-    if stat.rsplit(")", 1)[-1].split()[:1] in (["Z"], ["X"]):
-        return False  # exited, not yet collected by its parent
-    if not cmdline:
-        return True  # unreadable for a moment (e.g. during exec): trust the pid
-    if b"convert_worker" not in cmdline:
-        return False  # the pid was reused by another program
-    return job_id is None or job_id.encode() in cmdline
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing drops a shared lock we may have just taken
+    return False
+
+
+def job_folder(root: Path, job_id: str) -> Path:
+    """The folder of `job_id` directly inside `root`; InvalidInputError for anything that is not a job id
+    (a path, '..', a model folder): a job command must never reach outside the jobs directory."""
+    from mlxtui.services.errors import InvalidInputError
+
+    text = str(job_id).strip()
+    if not text or text in (".", "..") or "/" in text or os.sep in text or "\\" in text or text.startswith("."):
+        raise InvalidInputError(f"{text!r} is not a job id; `mlxtui jobs` lists them (e.g. 20261127-211503-3fa2).")
+    return Path(root) / text
 
 
 def reconcile(job: Job) -> Job:
     """Mark a job failed when its worker vanished without writing a final state, and clean up after it."""
     if not job.active:
         return job
-    if job.pid is None:
-        if time.time() - job.created_ts < _START_GRACE_S:
-            return job
-        message = "The conversion worker never started."
-    elif pid_alive(job.pid, job.id):
+    alive = worker_alive(job.dir)
+    if alive:
         return job
-    elif (time.sleep(0.2), pid_alive(job.pid, job.id))[1]:
-        return job  # looked again: a worker caught mid-exec is alive after all
+    if alive is None:
+        if time.time() - job.created_ts < _START_GRACE_S:
+            return job  # being created: the lock file comes with the worker
+        message = "The conversion worker never started."
     else:
-        # Re-read: the worker may have finished between our read and the liveness check.
+        # Re-read: the worker may have finished between our read and the lock check.
         try:
             fresh = load_job(job.dir)
         except (OSError, ValueError):

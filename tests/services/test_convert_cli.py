@@ -36,22 +36,22 @@ def test_convert_with_mlx_lm_flags_prints_progress_and_the_outputs(make_tiny_mod
 
 
 @pytest.mark.parametrize(
-    ("args", "reason"),
+    ("args", "reason", "code"),
     [
-        (["--hf-path", "./no/such/model"], "There is no folder './no/such/model' here and no repo"),
-        (["--hf-path", "{src}", "-q", "--q-bits", "7"], "7 bits is not supported"),
-        (["--hf-path", "{src}", "-q", "--q-mode", "mxfp4", "--q-group-size", "64"], "mxfp4 always uses group size 32"),
-        (["--hf-path", "{src}", "-q", "-d"], "exclude each other"),
-        (["--hf-path", "{src}", "--mlx-path", "{src}"], "already exists and is never overwritten"),
-        (["--hf-path", "{src}", "--upload-repo", "me/x"], "does not upload"),
+        (["--hf-path", "./no/such/model"], "There is no folder './no/such/model' here and no repo", 3),
+        (["--hf-path", "{src}", "-q", "--q-bits", "7"], "7 bits is not supported", 2),
+        (["--hf-path", "{src}", "-q", "--q-mode", "mxfp4", "--q-group-size", "64"], "mxfp4 always uses group size 32", 2),
+        (["--hf-path", "{src}", "-q", "-d"], "exclude each other", 2),
+        (["--hf-path", "{src}", "--mlx-path", "{src}"], "already exists and is never overwritten", 2),
+        (["--hf-path", "{src}", "--upload-repo", "me/x"], "does not upload", 2),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_line(
-    make_tiny_model, isolated_home: Path, args: list[str], reason: str
+    make_tiny_model, isolated_home: Path, args: list[str], reason: str, code: int
 ) -> None:
     src = make_tiny_model("tiny")
     result = _mlxtui("convert", *[a.replace("{src}", str(src)) for a in args])
-    assert result.returncode == 1
+    assert result.returncode == code, result.stderr  # the documented exit code of the error's kind
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and reason in lines[0], result.stderr
     jobs = isolated_home / "data" / "mlxtui" / "jobs"

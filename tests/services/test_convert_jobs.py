@@ -34,11 +34,21 @@ async def _collect(events) -> list[object]:
     return [event async for event in events]
 
 
-def _mlx_lm_convert(src: Path, dst: Path, **kwargs) -> None:
+def _mlx_lm_convert(src: Path | str, dst: Path, **kwargs) -> None:
     from mlx_lm import convert
 
     with contextlib.redirect_stdout(io.StringIO()):
         convert(str(src), str(dst), **kwargs)
+
+
+def _assert_same_folder(out: Path, ref: Path) -> None:
+    """Every file of mlx_lm.convert's output, byte for byte, and nothing else but mlxtui's provenance file."""
+    ours = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    theirs = sorted(str(p.relative_to(ref)) for p in ref.rglob("*") if p.is_file())
+    assert ours == sorted([*theirs, PROVENANCE_FILE])
+    assert len(theirs) >= 6, theirs  # weights, index, config, tokenizer files, card
+    for name in theirs:
+        assert (out / name).read_bytes() == (ref / name).read_bytes(), f"{out.name}/{name} differs"
 
 
 async def _wait_for(predicate, timeout: float = 30.0) -> None:
@@ -79,10 +89,7 @@ async def test_queue_of_variants_matches_mlx_lm_byte_for_byte(make_tiny_model, t
     for out, kw in zip(outputs, kwargs):
         ref = tmp_path / f"ref-{out.name}"
         _mlx_lm_convert(src, ref, **kw)
-        weights = sorted(p.name for p in ref.glob("*.safetensors"))
-        for name in [*weights, "config.json", "model.safetensors.index.json"]:
-            assert (out / name).read_bytes() == (ref / name).read_bytes(), f"{out.name}/{name} differs"
-        assert sorted(p.name for p in out.iterdir()) == sorted([*(p.name for p in ref.iterdir()), PROVENANCE_FILE])
+        _assert_same_folder(out, ref)
 
     provenance = json.loads((outputs[1] / PROVENANCE_FILE).read_text())
     assert provenance["source"] == str(src) and provenance["source_revision"] is None
@@ -114,7 +121,7 @@ async def test_cancel_stops_the_worker_and_removes_the_partial_output(
     cancelled = await service.cancel(job.id, grace_s=5)
     assert cancelled.state == "cancelled"
     assert not partial.exists() and not output.exists()
-    assert not jobstore.pid_alive(job.pid, job.id)
+    assert not jobstore.worker_alive(job.dir)
     events = await _collect(service.follow(job.id, logs=False))
     assert events[-1] == ConvertFinished(job.id, "cancelled", cancelled.message)
 
@@ -256,7 +263,7 @@ async def test_gated_repo_says_how_to_get_access(ctx: Context) -> None:
     from mlxtui.services.errors import GatedError
 
     service = ConvertService(Context(endpoint=ctx.endpoint, token=None))
-    with pytest.raises(GatedError, match="accept its license"):
+    with pytest.raises(GatedError, match="gated: its files need access approval.*accept the conditions"):  # hubclient.map_error
         await service.plan("meta-llama/Llama-3.2-tiny-Instruct", ConvertOptions(quantize=True))
 
 
@@ -285,3 +292,16 @@ async def test_cancel_during_download_keeps_the_cache_and_a_retry_finishes(
     fresh_hub.server.faults.clear()
     events = await _collect(service.convert(repo, ConvertOptions(quantize=True, dtype="float32")))
     assert isinstance(events[-1], ConvertFinished) and events[-1].state == "done"
+
+
+async def test_a_repo_conversion_matches_mlx_lm_convert_of_the_repo_byte_for_byte(ctx: Context, tmp_path: Path) -> None:
+    """From the Hub: the worker downloads with progress, then mlx-lm's own output (README with base_model too)."""
+    repo = "h2oai/h2o-danube2-tiny-chat"
+    service = ConvertService(ctx)
+    events = await _collect(service.convert(repo, ConvertOptions(quantize=True, q_bits=4, dtype="float32")))
+    assert isinstance(events[-1], ConvertFinished) and events[-1].state == "done", events[-1]
+    out = service.models_dir() / "h2o-danube2-tiny-chat-4bit"
+    ref = tmp_path / "ref"
+    _mlx_lm_convert(repo, ref, quantize=True, q_bits=4, dtype="float32")
+    _assert_same_folder(out, ref)
+    assert f"base_model: {repo}" in (out / "README.md").read_text()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlxtui.services import Context
-from mlxtui.services import convert as convert_module
+from mlxtui.services import convert_plan
 from mlxtui.services.convert import (
     ALLOW_PATTERNS,
     ConvertOptions,
@@ -153,7 +153,8 @@ async def test_no_weights(service: ConvertService, make_tiny_model) -> None:
     folder = make_tiny_model("noweights")
     for f in folder.glob("*.safetensors"):
         f.rename(f.with_name("pytorch_model.bin"))
-    with pytest.raises(InvalidInputError, match="no weights mlx-lm can convert.*pytorch_model.bin"):
+    # the shared support verdict (services.support), the same words Inspect shows
+    with pytest.raises(UnsupportedModelError, match="the weights are PyTorch .bin files only"):
         await service.plan(str(folder), ConvertOptions())
 
 
@@ -168,7 +169,7 @@ async def test_not_enough_disk_is_refused_before_starting(
     service: ConvertService, make_tiny_model, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = make_tiny_model("tiny")
-    monkeypatch.setattr(convert_module, "disk_free", lambda path: 1000)
+    monkeypatch.setattr(convert_plan, "disk_free", lambda path: 1000)
     with pytest.raises(ConversionError, match="Not enough disk space"):
         await service.plan(str(folder), ConvertOptions(quantize=True))
     assert not service.models_dir().exists() or not any(service.models_dir().iterdir())
