@@ -281,13 +281,14 @@ class Cluster:
         """Stop every rank on every host and confirm none is left (safe to call twice, or after a failure)."""
         self._stopping = self.failure is None
         process = self._process
-        if process is not None and process.returncode is None and process.stdin is not None:
+        if process is not None and process.stdin is not None and not process.stdin.is_closing():
             try:
-                process.stdin.write(b"stop\n")
-                await process.stdin.drain()
-                process.stdin.close()
+                if process.returncode is None:
+                    process.stdin.write(b"stop\n")
+                    await process.stdin.drain()
             except (BrokenPipeError, ConnectionResetError):
                 pass
+            process.stdin.close()
         try:
             await asyncio.wait_for(self.stopped.wait(), timeout)
         except asyncio.TimeoutError:
@@ -299,6 +300,8 @@ class Cluster:
                 await asyncio.wait_for(process.wait(), 30)
             except asyncio.TimeoutError:
                 process.kill()
+        if self._tasks:
+            await asyncio.wait(self._tasks[:1], timeout=10)  # the reader ends at the supervisor's EOF
         for task in self._tasks:
             task.cancel()
         assert self.result is not None

@@ -182,7 +182,7 @@ def make_plan(model: str, hosts: Hosts, checks: list[HostCheck] | None = None, s
         problems.append(why[split])  # type: ignore[index]
     if n < 2:
         problems.append("a cluster needs at least two ranks in the hosts file")
-    shares = _shares(split, hosts, checks, total, whole, kv, layers) if split else []
+    shares = _shares(split, hosts, checks, total, whole, kv, layers) if split in supported else []
     for share in shares:
         if share.budget and share.bytes > share.budget:
             problems.append(f"rank {share.rank} on {share.host} needs {human_bytes(share.bytes)} but has "

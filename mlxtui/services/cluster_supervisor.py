@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +26,8 @@ from mlxtui.services.cluster_rank import parse_line
 __all__ = ["main", "live_in_group", "kill_group"]
 
 _GRACE_S = 10.0
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_DIED = re.compile(r"Node with rank (\d+) exited with code (-?\d+)")
 
 
 def _ps_groups(ssh: list[str] | None) -> dict[int, int] | None:
@@ -126,7 +129,13 @@ class Supervisor:
             elif kind == "stopping":
                 self.emit(event="log", rank=rank, text=f"[stopping: {payload}]")
             elif payload.strip():
-                self.emit(event="log", rank=None, text=payload)
+                self.emit(event="log", rank=None, text=_ANSI.sub("", payload))
+                died = _DIED.search(_ANSI.sub("", payload))
+                if died and not self.stop_event.is_set():
+                    # A rank killed outright cannot say so itself; mlx.launch's warning does.
+                    rank, code = int(died.group(1)), int(died.group(2))
+                    self.emit(event="exit", rank=rank, code=code)
+                    self.request_stop(f"rank {rank} exited with code {code}")
 
     def open_tunnel(self) -> None:
         """Rank 0 serves on its host's loopback; forward a local port to it when that host is remote."""

@@ -1,0 +1,152 @@
+"""Clusters on one machine: two ranks on 127.0.0.1 over the ring backend, real mlx.launch and mlx_lm server.
+
+Pipeline on a tiny qwen2, tensor on a tiny llama (random weights, float32), each compared with a single
+process's greedy text; stopping leaves no rank process; a rank killed mid-reply ends the reply with a clear
+error and the others are stopped; the supervisor losing mlxtui (its stdin closing) stops everything too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mlxtui.devhub.templates import CHATML_TEMPLATE, LLAMA3_TEMPLATE
+from mlxtui.services.chat_sampling import SamplingSettings
+from mlxtui.services.cluster import Cluster, ClusterService
+from mlxtui.services.cluster_chat import ClusterChatService
+from mlxtui.services.cluster_hosts import ClusterError, local_hosts
+from mlxtui.services.cluster_supervisor import live_in_group
+from mlxtui.services.events import TokenDelta
+from tests.fixtures.models import tiny_model
+
+pytestmark = pytest.mark.timeout(600) if hasattr(pytest.mark, "timeout") else []
+
+PROMPT = "Tell me about the sea."
+
+
+@pytest.fixture(scope="module")
+def cluster_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A pipeline-able qwen2 (4 layers, sharded with an index, as sharded_load needs) and a tensor-only llama."""
+    root = tmp_path_factory.mktemp("cluster-models")
+    return {
+        "qwen2": tiny_model(root / "qwen2", repo_id="tests/cluster-qwen2", model_type="qwen2", tokenizer="qwen",
+                            chat_template=CHATML_TEMPLATE, dtype="float32", num_hidden_layers=4, shards=2),
+        "llama": tiny_model(root / "llama", repo_id="tests/cluster-llama", model_type="llama", tokenizer="llama3",
+                            chat_template=LLAMA3_TEMPLATE, dtype="float32"),
+    }
+
+
+def single_process_text(folder: Path, prompt: str, max_tokens: int) -> str:
+    """What one process generates greedily for the same chat turn (mlx-lm's own load and stream_generate)."""
+    from mlx_lm import load, stream_generate
+    from mlx_lm.sample_utils import make_sampler
+
+    model, tokenizer = load(str(folder))
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True)
+    return "".join(r.text for r in stream_generate(model, tokenizer, ids, max_tokens=max_tokens,
+                                                   sampler=make_sampler(0.0)))
+
+
+def rank_processes(model: Path) -> list[str]:
+    """Live (not zombie) processes of any rank serving `model` on this machine."""
+    out = subprocess.run(["ps", "-A", "-o", "pid=,stat=,args="], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines()
+            if f"--model {model}" in line and line.split()[1][0] != "Z" and "mlx_lm" in line]
+
+
+async def reply_text(chat: ClusterChatService, prompt: str, max_tokens: int) -> str:
+    text = ""
+    async for event in chat.reply([{"role": "user", "content": prompt}], None,
+                                  SamplingSettings(temperature=0.0, max_tokens=max_tokens)):
+        if isinstance(event, TokenDelta):
+            text += event.text
+    return text
+
+
+async def _open(model: Path, split: str | None = None) -> Cluster:
+    return await ClusterService().open(str(model), local_hosts(2), split, launch_timeout=300)
+
+
+@pytest.mark.parametrize("arch, split", [("qwen2", "pipeline"), ("llama", "tensor")])
+def test_two_local_ranks_give_the_single_process_text_and_stop_leaves_no_rank(
+        cluster_models: dict[str, Path], arch: str, split: str) -> None:
+    model = cluster_models[arch]
+    expected = single_process_text(model, PROMPT, 24)
+
+    async def run() -> tuple[str, Cluster]:
+        cluster = await _open(model)
+        try:
+            assert cluster.split == split  # chosen from what mlx-lm has for the architecture
+            assert [s.state for s in cluster.states.values()] == ["running", "running"]
+            return await reply_text(ClusterChatService(cluster), PROMPT, 24), cluster
+        finally:
+            result = await cluster.stop()
+            assert result.survivors == () and result.failure is None
+
+    text, cluster = asyncio.run(run())
+    assert text == expected and text
+    assert rank_processes(model) == []
+    assert {s.state for s in cluster.states.values()} == {"stopped"}
+    pgids = [s.pgid for s in cluster.states.values()]
+    assert all(pgids) and len(set(pgids)) == 2  # each rank had its own process group, now empty
+    # No live process in either group (a zombie awaiting its reaper is not running; ps shows it as Z).
+    assert [live_in_group(pgid) for pgid in pgids] == [0, 0]
+
+
+def test_a_rank_killed_mid_reply_is_a_clear_error_and_the_others_are_stopped(cluster_models: dict[str, Path]) -> None:
+    model = cluster_models["llama"]
+
+    async def run() -> tuple[str, Cluster, int]:
+        cluster = await _open(model, "tensor")
+        chat = ClusterChatService(cluster)
+        tokens = 0
+        try:
+            with pytest.raises(ClusterError) as caught:
+                async for event in chat.reply([{"role": "user", "content": PROMPT}], None,
+                                              SamplingSettings(temperature=0.0, max_tokens=100000)):
+                    if isinstance(event, TokenDelta):
+                        tokens += 1
+                        if tokens == 1:
+                            os.killpg(cluster.states[1].pgid, signal.SIGKILL)  # the host loses power
+            await asyncio.wait_for(cluster.stopped.wait(), 120)
+            return str(caught.value), cluster, tokens
+        finally:
+            await cluster.stop()
+
+    message, cluster, tokens = asyncio.run(run())
+    assert tokens >= 1
+    assert "Rank 1 on 127.0.0.1" in message and "every other rank was stopped" in message
+    assert cluster.result is not None and cluster.result.survivors == ()
+    assert rank_processes(model) == []
+
+
+def test_the_supervisor_stops_every_rank_when_mlxtui_goes_away(cluster_models: dict[str, Path]) -> None:
+    """mlxtui crashing or losing its terminal closes the supervisor's stdin: that alone stops the ranks."""
+    model = cluster_models["llama"]
+
+    async def run() -> Cluster:
+        cluster = await _open(model, "tensor")
+        assert cluster._process is not None and cluster._process.stdin is not None
+        cluster._process.stdin.close()  # no "stop": the pipe just closes
+        await asyncio.wait_for(cluster.stopped.wait(), 120)
+        return cluster
+
+    cluster = asyncio.run(run())
+    assert cluster.result is not None and cluster.result.survivors == ()
+    assert rank_processes(model) == []
+
+
+def test_a_plan_with_problems_is_refused_before_anything_starts(cluster_models: dict[str, Path]) -> None:
+    model = cluster_models["llama"]
+
+    async def run() -> None:
+        await ClusterService().open(str(model), local_hosts(2), "pipeline")
+
+    with pytest.raises(ClusterError, match="no pipeline split for the llama architecture"):
+        asyncio.run(run())
+    assert rank_processes(model) == []
