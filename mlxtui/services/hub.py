@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mlxtui.services import Context
@@ -29,7 +30,8 @@ from mlxtui.services.hubclient import (
     resolve_token,
     with_retries,
 )
-from mlxtui.services.modelfolder import validate_repo_id
+from mlxtui.services.bounded import BadFileError, read_json_object
+from mlxtui.services.modelfolder import PROVENANCE_FILE, quant_label, read_text, validate_repo_id
 
 __all__ = ["HubService", "SearchCursor", "SearchQuery", "SORTS", "validate_repo_id", "MAX_RETRIES"]
 
@@ -143,7 +145,7 @@ class HubService:
 
         Falls back to the HF cache when the Hub cannot be reached; raises OfflineError if nothing is cached.
         """
-        from mlxtui.services.inspect import ModelFiles, _front_matter
+        from mlxtui.services.inspect_files import ModelFiles, fill_from_paths, safe_file_names
 
         repo_id = validate_repo_id(repo_id)
         files = ModelFiles(source=repo_id, revision=revision)
@@ -173,7 +175,9 @@ class HubService:
             files.library_name = info.library_name
             files.downloads, files.likes = info.downloads, info.likes
             files.last_modified = info.last_modified.isoformat() if info.last_modified else None
-            files.files = {s.rfilename: s.size for s in info.siblings or []}
+            listed = {s.rfilename: s.size for s in info.siblings or []}
+            usable, _ = safe_file_names(listed)
+            files.files = listed  # unsafe names stay listed so the report can name them; only usable ones are read
             if info.safetensors is not None:
                 files.safetensors_total = info.safetensors.total
                 files.safetensors_dtypes = dict(info.safetensors.parameters or {})
@@ -181,7 +185,7 @@ class HubService:
                 files.card_data = info.card_data.to_dict()
                 lic = files.card_data.get("license")
                 files.license = lic if isinstance(lic, str) else None
-            wanted = [n for n in SMALL_FILES if n in files.files]
+            wanted = [n for n in SMALL_FILES if n in usable]
             rev = revision  # by name, so the cache records refs/<revision> for offline use later
             paths = {}
             try:
@@ -194,15 +198,19 @@ class HubService:
             except Exception as error:
                 mapped = self.map_error(error, repo_id, "file")
                 config = getattr(info, "config", None)
-                if not isinstance(mapped, GatedError) or not isinstance(config, dict):
+                if not isinstance(mapped, GatedError):
                     raise mapped from error
+                if not isinstance(config, dict):
+                    # Gated without config.json in model_info: report what model_info told, then exit non-zero.
+                    files.config_error = str(mapped)
+                    config = None
                 # Gated: the files need access, but model_info still carries config.json's content.
                 yield Notice(str(mapped), "warning")
                 files.gated_message = str(mapped)
-                files.config_text = json.dumps(config, indent=2)
+                files.config_text = json.dumps(config, indent=2) if config is not None else None
                 paths = {}
         config_text = files.config_text
-        _read_into(files, paths, _front_matter)
+        fill_from_paths(files, paths)
         files.config_text = files.config_text or config_text
         if conversions and not files.from_cache:
             try:
@@ -236,40 +244,28 @@ class HubService:
 
     def _describe_conversion(self, candidate: Any) -> dict[str, Any]:
         """Quantization from the conversion's config.json, mlx-lm version from its card or provenance file."""
-        import json
-
         out: dict[str, Any] = {"repo_id": candidate.id, "quantization": None, "bits": None, "group_size": None,
                                "mode": None, "mlx_lm_version": None, "downloads": candidate.downloads}
         path = self._download_small(candidate.id, "config.json", None)
-        if path:
-            try:
-                config = json.loads(open(path, encoding="utf-8").read())
-            except (OSError, ValueError):
-                config = {}
-            q = config.get("quantization") if isinstance(config, dict) else None
+        config = _small_json(path, "config.json") if path else None
+        if config is not None:
+            q = config.get("quantization")
             if isinstance(q, dict):
                 out.update(bits=q.get("bits"), group_size=q.get("group_size"), mode=q.get("mode", "affine"))
-                mode = q.get("mode", "affine")
-                out["quantization"] = f"{q.get('bits')}bit" if mode == "affine" else str(mode)
-                if any(isinstance(v, dict) and v.get("bits") != q.get("bits") for v in q.values()):
-                    out["quantization"] = f"mixed ({q.get('bits')}bit base)"
-            else:
-                dtype = config.get("torch_dtype") if isinstance(config, dict) else None
-                out["quantization"] = str(dtype or "unquantized")
-        for name in ("mlxtui-provenance.json",):
-            try:
-                prov = self._download_small(candidate.id, name, None)
-            except Exception:  # noqa: BLE001
-                prov = None
-            if prov:
-                try:
-                    out["mlx_lm_version"] = json.loads(open(prov, encoding="utf-8").read())["versions"]["mlx_lm"]
-                except (OSError, ValueError, KeyError, TypeError):
-                    pass
+            # the one label every pane and folder name uses (mixed_3_6, 4bit-g32, mxfp4, bf16 ...)
+            out["quantization"] = quant_label(config)
+        try:
+            prov = self._download_small(candidate.id, PROVENANCE_FILE, None)
+        except Exception:  # noqa: BLE001 - the provenance file is optional extra detail
+            prov = None
+        record = _small_json(prov, PROVENANCE_FILE) if prov else None
+        versions = (record or {}).get("versions")
+        if isinstance(versions, dict) and isinstance(versions.get("mlx_lm"), str):
+            out["mlx_lm_version"] = versions["mlx_lm"]
         if out["mlx_lm_version"] is None:
             readme = self._download_small(candidate.id, "README.md", None)
-            if readme:
-                text = open(readme, encoding="utf-8", errors="replace").read()
+            text = _small_text(readme) if readme else None
+            if text:
                 match = re.search(r"mlx-lm(?:\s+version)?\s*\**v?(\d+\.\d+(?:\.\d+)?)", text)
                 if match:
                     out["mlx_lm_version"] = match.group(1)
@@ -292,42 +288,19 @@ class HubService:
         yield [d for d in described if isinstance(d, dict)]
 
 
-def _read_into(files: Any, paths: dict[str, str | None], front_matter: Callable[[str], dict[str, Any]]) -> None:
-    """Fill ModelFiles from downloaded small files (missing ones stay None)."""
-    import json
+def _small_json(path: str | None, name: str) -> dict[str, Any] | None:
+    """A downloaded JSON object file, bounded; None when unusable (an existing conversion is extra detail)."""
+    try:
+        return read_json_object(Path(path), name=name) if path else None
+    except (OSError, BadFileError):
+        return None
 
-    def text(name: str) -> str | None:
-        path = paths.get(name)
-        if not path:
-            return None
-        try:
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                return handle.read()
-        except OSError:
-            return None
 
-    def obj(name: str) -> dict[str, Any] | None:
-        raw = text(name)
-        if raw is None:
-            return None
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            return None
-        return data if isinstance(data, dict) else None
-
-    files.config_text = text("config.json")
-    files.tokenizer_config = obj("tokenizer_config.json")
-    files.chat_template_file = text("chat_template.jinja")
-    files.generation_config = obj("generation_config.json")
-    files.index = obj("model.safetensors.index.json")
-    readme = text("README.md")
-    if readme is not None and not files.card_data:
-        files.card_data = front_matter(readme)
-        lic = files.card_data.get("license")
-        files.license = files.license or (lic if isinstance(lic, str) else None)
-    if files.from_cache:
-        files.files = {name: None for name in paths}
+def _small_text(path: str | None) -> str | None:
+    try:
+        return read_text(Path(path)) if path else None
+    except (OSError, BadFileError):
+        return None
 
 
 @dataclass
