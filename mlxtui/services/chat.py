@@ -136,6 +136,7 @@ class ChatService:
         #: one stop flag per running job, so stopping a closed reply never leaks into the next one
         self._stops: set[threading.Event] = set()
         self._loaded: _Loaded | None = None
+        self._closed = False
 
     # -- state the UI may read ---------------------------------------------------------------------
 
@@ -156,12 +157,26 @@ class ChatService:
     def close(self, wait: bool = True) -> None:
         """Stop generating or loading, free the model and end the MLX thread (waits for it by default:
         exiting while MLX still works on that thread aborts the process). Safe to call twice."""
+        self._closed = True  # jobs still queued end at once instead of running
         self.stop()
         try:
-            self._executor.submit(self._unload)
+            self._executor.submit(self._end_thread)
         except RuntimeError:
             pass  # already closed; still wait below if asked
-        self._executor.shutdown(wait=wait, cancel_futures=True)
+        self._executor.shutdown(wait=wait)
+
+    def _end_thread(self) -> None:
+        """The MLX thread's last job: free the model, then destroy the MLX streams this thread made.
+
+        mlx-lm generates on a thread-local stream; if its thread ends with that stream alive, the process
+        aborts at exit about half the time ("terminate called without an active exception", exit 134).
+        """
+        self._unload()
+        if "mlx.core" in sys.modules:
+            import mlx.core as mx
+
+            mx.synchronize()
+            mx.clear_streams()
 
     # -- running jobs on the MLX thread ----------------------------------------------------------------
 
@@ -176,6 +191,8 @@ class ChatService:
 
         def runner() -> None:
             try:
+                if self._closed:
+                    raise ChatError("The chat service has been closed.")
                 job(channel.put, stop)
             except BaseException as error:  # handed to the awaiting side
                 channel.put(error)

@@ -17,7 +17,7 @@ def sample() -> Conversation:
         system="Answer in French.",
         messages=[
             {"role": "user", "content": "Bonjour ?"},
-            {"role": "assistant", "content": "Salut **toi**", "stats": {"generation_tokens": 4, "generation_tps": 120.5, "prompt_tps": 900.0, "ttft_s": 0.02, "finish_reason": "cancelled"}},
+            {"role": "assistant", "content": "Salut **toi**", "stats": {"generation_tokens": 40, "generation_tps": 120.5, "prompt_tokens": 90, "prompt_tps": 900.0, "ttft_s": 0.02, "finish_reason": "cancelled"}},
         ],
         sampling={"temperature": 0.7, "seed": None},
     )
@@ -72,6 +72,52 @@ def test_markdown_export():
     assert text.startswith("# Bonjour ?\n")
     assert "## System\n\nAnswer in French." in text
     assert "## You\n\nBonjour ?" in text and "## Assistant\n\nSalut **toi**" in text
-    assert "*4 tokens, 120.5 tok/s, prompt 900.0 tok/s, first token 0.02 s, cancelled*" in text
+    assert "*40 tokens, 120.5 tok/s, prompt 900.0 tok/s, first token 0.02 s, cancelled*" in text
     path = ConversationStore().export_markdown(conv)
     assert path.read_text() == text and path.suffix == ".md"
+
+
+def test_export_shows_no_rate_for_a_turn_too_short_to_measure():
+    conv = sample()
+    conv.messages[-1]["stats"] = {"generation_tokens": 1, "generation_tps": 22943.7, "prompt_tokens": 3, "prompt_tps": 5000.0, "ttft_s": 0.01}
+    assert "*1 tokens, —, prompt —, first token 0.01 s*" in to_markdown(conv)
+
+
+def test_turns_are_kept_in_order_and_an_unanswered_message_can_be_taken_back():
+    conv = Conversation()
+    conv.add_user("one")
+    with pytest.raises(InvalidInputError, match="no reply yet"):
+        conv.add_user("two")
+    conv.end_reply("first \x1b[2J reply", {"generation_tokens": 3}, model="org/model")
+    with pytest.raises(InvalidInputError):
+        conv.end_reply("again", None)
+    conv.add_user("two")
+    assert conv.drop_unanswered() == "two" and conv.drop_unanswered() is None
+    assert [m["role"] for m in conv.messages] == ["user", "assistant"]
+    assert conv.messages[-1] == {"role": "assistant", "content": "first \x1b[2J reply", "stats": {"generation_tokens": 3}, "model": "org/model"}
+
+
+async def test_save_async_writes_the_exact_text_off_the_event_loop():
+    store = ConversationStore()
+    conv = sample()
+    conv.messages[-1]["content"] = "".join(map(chr, [*range(32), 127]))  # kept exactly, control bytes and all
+    path = await store.save_async(conv)
+    assert store.load(conv.id).messages == conv.messages
+    assert json.loads(path.read_text())["messages"][-1]["content"] == conv.messages[-1]["content"]
+
+
+@pytest.mark.parametrize("content", [
+    '{"messages": 5}',
+    '{"messages": [], "system": 7}',
+    '{"messages": [{"role": "user", "content": "x", "stats": []}]}',
+    '[1, 2]',
+    '{"messages": [], "sampling": "hot"}',
+    '{"a": ' * 200 + '1' + '}' * 200,
+])
+def test_malformed_files_are_one_clear_error_and_skipped_by_the_list(content):
+    store = ConversationStore()
+    paths.chats_dir().mkdir(parents=True, exist_ok=True)
+    (paths.chats_dir() / "odd.json").write_text(content)
+    with pytest.raises(InvalidInputError, match="not a conversation mlxtui can read"):
+        store.load("odd")
+    assert store.list() == []
