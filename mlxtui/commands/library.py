@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import json
 
-from mlxtui.format import human_bytes
+from mlxtui.format import human_bytes, printable
 from mlxtui.services import Context
 
 __all__ = ["register", "run"]
@@ -37,8 +37,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if not models:
         print(f"No local models yet (converted folders go to {ctx.settings.models_dir()}).")
         return 0
-    width = max(len(m.name) for m in models)
-    for m in models:
+    # names, labels and sources come from folders and cards written by others: shown, never interpreted
+    rows = [(printable(m.name, newlines=False), m) for m in models]
+    width = max(len(name) for name, _ in rows)
+    for name, m in rows:
         where = "folder" if m.kind == "folder" else "cache "
-        print(f"{m.name:<{width}}  {where}  {m.quantization:<10} {human_bytes(m.size_bytes):>9}  {m.source or '-'}")
+        print(f"{name:<{width}}  {where}  {printable(m.quantization, newlines=False):<10} "
+              f"{human_bytes(m.size_bytes):>9}  {printable(m.source or '-', newlines=False)}")
     return 0

@@ -7,7 +7,6 @@ else the card's base_model, else the repo id), so the UI can open it in Chat or 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -15,13 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from mlxtui.services import Context
-from mlxtui.services.errors import InvalidInputError, NotFoundError
+from mlxtui.services.card_frontmatter import card_data, first_base_model
+from mlxtui.services.errors import InvalidInputError, MlxtuiError, NotFoundError
+from mlxtui.services.modelfolder import CARD_FILE, PROVENANCE_FILE, quant_label, read_config, read_provenance, read_text
 
-__all__ = ["LocalModel", "LibraryService", "quantization_label", "hub_cache_dir"]
-
-PROVENANCE_FILE = "mlxtui-provenance.json"
-_DTYPE_LABELS = {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32"}
-
+__all__ = ["LocalModel", "LibraryService", "hub_cache_dir"]
 
 @dataclass(frozen=True)
 class LocalModel:
@@ -51,53 +48,20 @@ def hub_cache_dir() -> Path:
     return Path(home) / "hub"
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _config(folder: Path) -> dict[str, Any] | None:
+    """config.json of a folder, or None when absent or malformed (one bad folder never hides the others)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
+        return read_config(folder)
+    except MlxtuiError:
         return None
-    return data if isinstance(data, dict) else None
 
 
-def quantization_label(config: dict[str, Any] | None, provenance: dict[str, Any] | None = None) -> str:
-    """How a model is stored, in the words the default folder names use."""
-    options = (provenance or {}).get("options") or {}
-    if options.get("quantize"):
-        if options.get("quant_predicate"):
-            return str(options["quant_predicate"])
-        if options.get("q_mode") not in (None, "affine"):
-            return str(options["q_mode"])
-    if not config:
-        return "?"
-    quant = config.get("quantization")
-    if isinstance(quant, dict):
-        mode = quant.get("mode", "affine")
-        if mode and mode != "affine":
-            return str(mode)
-        bits = {quant.get("bits")} | {
-            v.get("bits") for v in quant.values() if isinstance(v, dict) and v.get("bits") is not None
-        }
-        bits.discard(None)
-        if len(bits) > 1:
-            return "mixed " + "/".join(str(b) for b in sorted(bits))
-        return f"{quant.get('bits')}bit"
-    dtype = config.get("torch_dtype") or (config.get("text_config") or {}).get("dtype") or config.get("dtype")
-    return _DTYPE_LABELS.get(str(dtype), str(dtype) if dtype else "?")
-
-
-def _card_base_model(folder: Path) -> str | None:
+def _card(folder: Path) -> dict[str, Any]:
+    """The card's metadata, read as every pane reads it (huggingface_hub's ModelCard, bounded)."""
     try:
-        text = (folder / "README.md").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    if not text.startswith("---"):
-        return None
-    front = text.split("---", 2)[1] if text.count("---") >= 2 else ""
-    for line in front.splitlines():
-        if line.startswith("base_model:"):
-            value = line.split(":", 1)[1].strip().strip("'\"")
-            return value or None
-    return None
+        return card_data(read_text(folder / CARD_FILE))
+    except (OSError, MlxtuiError):
+        return {}
 
 
 def _folder_size(folder: Path) -> int:
@@ -111,17 +75,16 @@ def _folder_size(folder: Path) -> int:
     return total
 
 
-def _is_mlx(config: dict[str, Any] | None, folder: Path) -> bool:
-    if (folder / PROVENANCE_FILE).exists():
+def _is_mlx(config: dict[str, Any] | None, folder: Path, card: dict[str, Any]) -> bool:
+    if (folder / PROVENANCE_FILE).exists() or isinstance((config or {}).get("quantization"), dict):
         return True
-    if isinstance((config or {}).get("quantization"), dict):
-        return True
-    # mlx-lm's create_model_card sets library_name: mlx
-    try:
-        head = (folder / "README.md").read_text(encoding="utf-8")[:4000]
-    except (OSError, UnicodeDecodeError):
-        return False
-    return head.startswith("---") and "\nlibrary_name: mlx" in head.split("---", 2)[1] if head.count("---") >= 2 else False
+    return card.get("library_name") == "mlx"  # mlx-lm's create_model_card sets library_name: mlx
+
+
+def _source(provenance: dict[str, Any] | None, card: dict[str, Any]) -> str | None:
+    """Where a folder came from: the provenance file's source, else the card's (first) base_model."""
+    source = (provenance or {}).get("source")
+    return source if isinstance(source, str) and source else first_base_model(card)
 
 
 class LibraryService:
@@ -155,20 +118,22 @@ class LibraryService:
         for folder in root.iterdir():
             if folder.name.startswith(".") or not folder.is_dir():
                 continue  # hidden: partial outputs of running conversions
-            config = _read_json(folder / "config.json")
+            config = _config(folder)
             if config is None:
                 continue
-            provenance = _read_json(folder / PROVENANCE_FILE)
+            provenance = read_provenance(folder)  # type-checked; None when malformed
+            card = _card(folder)
+            model_type = config.get("model_type")
             out.append(
                 LocalModel(
                     name=folder.name,
                     path=str(folder),
                     kind="folder",
                     size_bytes=_folder_size(folder),
-                    quantization=quantization_label(config, provenance),
-                    source=(provenance or {}).get("source") or _card_base_model(folder),
-                    model_type=config.get("model_type"),
-                    is_mlx=_is_mlx(config, folder),
+                    quantization=quant_label(config, (provenance or {}).get("options")),
+                    source=_source(provenance, card),
+                    model_type=model_type if isinstance(model_type, str) else None,
+                    is_mlx=_is_mlx(config, folder, card),
                     modified=folder.stat().st_mtime,
                 )
             )
@@ -194,17 +159,18 @@ class LibraryService:
                 if "main" in revision.refs:
                     newest = revision
             snapshot = Path(newest.snapshot_path)
-            config = _read_json(snapshot / "config.json")
+            config = _config(snapshot)
+            model_type = (config or {}).get("model_type")
             out.append(
                 LocalModel(
                     name=repo.repo_id,
                     path=str(snapshot),
                     kind="cache",
                     size_bytes=int(repo.size_on_disk),
-                    quantization=quantization_label(config),
+                    quantization=quant_label(config),
                     source=repo.repo_id,
-                    model_type=(config or {}).get("model_type"),
-                    is_mlx=_is_mlx(config, snapshot),
+                    model_type=model_type if isinstance(model_type, str) else None,
+                    is_mlx=_is_mlx(config, snapshot, _card(snapshot)),
                     modified=float(repo.last_modified),
                     repo_id=repo.repo_id,
                     revisions=tuple(r.commit_hash for r in repo.revisions),

@@ -10,7 +10,8 @@ import pytest
 
 from mlxtui.services import Context
 from mlxtui.services.errors import InvalidInputError
-from mlxtui.services.library import LibraryService, quantization_label
+from mlxtui.services.library import LibraryService
+from mlxtui.services.modelfolder import quant_label
 
 
 def _seed_cache(cache: Path, repo_id: str, folder: Path, commit: str = "a" * 40) -> Path:
@@ -30,13 +31,14 @@ def _seed_cache(cache: Path, repo_id: str, folder: Path, commit: str = "a" * 40)
 
 
 def test_quantization_labels() -> None:
-    assert quantization_label({"quantization": {"group_size": 64, "bits": 4}}) == "4bit"
-    assert quantization_label({"quantization": {"group_size": 32, "bits": 4, "mode": "mxfp4"}}) == "mxfp4"
+    # the library shows modelfolder.quant_label, the label folder names and the Card use (issue 10)
+    assert quant_label({"quantization": {"group_size": 64, "bits": 4}}) == "4bit"
+    assert quant_label({"quantization": {"group_size": 32, "bits": 4, "mode": "mxfp4"}}) == "mxfp4"
     mixed = {"quantization": {"group_size": 64, "bits": 3, "model.layers.0.mlp.down_proj": {"bits": 6, "group_size": 64}}}
-    assert quantization_label(mixed) == "mixed 3/6"
-    assert quantization_label(mixed, {"options": {"quantize": True, "quant_predicate": "mixed_3_6"}}) == "mixed_3_6"
-    assert quantization_label({"torch_dtype": "bfloat16"}) == "bf16"
-    assert quantization_label(None) == "?"
+    assert quant_label(mixed) == "mixed_3_6"  # without the provenance file too (was "mixed 3/6" here, "3bit" in Card)
+    assert quant_label(mixed, {"quantize": True, "quant_predicate": "mixed_3_6"}) == "mixed_3_6"
+    assert quant_label({"torch_dtype": "bfloat16"}) == "bf16"
+    assert quant_label(None) == "?"
 
 
 async def test_lists_converted_folders_and_cache_models(make_tiny_model, tmp_path: Path) -> None:
@@ -95,3 +97,27 @@ async def test_delete_refuses_a_folder_outside_the_library(make_tiny_model) -> N
     with pytest.raises(InvalidInputError, match="not a folder of the library"):
         await LibraryService(Context()).delete(entry)
     assert folder.exists()
+
+
+async def test_one_malformed_provenance_or_card_never_hides_the_library(make_tiny_model) -> None:
+    """Issue 12: a bad mlxtui-provenance.json (or card) used to break the whole listing."""
+    ctx = Context()
+    service = LibraryService(ctx)
+    models = ctx.settings.models_dir()
+    models.mkdir(parents=True)
+    tiny = make_tiny_model("tiny")
+    bad_records = ['{"source": 5, "options": [1]}', "[1, 2]", "{" * 5000 + "}" * 5000, '{"n": ' + "9" * 5000 + "}",
+                   "\xff\xfe not json"]
+    for n, record in enumerate(bad_records):
+        folder = models / f"m{n}"
+        shutil.copytree(tiny, folder)
+        (folder / "mlxtui-provenance.json").write_text(record)
+        (folder / "README.md").write_text("---\ntags: 7\nlanguage: 5\nbase_model: [1, 2]\n---\nhi\n")
+    good = models / "good"
+    shutil.copytree(tiny, good)
+    (good / "README.md").write_text("---\nbase_model:\n- org/first\n- org/second\n---\n")
+    entries = await service.list()
+    names = {e.name: e for e in entries}
+    assert set(names) == {f"m{n}" for n in range(len(bad_records))} | {"good"}
+    assert all(names[f"m{n}"].source is None for n in range(len(bad_records)))
+    assert names["good"].source == "org/first"  # list-form base_model: the first, as Inspect and Card say
