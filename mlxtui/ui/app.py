@@ -187,9 +187,10 @@ class MlxtuiApp(App[int]):
         with PaneSwitcher(id="panes"):
             for n, (pane, title) in enumerate(PANES, start=1):
                 with TabPane(f"{n} {title}", id=pane):
-                    # On a terminal no pane is imported or built before the first frame; they follow at once.
-                    # Headless (tests, screenshots, benches) has no first frame to hurry: build them now.
-                    yield load_pane_class(pane)(id=f"{pane}-pane") if self.is_headless else PaneSlot(pane)
+                    # The first pane (Search) is in the first frame, so its box takes typing at once; the others
+                    # are imported after it, one per frame. Headless runs (tests, screenshots) build all now.
+                    first = n == 1
+                    yield load_pane_class(pane)(id=f"{pane}-pane") if self.is_headless or first else PaneSlot(pane)
         yield Static(id="too-small")
         yield Footer()
 
@@ -211,17 +212,14 @@ class MlxtuiApp(App[int]):
 
     @work(group="panes", exit_on_error=True)
     async def _mount_panes(self) -> None:
-        """After the first frame: the first pane at once (and focus its input), then the rest, one per frame.
+        """After the first frame: the panes other than Search, one per frame.
 
         A worker, not a handler: awaiting in a handler would hold the app's message queue, and with it
         every frame, until all panes had loaded.
         """
-        for n, slot in enumerate(list(self.query(PaneSlot))):
+        for slot in list(self.query(PaneSlot)):
             await slot.swap()
-            if n == 0 and self.query_one("#panes", TabbedContent).active == PANES[0][0]:
-                self.action_show_pane(PANES[0][0])  # typing goes to the search box at once (unless the user moved)
-            # time for a frame between panes: the first is drawn and answers keys before the rest load
-            await asyncio.sleep(0.1 if n == 0 else 0.02)
+            await asyncio.sleep(0.02)  # time for a frame between panes: keys are answered while they load
 
     def action_show_pane(self, pane: str) -> None:
         switcher = self.query_one("#panes", TabbedContent)
