@@ -37,6 +37,7 @@ __all__ = [
     "read_tokenizer_config",
     "safetensors_totals",
     "read_text",
+    "public_source",
 ]
 
 CONFIG_FILE = "config.json"
@@ -259,3 +260,19 @@ def safetensors_totals(folder: Path | str) -> tuple[int, dict[str, int]] | None:
         for dtype, count in per.items():
             by_dtype[dtype] = by_dtype.get(dtype, 0) + count
     return total, by_dtype
+
+
+def public_source(source: str | None) -> str | None:
+    """How a source may be named in public text (a card, a provenance file that will be uploaded).
+
+    A Hub repo id is named as it is; a local folder by its last name only, never its path (which shows the
+    user's home, account name and layout). None for nothing.
+    """
+    if not isinstance(source, str) or not source.strip():
+        return None
+    text = source.strip()
+    local = text.startswith(("/", ".", "~")) or "\\" in text or text.count("/") > 1
+    if is_repo_id(text) and not local:
+        return text
+    name = Path(text.replace("\\", "/").rstrip("/")).name or "model"
+    return f"a local folder named {name}"
