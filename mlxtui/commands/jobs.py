@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--follow", metavar="JOB", help="print a job's progress until it ends (Ctrl-C detaches)")
     group.add_argument("--cancel", metavar="JOB", help="cancel a running job (its partial output is removed)")
-    group.add_argument("--delete", metavar="JOB", help="forget a finished job (its outputs stay)")
+    group.add_argument("--delete", metavar="JOB", help="forget a finished job: its folder in the jobs directory goes, "
+                       "its outputs stay (a job id only, never a path)")
     parser.add_argument("--json", action="store_true", help="print the list as JSON")
     parser.set_defaults(func=run)
 
@@ -32,14 +33,16 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from mlxtui.services.convert import ConvertService
 
     service = ConvertService(ctx)
-    if args.cancel:
+    # `is not None`: an empty id is refused like any other bad id, never taken for "no option"
+    if args.cancel is not None:
         job = service.cancel_sync(args.cancel)
         print(f"{job.id}: {job.state}")
         return 0
-    if args.delete:
+    if args.delete is not None:
         service.delete_job(args.delete)
+        print(f"{args.delete}: forgotten (its outputs stay)")
         return 0
-    if args.follow:
+    if args.follow is not None:
         job = service.job(args.follow)
         printer = ProgressPrinter(sys.stderr, [v.label for v in job.variants])
         try:
