@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
 
 from mlxtui import __version__
 from mlxtui.commands import register_all
@@ -16,6 +20,8 @@ __all__ = ["main", "build_parser"]
 
 
 def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="mlxtui",
         description="Take a model from the Hugging Face Hub to a shared MLX conversion: "
@@ -36,6 +42,8 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
 
 
 def _add_global_options(parser: argparse.ArgumentParser, default: object = None) -> None:
+    import argparse
+
     group = parser.add_argument_group("global options") if default is argparse.SUPPRESS else parser
     group.add_argument("--endpoint", metavar="URL", default=default,
                        help="Hub endpoint (default: HF_ENDPOINT or https://huggingface.co)")
@@ -82,10 +90,32 @@ def _fail(error: BaseException, where: str) -> int:
     return 70
 
 
+def _app_only_args(argv: list[str]) -> SimpleNamespace | None:
+    """`mlxtui`, `mlxtui --demo`, `mlxtui --endpoint URL`: the app with global options only, read without
+    argparse (whose import is a measurable share of start-up). None for anything else."""
+    values: dict[str, object] = {"command": None, "endpoint": None, "demo": False, "config": None}
+    rest = list(argv)
+    while rest:
+        token = rest.pop(0)
+        name, eq, value = token.partition("=")
+        if token == "--demo":
+            values["demo"] = True
+        elif name in ("--endpoint", "--config") and (eq or rest):
+            value = value if eq else rest.pop(0)
+            if not value or value.startswith("-"):
+                return None
+            values[name[2:]] = Path(value) if name == "--config" else value
+        else:
+            return None
+    return SimpleNamespace(**values)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(with_commands=wants_command(argv))
-    args = parser.parse_args(argv)
+    args = _app_only_args(argv)
+    if args is None:
+        parser = build_parser(with_commands=wants_command(argv))
+        args = parser.parse_args(argv)
     try:
         ctx, problems = build_context(args)
     except KeyboardInterrupt:

@@ -76,3 +76,13 @@ def test_every_exit_code_is_documented() -> None:
     doc = (Path(__file__).resolve().parent.parent / "docs" / "troubleshooting.md").read_text(encoding="utf-8")
     for code, meaning in EXIT_CODES.items():
         assert f"| {code} | {meaning} |" in doc
+
+
+def test_the_app_only_command_lines_are_read_without_argparse_and_the_rest_with_it() -> None:
+    from mlxtui.cli import _app_only_args
+
+    assert _app_only_args([]).command is None
+    args = _app_only_args(["--demo", "--endpoint=http://h:1", "--config", "/c.toml"])
+    assert args.demo and args.endpoint == "http://h:1" and str(args.config) == "/c.toml"
+    for argv in (["search", "x"], ["--endpoint"], ["--endpoint", "--demo"], ["-h"], ["--version"], ["--demoo"]):
+        assert _app_only_args(argv) is None

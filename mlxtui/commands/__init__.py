@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
 
 __all__ = ["COMMANDS", "register_all"]
 
