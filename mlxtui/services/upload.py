@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
-from mlxtui.format import printable
+from mlxtui.format import human_bytes, printable
 from mlxtui.services import Context, hubclient
 from mlxtui.services.errors import (
     AuthError,
@@ -32,7 +32,7 @@ from mlxtui.services.errors import (
     OfflineError,
     UploadError,
 )
-from mlxtui.services.events import UploadStage
+from mlxtui.services.events import UploadFinished, UploadStage
 from mlxtui.services.modelfolder import quant_label, is_repo_id, read_config, read_provenance
 from mlxtui.services.upload_identity import Identity, identity_from_whoami, whoami
 from mlxtui.services.upload_preflight import (
@@ -57,6 +57,7 @@ __all__ = [
     "suggest_repo_name",
     "looks_like_token",
     "identity_from_whoami",
+    "finished_summary",
 ]
 
 
@@ -74,6 +75,18 @@ def suggest_repo_name(folder: Path | str) -> str:
     base = Path(str(source)).name if source else folder.name
     label = quant_label(config, (provenance or {}).get("options"))
     return base if label == "?" or base.endswith(label) else f"{base}-{label}"
+
+
+def finished_summary(done: UploadFinished) -> str:
+    """One sentence for a finished upload, saying how much the Hub already had with the same content."""
+    line = (f"Verified {done.verified_files} files on the Hub: {done.sent_files} sent ({human_bytes(done.sent_bytes)}), "
+            f"{done.skipped_files} already there with the same content ({human_bytes(done.skipped_bytes)})")
+    if done.deleted_files:
+        n = len(done.deleted_files)
+        line += f"; {n} stale file{'s' if n != 1 else ''} deleted"
+    if done.private is not None:
+        line += f"; {'private' if done.private else 'public'}" + (" (changed by this upload)" if done.visibility_changed else "")
+    return line + "."
 
 
 class UploadService:

@@ -68,6 +68,9 @@ def preparing(folder: Path, url: str, *keys: str):
 
 
 def make_app(hub, tmp_path: Path) -> MlxtuiApp:
+    from mlxtui.services import configure_hub_environment
+
+    configure_hub_environment(hub.url)  # as the CLI does at start-up, on the main thread
     return MlxtuiApp(Context(endpoint=hub.url, token=hub.write_token), probe=False,
                      settings_path=tmp_path / "config.toml")
 

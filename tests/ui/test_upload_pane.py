@@ -22,8 +22,12 @@ SOURCE = "h2oai/h2o-danube2-tiny-chat"
 
 @pytest.fixture
 def hubx(devhub_factory, source_folder: Path):
+    """A devhub with the source model; the endpoint decided on the main thread, as the CLI does at start-up."""
+    from mlxtui.services import configure_hub_environment
+
     hub = devhub_factory()
     hub.import_folder(SOURCE, source_folder)
+    configure_hub_environment(hub.url)
     return hub
 
 

@@ -1,11 +1,13 @@
 """Upload an MLX folder to the Hub: account, target, preflight checklist, confirmation, progress, verification.
 
 Nothing is sent before the confirmation. A re-run after an interruption sends only what the server lacks, and
-every upload ends by comparing the remote files with the local ones. The token is never shown.
+every upload ends by comparing the remote files with the local ones. A check line that names files (a secret, a
+link, an unexpected file) can be excluded with `x`. The token is never shown.
 """
 
 from __future__ import annotations
 
+import threading
 from contextlib import aclosing
 from pathlib import Path
 
@@ -18,10 +20,10 @@ from textual.widgets import Button, Checkbox, Input, Label, OptionList, Progress
 from textual.widgets.option_list import Option
 
 from mlxtui.ui.failures import ReportsFailures
-from mlxtui.format import human_bytes
+from mlxtui.format import human_bytes, printable
 from mlxtui.services.errors import CancelledByUser, MlxtuiError
 from mlxtui.services.events import UploadFinished, UploadProgress, UploadStage
-from mlxtui.services.upload import Identity, UploadPlan, UploadService, suggest_repo_name
+from mlxtui.services.upload import Identity, UploadPlan, UploadService, finished_summary, suggest_repo_name
 from mlxtui.ui.screens.upload_confirm import UploadConfirmDialog
 from mlxtui.ui.panes import pane_css
 
@@ -39,6 +41,7 @@ class UploadPane(ReportsFailures, Vertical):
     BINDINGS = [
         Binding("ctrl+r", "check", "Check", id="upload.check"),
         Binding("ctrl+g", "upload", "Upload…", id="upload.start"),
+        Binding("x", "exclude", "Exclude file", id="upload.exclude", show=False),
         Binding("escape", "cancel", "Cancel upload", id="upload.cancel", show=False),
     ]
 
@@ -47,6 +50,9 @@ class UploadPane(ReportsFailures, Vertical):
         self.identity: Identity | None = None
         self.plan: UploadPlan | None = None
         self.uploading = False
+        #: files the user excluded from this folder's upload (relative paths)
+        self.exclude: set[str] = set()
+        self._cancel: threading.Event | None = None
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="/path/to/mlx-model-folder, then Enter", id="upload-folder")
@@ -90,6 +96,7 @@ class UploadPane(ReportsFailures, Vertical):
         folder = Path(path).expanduser()
         if folder.is_dir():
             self.query_one("#upload-name", Input).value = suggest_repo_name(folder)
+        self.exclude = set()
         self.plan = None
         self._show_plan()
         self._prepare()
@@ -145,7 +152,7 @@ class UploadPane(ReportsFailures, Vertical):
             line += f" · read-only in {', '.join(read_orgs)}"
         if me.role == "read":
             line += " · READ-ONLY token"
-        account.update(line)
+        account.update(Text(printable(line, newlines=False)))  # names from the server: never markup
         select = self.query_one("#upload-namespace", Select)
         current = select.value if isinstance(select.value, str) else None
         namespaces = list(me.writable) or [me.user]
@@ -183,11 +190,12 @@ class UploadPane(ReportsFailures, Vertical):
         checks.add_option(Option(Text("checking…", style="dim"), disabled=True))
         private = self.query_one("#upload-private", Checkbox).value
         try:
-            self.plan = await UploadService(self.app.ctx).preflight(folder, repo_id, private=private)
+            self.plan = await UploadService(self.app.ctx).preflight(folder, repo_id, private=private,
+                                                                    exclude=sorted(self.exclude))
         except MlxtuiError as error:
             self.plan = None
             checks.clear_options()
-            checks.add_option(Option(Text(f"✗ {error}", style="red")))
+            checks.add_option(Option(Text(f"✗ {printable(error, newlines=False)}", style="red")))
             self.query_one("#upload-go", Button).disabled = True
             return
         self._show_plan()
@@ -202,13 +210,30 @@ class UploadPane(ReportsFailures, Vertical):
             return
         for check in plan.checks:
             mark, style = _MARKS[check.status]
-            checks.add_option(Option(Text.assemble((f"{mark} ", style), (f"{check.name}: ", "bold"), check.detail)))
+            hint = " (x: exclude)" if check.files and check.status == "error" else ""
+            checks.add_option(Option(Text.assemble((f"{mark} ", style), (f"{check.name}: ", "bold"),
+                                                   printable(check.detail, newlines=False), (hint, "dim"))))
+        visibility = plan.visibility_change or ("private" if plan.private else "public")
         summary = (
-            f"→ {plan.repo_id} ({'private' if plan.private else 'public'}) · {len(plan.files)} files, "
-            f"{human_bytes(plan.total_bytes)}"
+            f"→ {plan.repo_id} ({visibility}) · {len(plan.files)} files, {human_bytes(plan.total_bytes)}"
+            + (f" · deletes {len(plan.deletions)} on the Hub" if plan.deletions else "")
         )
         checks.add_option(Option(Text(summary, style="bold" if plan.ok else "dim"), disabled=True))
         go.disabled = not plan.ok
+
+    def action_exclude(self) -> None:
+        """Exclude the files the highlighted check line names (a secret, a link, an unexpected file) and check again."""
+        checks = self.query_one("#upload-checks", OptionList)
+        if self.uploading or self.plan is None or checks.highlighted is None:
+            return
+        index = checks.highlighted
+        if index >= len(self.plan.checks) or not self.plan.checks[index].files:
+            self.notify("This line names no file to exclude.", severity="warning")
+            return
+        names = self.plan.checks[index].files
+        self.exclude.update(names)
+        self.notify(f"Excluded {printable(', '.join(names), newlines=False)}: not sent, not read.", title="Upload")
+        self._run_preflight()
 
     # -- upload ---------------------------------------------------------------------------------------
 
@@ -237,53 +262,50 @@ class UploadPane(ReportsFailures, Vertical):
         box.display = True
         bar.update(total=max(plan.total_bytes, 1), progress=0)
         self.uploading = True
+        self._cancel = cancel = threading.Event()
         self.query_one("#upload-go", Button).disabled = True
         stage = ""
         try:
-            async with aclosing(UploadService(self.app.ctx).upload(plan)) as events:
+            async with aclosing(UploadService(self.app.ctx).upload(plan, cancel=cancel)) as events:
                 async for event in events:
                     match event:
                         case UploadStage(text=text):
-                            stage = text
-                            status.update(text)
+                            stage = printable(text, newlines=False)
+                            status.update(Text(stage))
                         case UploadProgress() as p:
                             bar.update(total=max(p.bytes_total, 1), progress=p.bytes_done)
-                            status.update(
+                            status.update(Text(
                                 f"{stage}\n{p.files_done}/{p.files_total} files · {human_bytes(p.bytes_done)} of "
                                 f"{human_bytes(p.bytes_total)} · {human_bytes(p.bytes_per_second)}/s"
-                            )
+                            ))
                         case UploadFinished() as done:
                             bar.update(total=1, progress=1)
                             status.update(
                                 Text.assemble(
-                                    ("✓ Uploaded and verified ", "green bold"),
-                                    f"{done.verified_files} files ({done.sent_files} sent, {done.skipped_files} already "
-                                    f"there, {human_bytes(done.sent_bytes)})\n",
-                                    (done.url, "underline"),
+                                    ("✓ Uploaded and verified. ", "green bold"),
+                                    finished_summary(done) + "\n",
+                                    (printable(done.url, newlines=False), "underline"),
                                 )
                             )
                             self.notify(f"{done.repo_id} is online and matches the local folder.", title="Uploaded")
         except CancelledByUser as error:
-            status.update(Text(str(error), style="yellow"))
-            self.notify(str(error), severity="warning")
+            status.update(Text(printable(error), style="yellow"))
+            self.notify(printable(error), severity="warning")
         except MlxtuiError as error:
-            status.update(Text(str(error), style="red"))
-            self.notify(str(error), severity="error", timeout=15)
+            status.update(Text(printable(error), style="red"))
+            self.notify(printable(error), severity="error", timeout=15)
         finally:
             self.uploading = False
+            self._cancel = None
             self.query_one("#upload-go", Button).disabled = self.plan is None or not self.plan.ok
 
     def action_cancel(self) -> None:
-        """Stop a running upload: the byte stream stops at the next read, nothing is published.
+        """Ask a running upload to stop: before the commit nothing is published; after it was sent, the service
+        checks the Hub and the status line says what it holds (the worker keeps running until it knows).
 
         With no upload running, Escape leaves the field for the tab bar, as everywhere else."""
-        if self.uploading:
-            for worker in self.workers:
-                if worker.group == "upload":
-                    worker.cancel()
-            self.query_one("#upload-status", Static).update(
-                Text("Upload cancelled; nothing was published. Upload again to resume.", style="yellow")
-            )
-            self.uploading = False
+        if self.uploading and self._cancel is not None:
+            self._cancel.set()
+            self.query_one("#upload-status", Static).update(Text("Cancelling…", style="yellow"))
         else:
             self.app.action_leave_field()  # type: ignore[attr-defined]  # nothing to stop: out of the form

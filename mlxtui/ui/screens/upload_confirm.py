@@ -1,14 +1,16 @@
-"""The last look before an upload: endpoint, repo, visibility, every file and the total size."""
+"""The last look before an upload: endpoint, repo, visibility (and its change), every file, the total size, and
+the remote files the commit deletes or keeps."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static
 
-from mlxtui.format import human_bytes
+from mlxtui.format import human_bytes, printable
 from mlxtui.services.upload import UploadPlan
 
 __all__ = ["UploadConfirmDialog"]
@@ -64,21 +66,31 @@ class UploadConfirmDialog(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         plan = self.plan
         visibility = "private" if plan.private else "PUBLIC (anyone can download it)"
+        if plan.visibility_change:
+            visibility = f"{plan.visibility_change}: changed before any file is sent"
         exists = " (exists: files already there are skipped)" if plan.repo_exists else " (will be created)"
+        remote = ""
+        if plan.deletions:
+            remote += f"\nDeleted     {len(plan.deletions)} remote files the folder lacks (marked − below)"
+        if plan.remote_keep and not plan.delete_others:
+            remote += f"\nKept        {printable(', '.join(plan.remote_keep[:4]), newlines=False)}" + (
+                " …" if len(plan.remote_keep) > 4 else "")
         with Vertical(id="confirm-box"):
             yield Static("Upload to the Hub?", id="confirm-title")
-            yield Static(
-                f"Endpoint    {plan.endpoint}\n"
+            yield Static(Text(
+                f"Endpoint    {printable(plan.endpoint, newlines=False)}\n"
                 f"Repo        {plan.repo_id}{exists}\n"
                 f"Visibility  {visibility}\n"
-                f"Files       {len(plan.files)}, {human_bytes(plan.total_bytes)} in total",
+                f"Files       {len(plan.files)}, {human_bytes(plan.total_bytes)} in total{remote}"),
                 id="confirm-facts",
             )
             table: DataTable = DataTable(id="confirm-files", cursor_type="row", show_cursor=False, zebra_stripes=True)
             table.add_column("File", key="file")
             table.add_column("Size", key="size")
             for f in plan.files:
-                table.add_row(f.path, human_bytes(f.size))
+                table.add_row(Text(printable(f.path, newlines=False)), human_bytes(f.size))
+            for path in plan.deletions:
+                table.add_row(Text(f"− {printable(path, newlines=False)}"), "deleted")
             yield table
             with Horizontal(id="confirm-buttons"):
                 yield Button("Back (n)", id="confirm-no")
