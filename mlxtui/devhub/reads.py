@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
@@ -222,19 +221,24 @@ class ReadRoutes(ApiBase):
         caller = self.caller()
         self.repo_meta(repo, caller)
         sha = self.resolve_sha(repo, rev)
-        body = self.read_body()
-        ctype = self.headers.get("Content-Type", "")
-        if "json" in ctype:
-            data = json.loads(body or b"{}")
+        if "json" in self.headers.get("Content-Type", ""):
+            data = self.json_body()
             paths, expand = data.get("paths", []), bool(data.get("expand"))
         else:
-            form = parse_qs(body.decode(), keep_blank_values=True)
+            try:
+                form = parse_qs(self.read_body().decode("utf-8"), keep_blank_values=True, max_num_fields=10_000)
+            except ValueError:
+                raise HubError(400, "BadRequest", "paths-info: the form body is not UTF-8 or has too many fields") from None
             paths, expand = form.get("paths", []), truthy(form.get("expand", [""])[0])
+        if isinstance(paths, str):
+            paths = [paths]
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise HubError(400, "BadRequest", "paths-info: 'paths' must be a list of strings")
         files = self.hub.store.files(repo, sha)
         last = _last_commits(self.hub.store, repo, sha) if expand else {}
         out = []
-        for p in paths if isinstance(paths, list) else [paths]:
-            p = str(p).strip("/")
+        for p in paths:
+            p = p.strip("/")
             if p in files:
                 out.append(self.tree_json(("file", p), files, last, expand))
             elif any(f.startswith(p + "/") for f in files):
