@@ -148,3 +148,51 @@ async def test_open_keeps_a_readme_with_broken_yaml_as_it_is(mlx_folder: Path) -
 async def test_open_refuses_a_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError):
         await CardService(Context()).open(tmp_path / "nope")
+
+
+# --- issue 11: local paths stay private; base_model must be a repo id ---------------------------------
+
+
+def test_a_local_source_is_named_without_its_path(mlx_folder: Path, source_folder: Path) -> None:
+    home_like = str(source_folder.resolve())
+    provenance = json.loads((mlx_folder / "mlxtui-provenance.json").read_text())
+    provenance["source"] = home_like
+    (mlx_folder / "mlxtui-provenance.json").write_text(json.dumps(provenance))
+    text = build_card(mlx_folder, existing=None, regenerate_body=True)
+    assert home_like not in text and str(source_folder.parent) not in text
+    assert f"a local folder named {source_folder.name}" in text
+    meta = split_card(text).meta
+    assert "base_model" not in meta  # a path is never a base_model
+
+
+@pytest.mark.parametrize("base", ["../../etc/passwd", "/home/me/models/x", "~/m", "a b/c", "x/y/z"])
+def test_lint_flags_a_base_model_that_is_not_a_repo_id(base: str) -> None:
+    for value in (base, ["org/fine", base]):
+        text = set_metadata(GOOD_CARD, "base_model", value)
+        found = [p for p in lint_card(text) if p.code == "base-model-not-repo-id"]
+        assert len(found) == 1 and found[0].severity == "error" and found[0].line, lint_card(text)
+
+
+GOOD_CARD = "---\nlicense: mit\npipeline_tag: text-generation\nbase_model: org/model\n---\n\n# Model\nText.\n"
+
+
+@pytest.mark.parametrize("front", ["tags: 7", "language: 5", "base_model: [1, 2]", "license: [a]", "- a\n- b",
+                                   "a: &a [x]\nb: [*a, *a]\n" + "\n".join(f"c{i}: [*a]" for i in range(200))])
+def test_unusable_front_matter_is_one_lint_error_never_a_traceback(front: str) -> None:
+    text = f"---\n{front}\n---\n\n# Model\nText.\n"
+    problems = lint_card(text)
+    assert [p.code for p in problems if p.severity == "error"][:1] == ["invalid-yaml"]
+    assert split_card(text).meta is None
+    with pytest.raises(CardError):
+        set_metadata(text, "license", "mit")  # the form never replaces YAML that is being fixed
+
+
+def test_list_form_base_model_reads_the_same_everywhere(tmp_path: Path) -> None:
+    from mlxtui.services.card_frontmatter import card_data, first_base_model
+    from mlxtui.services.inspect import build_report, read_local_folder
+
+    text = "---\nbase_model:\n- org/first\n- org/second\nlicense: mit\n---\n\nbody\n"
+    (tmp_path / "README.md").write_text(text)
+    assert first_base_model(card_data(text)) == "org/first"
+    assert split_card(text).meta["base_model"] == ["org/first", "org/second"]
+    assert build_report(read_local_folder(tmp_path)).base_model == ["org/first", "org/second"]

@@ -67,7 +67,7 @@ def test_license_differing_from_the_source(hubx, mlx_folder: Path, capsys: pytes
 
 
 def test_card_on_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["card", str(tmp_path / "nope")]) == 1
+    assert main(["card", str(tmp_path / "nope")]) == 2  # 2: bad input (the CLI-wide exit-code table)
     assert "is not a folder" in capsys.readouterr().err
 
 
