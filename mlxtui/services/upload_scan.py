@@ -60,18 +60,19 @@ _JUNK_DIRS = ("__pycache__", ".git", ".ipynb_checkpoints", ".cache", ".huggingfa
 #: weights of other frameworks: refused by the preflight, so not worth reading for secrets
 FOREIGN_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.gguf", "*.ckpt", "*.h5", "*.msgpack", "*.onnx")
 
-# Token shapes. A token is found whatever follows it (letters, "_", punctuation); before it only a letter or
-# digit rules it out, so "xhf_…" in a word is not a token but "_hf_…" or "=hf_…" is.
+# Token shapes. A token is found whatever follows it (letters, "_", punctuation). Prefixes that cannot occur in
+# ordinary text (hf_, ghp_, github_pat_ …) are found whatever precedes them too; short ones that can (sk-,
+# AKIA) need something other than a letter or digit before them, so "task-…" is not a key but "=sk-…" is.
 _B = rb"(?<![A-Za-z0-9])"
 _PATTERNS: tuple[tuple[str, re.Pattern[bytes]], ...] = tuple(
     (kind, re.compile(pattern, flags))
     for kind, pattern, flags in (
         ("private key", rb"-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----", re.IGNORECASE),
         ("private key", rb"PuTTY-User-Key-File-\d", 0),
-        ("Hugging Face token", _B + rb"(?P<s>hf_[A-Za-z0-9]{30,})", 0),
-        ("Hugging Face org token", _B + rb"(?P<s>api_org_[A-Za-z0-9]{30,})", 0),
-        ("GitHub token", _B + rb"(?P<s>gh[pousr]_[A-Za-z0-9]{30,})", 0),
-        ("GitHub token", _B + rb"(?P<s>github_pat_[A-Za-z0-9_]{22,})", 0),
+        ("Hugging Face token", rb"(?P<s>hf_[A-Za-z0-9]{30,})", 0),
+        ("Hugging Face org token", rb"(?P<s>api_org_[A-Za-z0-9]{30,})", 0),
+        ("GitHub token", rb"(?P<s>gh[pousr]_[A-Za-z0-9]{30,})", 0),
+        ("GitHub token", rb"(?P<s>github_pat_[A-Za-z0-9_]{22,})", 0),
         ("AWS access key id", _B + rb"(?P<s>(?:AKIA|ASIA|ABIA|ACCA|AROA|AIDA)[A-Z0-9]{16})", 0),
         ("AWS secret key", rb"secret_?access_?key[\"']?\s*(?:=|:|=>)\s*[\"']?(?P<s>[A-Za-z0-9/+]{40})", re.IGNORECASE),
         ("AWS secret key", rb"aws_?secret(?:_?key)?[\"']?\s*(?:=|:|=>)\s*[\"']?(?P<s>[A-Za-z0-9/+]{40})", re.IGNORECASE),
