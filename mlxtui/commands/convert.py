@@ -163,7 +163,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         finished = asyncio.run(_follow(service, job.id, printer))
     except KeyboardInterrupt:
         service.cancel_sync(job.id)
-        print("mlxtui: cancelled; the partial output was removed (the download cache was kept)", file=sys.stderr)
+        print("mlxtui: cancelled; the partial output was removed (files already downloaded stay in the cache)",
+              file=sys.stderr)
         return 130
     job = service.job(job.id)
     for variant in job.variants:

@@ -382,7 +382,7 @@ class ConvertService:
     @staticmethod
     def _mark_cancelled(job: jobstore.Job) -> jobstore.Job:
         job.remove_partials()
-        message = "Cancelled. The partial output was removed; the download cache was kept, so a retry resumes."
+        message = jobstore.CANCELLED
         for variant in job.variants:
             if variant.state in jobstore.ACTIVE_STATES:
                 variant.state = "cancelled"

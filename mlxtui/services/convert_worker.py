@@ -37,7 +37,7 @@ LOCK_FD_ENV = "MLXTUI_JOB_LOCK_FD"
 #: docs/convert.md, "When the disk fills"
 DISK_FULL = (
     "The disk filled up while writing the model. The partial output was removed; free some space and start "
-    "again (the download cache was kept)."
+    "again (files already downloaded stay in the cache)."
 )
 #: below this many free bytes after a failed write, the write failed because the disk was full
 _FULL_BELOW = 64 * 1024 * 1024
@@ -301,7 +301,7 @@ def _run_job(job: jobstore.Job, reporter: Reporter, on_term: Any) -> int:
     except Cancelled:
         job.remove_partials()
         job.state = "cancelled"
-        message = "Cancelled. The partial output was removed; the download cache was kept, so a retry resumes."
+        message = jobstore.CANCELLED
     except BaseException as error:  # noqa: BLE001 - every failure ends as a failed job with a reason
         job.remove_partials()
         job.state = "failed"

@@ -63,6 +63,9 @@ LOG_FILE = "worker.log"
 ABANDONED_FILE = "abandoned"  # a prewarmed worker's job will never come
 PID_FILE = "worker.pid"  # written by the service right after the spawn (job.json belongs to the worker then)
 LOCK_FILE = "worker.lock"  # held (flock) by the worker while it lives
+#: what a cancelled job says (the worker, cancel and the pane all use this)
+CANCELLED = ("Cancelled. The partial output was removed; files already downloaded stay in the cache, so a retry "
+             "does not fetch them again.")
 ACTIVE_STATES = frozenset({"queued", "running"})
 FINAL_STATES = frozenset({"done", "failed", "cancelled"})
 #: a queued job whose worker never wrote its pid after this long is taken for a failed start
@@ -261,7 +264,8 @@ def reconcile(job: Job) -> Job:
         job = fresh
         message = (
             "The conversion worker stopped without finishing (it was killed, or the machine ran out of memory). "
-            "The partial output was removed; the download cache was kept, so starting again resumes."
+            "The partial output was removed; files already downloaded stay in the cache, so starting again does not "
+            "fetch them again."
         )
     job.remove_partials()
     for variant in job.variants:

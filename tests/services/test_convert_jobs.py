@@ -267,31 +267,87 @@ async def test_gated_repo_says_how_to_get_access(ctx: Context) -> None:
         await service.plan("meta-llama/Llama-3.2-tiny-Instruct", ConvertOptions(quantize=True))
 
 
-async def test_cancel_during_download_keeps_the_cache_and_a_retry_finishes(
-    fresh_hub, monkeypatch: pytest.MonkeyPatch
-) -> None:
+#: huggingface_hub writes a download to disk in chunks of this size (constants.DOWNLOAD_CHUNK_SIZE)
+_CHUNK = 10 * 1024 * 1024
+
+
+def _hub_with_big_weights(hub, make_tiny_model, monkeypatch: pytest.MonkeyPatch, name: str) -> tuple[Context, str, str]:
+    """A repo on `hub` whose single weights file (~23 MB) is larger than two download chunks, so a download
+    can be caught with bytes on disk and more to come. Returns (ctx, repo id, the weights' resolve prefix)."""
     import huggingface_hub.constants as constants
 
-    for name in ("ENDPOINT", "HF_HUB_DISABLE_XET", "HUGGINGFACE_CO_URL_TEMPLATE"):
-        monkeypatch.setattr(constants, name, getattr(constants, name))
-    ctx = Context(endpoint=fresh_hub.url, token=fresh_hub.write_token)
-    ctx.use_endpoint(fresh_hub.url, token=fresh_hub.write_token)
+    for attr in ("ENDPOINT", "HF_HUB_DISABLE_XET", "HUGGINGFACE_CO_URL_TEMPLATE"):
+        monkeypatch.setattr(constants, attr, getattr(constants, attr))
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    folder = make_tiny_model(name, hidden_size=512, intermediate_size=1024, num_hidden_layers=4)
+    assert (folder / "model.safetensors").stat().st_size > 2 * _CHUNK
+    repo = f"tests/{name}"
+    sha = hub.import_folder(repo, folder)
+    ctx = Context(endpoint=hub.url, token=hub.write_token)
+    ctx.use_endpoint(hub.url, token=hub.write_token)
+    return ctx, repo, f"/{repo}/resolve/{sha}/model.safetensors"
+
+
+def _incomplete_bytes(repo: str) -> int:
+    """Bytes of the weights huggingface_hub has written to its temporary file in the cache so far."""
+    blobs = Path(os.environ["HF_HOME"]) / "hub" / f"models--{repo.replace('/', '--')}" / "blobs"
+    return max((p.stat().st_size for p in blobs.glob("*.incomplete")), default=0) if blobs.is_dir() else 0
+
+
+def _stall_the_weights_mid_file(hub, weights: str) -> object:
+    """The first GET of the weights sends half (one chunk reaches the disk) and drops; the resumed GET then
+    waits on the server (returns that fault: it has been taken once the resumed request is waiting)."""
+    hub.server.faults.slow(0, n=1, path_prefix=weights, method="GET")  # taken by the first GET: no delay
+    hub.server.faults.drop_download(1, path_prefix=weights)
+    return hub.server.faults.slow(120, n=1, path_prefix=weights, method="GET")  # the resumed GET waits here
+
+
+async def test_cancel_during_download_keeps_the_cache_and_a_retry_finishes(
+    fresh_hub, make_tiny_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled with weight bytes on disk and more in flight: the worker stops at once, no output is left,
+    finished files stay in the cache, and a retry finishes."""
+    ctx, repo, weights = _hub_with_big_weights(fresh_hub, make_tiny_model, monkeypatch, "big-cancel")
     service = ConvertService(ctx)
-    repo = "h2oai/h2o-danube2-tiny-chat"
-    fresh_hub.server.faults.slow(3, n=8, path_prefix=f"/{repo}/resolve/", method="GET")
+    stall = _stall_the_weights_mid_file(fresh_hub, weights)
     job = await service.start(await service.plan(repo, ConvertOptions(quantize=True, dtype="float32")))
-    await _wait_for(lambda: any(
-        e.get("stage") == "download" for e in jobstore.EventTail(job.events_path).read()
-    ))
-    cancelled = await service.cancel(job.id, grace_s=3)
-    assert cancelled.state == "cancelled"
-    assert not (service.models_dir() / "h2o-danube2-tiny-chat-4bit").exists()
-    cache = Path(os.environ["HF_HOME"]) / "hub" / "models--h2oai--h2o-danube2-tiny-chat"
-    assert (cache / "blobs").is_dir(), "what was downloaded (config.json at least) stays in the cache"
+    await _wait_for(lambda: _incomplete_bytes(repo) >= _CHUNK and stall not in fresh_hub.server.faults.active(), 90)
+    cancelled = await service.cancel(job.id, grace_s=10)
+    assert cancelled.state == "cancelled", cancelled.message
+    assert not jobstore.worker_alive(job.dir)
+    assert not (service.models_dir() / "big-cancel-4bit").exists()
+    assert not list(service.models_dir().glob(".*partial*"))
+    snapshot = next((Path(os.environ["HF_HOME"]) / "hub" / "models--tests--big-cancel" / "snapshots").iterdir())
+    assert (snapshot / "config.json").is_file() and (snapshot / "tokenizer.json").is_file(), "finished files stay"
 
     fresh_hub.server.faults.clear()
     events = await _collect(service.convert(repo, ConvertOptions(quantize=True, dtype="float32")))
-    assert isinstance(events[-1], ConvertFinished) and events[-1].state == "done"
+    assert isinstance(events[-1], ConvertFinished) and events[-1].state == "done", events[-1]
+
+
+async def test_a_hub_restart_mid_file_resumes_from_the_bytes_on_disk(
+    fresh_hub, make_tiny_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Hub stops while the weights are half fetched and comes back: huggingface_hub asks for the rest
+    (Range from the bytes already written) instead of starting again, and the job finishes."""
+    ctx, repo, weights = _hub_with_big_weights(fresh_hub, make_tiny_model, monkeypatch, "big-resume")
+    service = ConvertService(ctx)
+    stall = _stall_the_weights_mid_file(fresh_hub, weights)
+    job = await service.start(await service.plan(repo, ConvertOptions(quantize=True, dtype="float32")))
+    await _wait_for(lambda: _incomplete_bytes(repo) >= _CHUNK and stall not in fresh_hub.server.faults.active(), 90)
+    on_disk = _incomplete_bytes(repo)
+    os.kill(job.pid, signal.SIGSTOP)  # hold the worker still while the Hub goes away and comes back
+    try:
+        fresh_hub.stop()  # closes the waiting request: the worker finds the connection gone
+        fresh_hub.range_requests.clear()
+        fresh_hub.start()
+    finally:
+        os.kill(job.pid, signal.SIGCONT)
+    events = await _collect(service.follow(job.id, logs=False))
+    assert isinstance(events[-1], ConvertFinished) and events[-1].state == "done", events[-1]
+    ranges = [r for path, r in fresh_hub.range_requests if path == weights]
+    assert ranges == [f"bytes={on_disk}-"], (ranges, on_disk)  # one request, for the rest only
+    assert (service.models_dir() / "big-resume-4bit" / "model.safetensors").is_file()
 
 
 async def test_a_repo_conversion_matches_mlx_lm_convert_of_the_repo_byte_for_byte(ctx: Context, tmp_path: Path) -> None:
