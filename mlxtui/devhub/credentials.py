@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 
 from mlxtui.atomic import write_text_atomic
 
-__all__ = ["TokenFile", "read_or_create_secret", "new_token", "is_valid_token", "ADMIN_TOKEN_FILE", "SIGNING_SECRET_FILE"]
+__all__ = ["tighten", "TokenFile", "read_or_create_secret", "new_token", "is_valid_token", "ADMIN_TOKEN_FILE", "SIGNING_SECRET_FILE"]
 
 ADMIN_TOKEN_FILE = "admin-token"
 SIGNING_SECRET_FILE = "signing-secret"
@@ -33,6 +33,15 @@ def is_valid_token(token: object) -> bool:
     return isinstance(token, str) and 8 <= len(token) <= 256 and all(33 <= ord(c) < 127 for c in token)
 
 
+def tighten(path: Path) -> None:
+    """Make an existing secret file readable by its owner only (roots made by older versions were 0644)."""
+    try:
+        if os.name == "posix" and path.stat().st_mode & 0o077:
+            path.chmod(_PRIVATE)
+    except FileNotFoundError:
+        pass
+
+
 def read_or_create_secret(path: Path, make=lambda: secrets.token_hex(32)) -> str:
     """The secret stored at `path`, created (0600, atomically, first writer wins) when missing or empty.
 
@@ -45,8 +54,7 @@ def read_or_create_secret(path: Path, make=lambda: secrets.token_hex(32)) -> str
         except FileNotFoundError:
             value = ""
         if value:
-            if os.name == "posix" and path.stat().st_mode & 0o077:
-                path.chmod(_PRIVATE)
+            tighten(path)
             return value
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 from mlxtui.devhub.api import ApiHandler
 from mlxtui.devhub.auth import Caller
 from mlxtui.devhub.cdn import CdnHandler
-from mlxtui.devhub.credentials import ADMIN_TOKEN_FILE, SIGNING_SECRET_FILE, new_token, read_or_create_secret
+from mlxtui.devhub.credentials import ADMIN_TOKEN_FILE, SIGNING_SECRET_FILE, new_token, read_or_create_secret, tighten
 from mlxtui.devhub.faults import Fault, Faults
 from mlxtui.devhub.plumbing import HubError, Server
 from mlxtui.devhub.requestlog import RequestLog, RequestRecord
@@ -92,6 +92,7 @@ class DevHub:
         # both persist in the root (0600): a restart keeps signed URLs valid and admin clients working
         self._secret = read_or_create_secret(self.root / SIGNING_SECRET_FILE).encode()
         self.admin_token = read_or_create_secret(self.root / ADMIN_TOKEN_FILE, lambda: new_token("devhub_admin_"))
+        tighten(self.store.tokens_path)
         self._api: Server | None = None
         self._cdn: Server | None = None
         self._threads: list[threading.Thread] = []

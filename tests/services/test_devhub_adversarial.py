@@ -417,6 +417,20 @@ def test_the_admin_token_and_signing_secret_are_private_files_in_the_root(hub) -
     assert hub.store.token_info(hub.admin_token) is None  # not a user token
 
 
+def test_a_root_made_by_an_older_version_gets_its_secrets_tightened(devhub_factory, tmp_path: Path) -> None:
+    root = tmp_path / "old"
+    root.mkdir()
+    (root / "tokens.json").write_text(json.dumps({WRITE_TOKEN: {"user": "alice", "orgs": [], "role": "write"}}))
+    (root / "admin-token").write_text("devhub_admin_from_before\n")
+    for name in ("tokens.json", "admin-token"):
+        (root / name).chmod(0o644)
+    hub = devhub_factory(root=root, tokens=None)
+    assert hub.admin_token == "devhub_admin_from_before"
+    for name in ("tokens.json", "admin-token", "signing-secret"):
+        assert (root / name).stat().st_mode & 0o777 == 0o600, name
+    assert HfApi(endpoint=hub.url, token=WRITE_TOKEN).whoami()["name"] == "alice"
+
+
 # ------------------------------------------------------------------ restarts
 def test_a_signed_download_url_survives_a_restart(devhub_factory, tmp_path: Path) -> None:
     root = tmp_path / "root"
