@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from mlxtui.services import Context
-from mlxtui.services.errors import AuthError, InvalidInputError, UploadError
+from mlxtui.services.errors import AuthError, CancelledByUser, InvalidInputError, UploadError
 from mlxtui.services.events import UploadFinished, UploadProgress, UploadStage
 from mlxtui.services.upload import UploadService, looks_like_token, suggest_repo_name
 
@@ -274,17 +275,250 @@ def test_xet_progress_reports_reach_the_sink() -> None:
 
 
 def test_progress_hook_restores_huggingface_hub() -> None:
-    import sys
+    import importlib
 
     import huggingface_hub.utils._xet_progress_reporting as xet
-    import huggingface_hub.utils.tqdm  # noqa: F401
 
     from mlxtui.services.upload_progress import ProgressSink, progress_hook
 
-    module = sys.modules["huggingface_hub.utils.tqdm"]
+    module = importlib.import_module("huggingface_hub.utils.tqdm")
     before = (module.tqdm, xet.XetUploadProgressReporter)
     import threading
 
     with progress_hook(ProgressSink(lambda e: None, 0, 0, threading.Event())) as hooked:
         assert hooked and module.tqdm is not before[0]
     assert (module.tqdm, xet.XetUploadProgressReporter) == before
+
+
+# --- issue 11: what is sent is what was meant -----------------------------------------------------------------
+
+
+def hf(hub):
+    from huggingface_hub import HfApi
+
+    return HfApi(endpoint=hub.url, token=hub.write_token)
+
+
+async def test_a_cache_snapshot_whose_files_link_into_its_own_blobs_uploads(hubx, ready_folder: Path) -> None:
+    service = service_for(hubx)
+    await run_upload(service, await service.preflight(ready_folder, "alice/origin"))
+    snapshot = Path(hf(hubx).snapshot_download("alice/origin"))
+    assert (snapshot / "config.json").is_symlink()  # the cache layout: links into ../../blobs
+    plan = await service.preflight(snapshot, "alice/copy")
+    assert plan.ok, plan.errors
+    events = await run_upload(service, plan)
+    assert events[-1].verified_files == len(plan.files)
+
+
+async def test_private_on_an_existing_public_repo_is_shown_applied_first_and_read_back(hubx, ready_folder: Path) -> None:
+    service = service_for(hubx)
+    await run_upload(service, await service.preflight(ready_folder, "alice/vis", private=False))
+    assert hf(hubx).model_info("alice/vis").private is False
+    plan = await service.preflight(ready_folder, "alice/vis", private=True)
+    assert plan.visibility_change == "public → private"
+    assert "made private before any file is sent" in checks_by_name(plan)["Visibility"].detail
+    (ready_folder / "notes.md").write_text("a new file, so something is sent\n")
+    plan = await service.preflight(ready_folder, "alice/vis", private=True)
+    events = await run_upload(service, plan)
+    stages = [e.text for e in events if isinstance(e, UploadStage)]
+    made = next(i for i, t in enumerate(stages) if "Making alice/vis private" in t)
+    assert made < next(i for i, t in enumerate(stages) if t.startswith("Sending"))
+    assert events[-1].private is True and events[-1].visibility_changed
+    assert hf(hubx).model_info("alice/vis").private is True
+    # and back: public on a private repo is a change too; no flag keeps what the repo has
+    assert (await service.preflight(ready_folder, "alice/vis")).private is True
+    plan = await service.preflight(ready_folder, "alice/vis", private=False)
+    assert plan.visibility_change == "private → PUBLIC"
+    await run_upload(service, plan)
+    assert hf(hubx).model_info("alice/vis").private is False
+
+
+def test_cli_private_on_a_public_repo_says_and_does_it(hubx, ready_folder: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from mlxtui.cli import main
+
+    monkeypatch.setenv("HF_TOKEN", hubx.write_token)
+    assert main(["--endpoint", hubx.url, "upload", str(ready_folder), "alice/cli-vis", "--yes"]) == 0
+    capsys.readouterr()
+    assert main(["--endpoint", hubx.url, "upload", str(ready_folder), "alice/cli-vis", "--private", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "Visibility: public → private (changed before any file is sent)" in out
+    assert "already there with the same content" in out and "private (changed by this upload)" in out
+    assert hf(hubx).model_info("alice/cli-vis").private is True
+
+
+def _requantize(source: Path, out: Path, bits: int, card_from: Path) -> Path:
+    import contextlib
+    import io
+
+    from mlx_lm import convert
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        convert(hf_path=str(source), mlx_path=str(out), quantize=True, q_bits=bits, q_group_size=64, dtype="float32")
+    shutil.copy(card_from / "README.md", out / "README.md")
+    return out
+
+
+def _bits_of(folder: Path) -> set[int]:
+    from mlx_lm import load
+
+    model, _ = load(str(folder))
+    return {m.bits for _, m in model.named_modules() if hasattr(m, "bits")}
+
+
+async def test_a_reupload_of_another_quantization_leaves_no_stale_weights(hubx, ready_folder: Path, source_folder: Path,
+                                                                         tmp_path: Path) -> None:
+    """The 8-bit model.safetensors on the Hub must not survive a 4-bit upload with another shard name."""
+    service = service_for(hubx)
+    eight = _requantize(source_folder, tmp_path / "eight", 8, ready_folder)
+    (eight / "sampling_config.json").write_text('{"temperature": 0.1}')  # another file mlx-lm downloads
+    (eight / "LICENSE").write_text("MIT\n")  # and one it does not
+    await run_upload(service, await service.preflight(eight, "alice/requant"))
+    assert _bits_of(Path(hf(hubx).snapshot_download("alice/requant"))) == {8}
+    # the 4-bit folder names its single shard differently, as a sharded save does
+    four = ready_folder
+    (four / "model.safetensors").rename(four / "model-00001-of-00001.safetensors")
+    index = json.loads((four / "model.safetensors.index.json").read_text())
+    index["weight_map"] = {k: "model-00001-of-00001.safetensors" for k in index["weight_map"]}
+    (four / "model.safetensors.index.json").write_text(json.dumps(index))
+    plan = await service.preflight(four, "alice/requant")
+    assert plan.ok, plan.errors
+    assert plan.remote_delete == ["model.safetensors", "sampling_config.json"]
+    assert plan.remote_keep == ["LICENSE"]
+    events = await run_upload(service, plan)
+    assert events[-1].deleted_files == ("model.safetensors", "sampling_config.json")
+    files = hf(hubx).list_repo_files("alice/requant")
+    assert "model.safetensors" not in files and "LICENSE" in files
+    assert _bits_of(Path(hf(hubx).snapshot_download("alice/requant"))) == {4}
+
+
+async def test_other_remote_files_go_only_when_asked(hubx, ready_folder: Path) -> None:
+    service = service_for(hubx)
+    (ready_folder / "LICENSE").write_text("MIT\n")
+    await run_upload(service, await service.preflight(ready_folder, "alice/others"))
+    (ready_folder / "LICENSE").unlink()
+    plan = await service.preflight(ready_folder, "alice/others", delete_others=True)
+    assert plan.deletions == ["LICENSE"]
+    await run_upload(service, plan)
+    assert "LICENSE" not in hf(hubx).list_repo_files("alice/others")
+
+
+async def test_a_card_edited_after_the_check_is_checked_again_and_refused(hubx, ready_folder: Path) -> None:
+    service = service_for(hubx)
+    plan = await service.preflight(ready_folder, "alice/late")
+    assert plan.ok
+    readme = ready_folder / "README.md"
+    readme.write_text(readme.read_text() + f"\nmy token: hf_{'Lm4' * 12}\n")
+    with pytest.raises(UploadError, match="changed since the check .*README.md changed.* now fails: Secrets"):
+        await run_upload(service, plan)
+    assert not hf(hubx).repo_exists("alice/late")
+
+
+@pytest.mark.parametrize("change", ["edited", "appeared", "vanished"])
+async def test_a_harmless_change_after_the_check_is_rechecked_then_sent(hubx, ready_folder: Path, change: str) -> None:
+    service = service_for(hubx)
+    (ready_folder / "notes.md").write_text("first\n")
+    plan = await service.preflight(ready_folder, "alice/recheck")
+    if change == "edited":
+        os.utime(ready_folder / "notes.md", ns=(0, 0))
+        (ready_folder / "notes.md").write_text("second\n")
+    elif change == "appeared":
+        (ready_folder / "more.md").write_text("new\n")
+    else:
+        (ready_folder / "notes.md").unlink()
+    events = await run_upload(service, plan)
+    assert any(isinstance(e, UploadStage) and "changed since the check" in e.text for e in events)
+    files = set(hf(hubx).list_repo_files("alice/recheck"))
+    assert ("more.md" in files) == (change == "appeared") and ("notes.md" in files) == (change != "vanished")
+
+
+async def test_same_size_same_time_different_content_is_still_caught(hubx, ready_folder: Path) -> None:
+    service = service_for(hubx)
+    notes = ready_folder / "notes.md"
+    notes.write_text("aaaa\n")
+    plan = await service.preflight(ready_folder, "alice/sneaky")
+    info = notes.stat()
+    notes.write_text("bbbb\n")
+    os.utime(notes, ns=(info.st_atime_ns, info.st_mtime_ns))
+    events = await run_upload(service, plan)
+    assert any(isinstance(e, UploadStage) and "notes.md changed" in e.text for e in events)
+    assert Path(hf(hubx).hf_hub_download("alice/sneaky", "notes.md")).read_text() == "bbbb\n"
+
+
+async def _cancel_at(service: UploadService, plan, stage: str) -> tuple[list, BaseException | None]:
+    import threading
+
+    cancel = threading.Event()
+    events: list = []
+    try:
+        async for event in service.upload(plan, cancel=cancel):
+            events.append(event)
+            if isinstance(event, UploadStage) and event.stage == stage:
+                cancel.set()
+    except CancelledByUser as error:
+        return events, error
+    return events, None
+
+
+async def test_cancel_before_the_commit_publishes_nothing_and_says_so(hubx, ready_folder: Path) -> None:
+    service = service_for(hubx)
+    hubx.faults.slow(1.0, 1, method="PUT")  # the weights are still streaming when the cancel arrives
+    events, error = await _cancel_at(service, await service.preflight(ready_folder, "alice/c1"), "sending")
+    assert error is not None and "nothing was published" in str(error)
+    assert not any(isinstance(e, UploadStage) and e.stage == "committing" for e in events)
+    assert "config.json" not in hf(hubx).list_repo_files("alice/c1")
+
+
+async def test_cancel_after_the_commit_was_sent_checks_and_tells_what_landed(hubx, ready_folder: Path) -> None:
+    service = service_for(hubx)
+    plan = await service.preflight(ready_folder, "alice/c2")
+    hubx.faults.slow(1.0, 1, method="POST", path_prefix="/api/models/alice/c2/commit")
+    events, error = await _cancel_at(service, plan, "committing")
+    if error is None:  # the commit and the verification beat the cancel: then it finished, truthfully
+        assert isinstance(events[-1], UploadFinished)
+    else:
+        assert "nothing was published" not in str(error)
+        assert any(isinstance(e, UploadStage) and "may already be on the Hub: checking" in e.text for e in events)
+        assert "the commit landed: alice/c2 holds the folder" in str(error)
+    assert "config.json" in hf(hubx).list_repo_files("alice/c2")  # and it did land
+
+
+async def test_the_summary_says_what_the_hub_already_had(hubx, ready_folder: Path) -> None:
+    from mlxtui.services.upload import finished_summary
+
+    service = service_for(hubx)
+    await run_upload(service, await service.preflight(ready_folder, "alice/sum"))
+    (ready_folder / "notes.md").write_text("one more\n")
+    events = await run_upload(service, await service.preflight(ready_folder, "alice/sum"))
+    done = events[-1]
+    assert done.sent_files == 1 and done.skipped_files == done.verified_files - 1 > 0
+    line = finished_summary(done)
+    assert f"{done.skipped_files} already there with the same content" in line and "1 sent" in line
+
+
+async def test_no_object_prints_the_token(hubx, ready_folder: Path) -> None:
+    service = service_for(hubx)
+    plan = await service.preflight(ready_folder, "alice/repr")
+    for thing in (service, service.ctx, plan, plan.identity, plan.binding, *plan.checks, *plan.files):
+        assert hubx.write_token not in repr(thing) and hubx.write_token not in str(thing)
+    from mlxtui.services.upload_scan import Hidden
+
+    assert "secret-value" not in repr(Hidden("secret-value")) + str(Hidden("secret-value"))
+
+
+async def test_another_huggingface_hub_major_uploads_without_byte_progress(hubx, ready_folder: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The private hooks are touched only on the major version they were written for."""
+    import importlib
+
+    import mlxtui.services.upload_progress as progress
+
+    module = importlib.import_module("huggingface_hub.utils.tqdm")
+    before = module.tqdm
+    monkeypatch.setattr(progress, "installed_major", lambda: progress.HF_HUB_MAJOR + 1)
+    with progress.progress_hook(progress.ProgressSink(lambda e: None, 0, 0, __import__("threading").Event())) as hooked:
+        assert hooked is False and module.tqdm is before
+    service = service_for(hubx)
+    events = await run_upload(service, await service.preflight(ready_folder, "alice/other-major"))
+    assert isinstance(events[-1], UploadFinished) and events[-1].verified_files > 0
+    assert module.tqdm is before
