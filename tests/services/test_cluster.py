@@ -54,9 +54,14 @@ def single_process_text(folder: Path, prompt: str, max_tokens: int) -> str:
 
 def rank_processes(model: Path) -> list[str]:
     """Live (not zombie) processes of any rank serving `model` on this machine."""
-    out = subprocess.run(["ps", "-A", "-o", "pid=,stat=,args="], capture_output=True, text=True).stdout
+    out = subprocess.run(["ps", "-A", "-ww", "-o", "pid=,stat=,args="], capture_output=True, text=True).stdout
     return [line for line in out.splitlines()
             if f"--model {model}" in line and line.split()[1][0] != "Z" and "mlx_lm" in line]
+
+
+def servers(model) -> list[str]:
+    """The mlx_lm server processes themselves (not mlx.launch or the rank wrappers, whose lines name them too)."""
+    return [line for line in rank_processes(model) if line.split(None, 2)[2].split()[1:4] == ["-m", "mlx_lm", "server"]]
 
 
 async def reply_text(chat: ClusterChatService, prompt: str, max_tokens: int) -> str:
@@ -83,6 +88,7 @@ def test_two_local_ranks_give_the_single_process_text_and_stop_leaves_no_rank(
         try:
             assert cluster.split == split  # chosen from what mlx-lm has for the architecture
             assert [s.state for s in cluster.states.values()] == ["running", "running"]
+            assert len(servers(model)) == 2  # one mlx_lm server per rank
             return await reply_text(ClusterChatService(cluster), PROMPT, 24), cluster
         finally:
             result = await cluster.stop()
@@ -131,6 +137,7 @@ def test_the_supervisor_stops_every_rank_when_mlxtui_goes_away(cluster_models: d
 
     async def run() -> Cluster:
         cluster = await _open(model, "tensor")
+        assert len(servers(model)) == 2
         assert cluster._process is not None and cluster._process.stdin is not None
         cluster._process.stdin.close()  # no "stop": the pipe just closes
         await asyncio.wait_for(cluster.stopped.wait(), 120)
