@@ -3,8 +3,9 @@ Inspect's verdict, free output names, a real job run from the form, Escape cance
 
 from __future__ import annotations
 
+import os
+import signal
 import time
-from pathlib import Path
 
 import pytest
 from textual.widgets import Button, Checkbox, Input, Select, Static, TabbedContent
@@ -150,11 +151,12 @@ async def test_a_queue_runs_from_the_form_with_progress_and_results(make_tiny_mo
         assert text(pane, "#convert-queue") == ""
 
 
-async def test_escape_cancels_the_running_job(make_tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_escape_cancels_a_job_that_just_started(make_tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLXTUI_CONVERT_SLOWDOWN_S", "0.5")
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
         pane = await open_convert(app, pilot)
+        pane.confirm_after_s = 3600  # "just started", however slow this machine is today
         pane.prefill(str(make_tiny_model("tiny")))
         await pilot.pause()
         await pilot.press("ctrl+r")
@@ -164,6 +166,41 @@ async def test_escape_cancels_the_running_job(make_tiny_model, monkeypatch: pyte
         models = app.ctx.settings.models_dir()
         assert not (models / "tiny-4bit").exists() and not list(models.glob(".*partial*"))
         assert ConvertService(app.ctx).jobs()[0].state == "cancelled"
+
+
+async def test_escape_on_a_long_running_job_asks_before_cancelling(
+    make_tiny_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLXTUI_CONVERT_SLOWDOWN_S", "0.5")
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_convert(app, pilot)
+        pane.confirm_after_s = 0  # every running job counts as long-running here
+        pane.prefill(str(make_tiny_model("tiny")))
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: pane.query_one("#progress-quantize").display)
+        job_id = pane.job_id
+        worker = ConvertService(app.ctx).job(job_id).pid
+        os.kill(worker, signal.SIGSTOP)  # held mid-job, so it cannot finish while the test answers the dialog
+        try:
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            assert "has run for" in str(app.screen.query_one("#confirm-body", Static).render())
+            await pilot.press("escape")  # No: the job keeps running
+            await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmDialog))
+            job = ConvertService(app.ctx).job(job_id)
+            assert job.active and jobstore.worker_alive(job.dir)
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("y")  # yes: cancel it
+            await wait_until(pilot, lambda: "Cancelling" in text(pane, "#convert-job"))
+        finally:
+            os.kill(worker, signal.SIGCONT)  # a SIGTERM sent meanwhile is delivered now
+        await wait_until(pilot, lambda: "cancelled" in text(pane, "#convert-job"))
+        assert ConvertService(app.ctx).job(job_id).state == "cancelled"
+        models = app.ctx.settings.models_dir()
+        assert not (models / "tiny-4bit").exists() and not list(models.glob(".*partial*"))
 
 
 async def test_reopening_mlxtui_reattaches_to_a_running_job(make_tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:

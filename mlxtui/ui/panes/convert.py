@@ -44,6 +44,8 @@ TRUST_REMOTE_CODE_WARNING = (
     "or install anything. Only switch this on for a repo whose code you have read or whose authors you trust."
 )
 _GROUPS = (16, 32, 64, 128)
+#: Escape on a job older than this asks first (a conversion may have run for hours)
+CONFIRM_CANCEL_AFTER_S = 5.0
 _ROWS = ("download", "files", "load", "quantize", "save")
 
 
@@ -64,6 +66,8 @@ class ConvertPane(ReportsFailures, Vertical):
         self.report: dict[str, Any] | None = None
         self.queue: list[ConvertOptions] = []
         self.job_id: str | None = None
+        #: Escape on a job that has run longer than this asks before cancelling it
+        self.confirm_after_s = CONFIRM_CANCEL_AFTER_S
         self.job_labels: list[str] = []
         self._output_custom = False
         self._setting_output = False
@@ -317,20 +321,31 @@ class ConvertPane(ReportsFailures, Vertical):
         self._form_changed()
 
     def action_cancel(self) -> None:
-        """Escape: cancel the job being shown (the worker stops, partial output is removed)."""
+        """Escape: cancel the job being shown (the worker stops, partial output is removed); a job that has
+        run longer than `confirm_after_s` is cancelled only after a yes in a confirm dialog."""
         if self.job_id is not None:
             self.cancel_job(self.job_id)
         else:
             self.app.action_leave_field()  # type: ignore[attr-defined]  # nothing to cancel: out of the form
 
-    @work(exclusive=False, group="convert-cancel", exit_on_error=False)
+    @work(exclusive=True, group="convert-cancel", exit_on_error=False)
     async def cancel_job(self, job_id: str) -> None:
         import asyncio
+        import time
 
         try:
-            if not (await asyncio.to_thread(self.service.job, job_id)).active:
+            job = await asyncio.to_thread(self.service.job, job_id)
+            if not job.active:
                 self.app.action_leave_field()  # type: ignore[attr-defined]  # finished already: out of the form
                 return
+            ran_s = max(0.0, time.time() - job.created_ts)
+            if ran_s > self.confirm_after_s:
+                question = (f"This conversion has run for {human_duration(ran_s)}. Cancelling stops it and deletes "
+                            "its partial output (files already downloaded stay in the cache).")
+                dialog = ConfirmDialog("Cancel the conversion?", question, confirm="Cancel conversion",
+                                       cancel="Keep running", danger=True)
+                if not await self.app.push_screen_wait(dialog):
+                    return
             self.query_one("#convert-job", Static).update(f"Cancelling job {job_id}…")
             job = await self.service.cancel(job_id)
         except MlxtuiError as error:
