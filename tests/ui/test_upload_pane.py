@@ -185,3 +185,70 @@ async def test_escape_cancels_an_upload_and_nothing_is_published(hubx, ready_fol
     await asyncio.sleep(2.5)  # the slowed PUT ends; the sender must then stop before the commit
     files = HfApi(endpoint=hubx.url, token=hubx.write_token).list_repo_files("alice/h2o-danube2-tiny-chat-4bit")
     assert "config.json" not in files
+
+
+async def test_x_excludes_the_file_a_secret_line_names_and_the_check_passes(hubx, ready_folder: Path) -> None:
+    (ready_folder / "notes.txt").write_text("token: hf_" + "Qw3" * 12 + "\n")
+    app = MlxtuiApp(Context(endpoint=hubx.url, token=hubx.write_token), probe=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_upload(app, pilot, ready_folder)
+        assert "✗ Secrets" in checklist(pane) and "notes.txt line 1" in checklist(pane)
+        assert "Qw3Qw3Qw3" not in checklist(pane)  # masked
+        assert pane.query_one("#upload-go", Button).disabled
+        checks = pane.query_one("#upload-checks", OptionList)
+        checks.focus()
+        checks.highlighted = next(i for i, c in enumerate(pane.plan.checks) if c.name == "Secrets")
+        await pilot.press("x")
+        await settle(app)
+        await pilot.pause()
+        assert "✗" not in checklist(pane) and "Excluded: not sent: notes.txt" in checklist(pane)
+        assert not pane.query_one("#upload-go", Button).disabled
+        assert "notes.txt" not in {f.path for f in pane.plan.files}
+
+
+async def test_the_confirmation_shows_a_visibility_change_and_deletions(hubx, ready_folder: Path) -> None:
+    from mlxtui.services.upload import UploadService
+
+    service = UploadService(Context(endpoint=hubx.url, token=hubx.write_token))
+    (ready_folder / "extra_config.json").write_text("{}")
+    await drain(service.upload(await service.preflight(ready_folder, "alice/h2o-danube2-tiny-chat-4bit")))
+    (ready_folder / "extra_config.json").unlink()
+    app = MlxtuiApp(Context(endpoint=hubx.url, token=hubx.write_token), probe=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_upload(app, pilot, ready_folder)
+        pane.query_one("#upload-private").value = True
+        await pilot.press("ctrl+r")
+        await settle(app)
+        await pilot.pause()
+        assert "public → private" in checklist(pane) and "deletes 1 on the Hub" in checklist(pane)
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, UploadConfirmDialog)
+        facts = str(dialog.query_one("#confirm-facts", Static).render())
+        assert "public → private: changed before any file is sent" in facts and "Deleted     1 remote" in facts
+        assert dialog.query_one("#confirm-files").row_count == len(dialog.plan.files) + 1
+        await pilot.press("y")
+        await settle(app)
+        await pilot.pause()
+        status = text_of(pane, "#upload-status")
+        assert "Uploaded and verified" in status and "1 stale file deleted" in status
+        assert "already there with the same content" in status and "private (changed by this upload)" in status
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=hubx.url, token=hubx.write_token)
+    assert api.model_info("alice/h2o-danube2-tiny-chat-4bit").private is True
+    assert "extra_config.json" not in api.list_repo_files("alice/h2o-danube2-tiny-chat-4bit")
+
+
+async def test_file_names_reach_the_pane_printable(hubx, ready_folder: Path) -> None:
+    (ready_folder / ".env\x1b[31mred").write_text("x")
+    app = MlxtuiApp(Context(endpoint=hubx.url, token=hubx.write_token), probe=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_upload(app, pilot, ready_folder)
+        text = checklist(pane)
+        assert "\x1b" not in text and ".env^[[31mred" in text
+
+
+async def drain(events) -> list:
+    return [e async for e in events]
