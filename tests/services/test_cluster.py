@@ -141,6 +141,7 @@ def test_the_supervisor_stops_every_rank_when_mlxtui_goes_away(cluster_models: d
         assert cluster._process is not None and cluster._process.stdin is not None
         cluster._process.stdin.close()  # no "stop": the pipe just closes
         await asyncio.wait_for(cluster.stopped.wait(), 120)
+        await cluster.stop()  # already stopped: only reaps the supervisor
         return cluster
 
     cluster = asyncio.run(run())
