@@ -168,9 +168,13 @@ def _import(store: Any, args: argparse.Namespace) -> int:
         raise InvalidInputError(f"{args.repo_id!r} is not a repo id: use owner/name.")
     if not args.folder.is_dir():
         raise InvalidInputError(f"not a folder: {args.folder}")
+    from mlxtui.devhub.importer import ImportRefused
+
     try:
         sha = store.import_folder(args.repo_id, args.folder, private=args.private, gated=args.gated,
                                   message=args.message)
+    except ImportRefused as error:
+        raise InvalidInputError(str(error)) from None
     except OSError as error:
         raise MlxtuiError(f"cannot import {args.folder}: {error.strerror or error} ({error.filename or ''}).") from None
     print(f"{args.repo_id}@{sha}")

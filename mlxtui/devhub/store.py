@@ -66,10 +66,6 @@ __all__ = [
     "iso",
 ]
 
-#: folders never imported from a local model folder
-_SKIP_DIRS = {".git", ".cache", "__pycache__", ".huggingface"}
-
-
 def _write_json_atomic(path: Path, data: Any, *, mode: int | None = None) -> None:
     write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True), mode=mode)
 
@@ -461,52 +457,10 @@ class HubStore:
 
         Files are stored through LFS as the Hub would (weights by pattern, anything >= 10 MB); an existing repo
         gets a new commit whose tree is exactly the folder (plus .gitattributes). A flag left at None keeps the
-        existing repo's value (a new repo: public, not gated, no downloads or likes).
+        existing repo's value (a new repo: public, not gated, no downloads or likes). A link out of the folder,
+        or a file name the Hub refuses, raises `ImportRefused` before anything changes.
         """
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise FileNotFoundError(f"not a folder: {folder}")
-        with self._lock:
-            if not self.repo_exists(repo_id):
-                self.create_repo(
-                    repo_id, private=bool(private), gated=gated or False, downloads=downloads or 0, likes=likes or 0,
-                    created_at=created_at,
-                )
-            else:
-                fields: dict[str, Any] = {}
-                if private is not None:
-                    fields["private"] = bool(private)
-                if gated is not None:
-                    fields["gated"] = gated
-                if downloads is not None:
-                    fields["downloads"] = downloads
-                if likes is not None:
-                    fields["likes"] = fields["trendingScore"] = likes
-                if created_at is not None:
-                    fields["createdAt"] = created_at
-                self.update_meta(repo_id, **fields)
-            operations: list[dict[str, Any]] = []
-            has_gitattributes = False
-            for path in sorted(folder.rglob("*")):
-                rel = path.relative_to(folder)
-                if any(part in _SKIP_DIRS for part in rel.parts) or not path.is_file():
-                    continue
-                rel_posix = rel.as_posix()
-                has_gitattributes |= rel_posix == ".gitattributes"
-                sha256, size = self.put_file(path)
-                operations.append(
-                    {"op": "add", "path": rel_posix, "sha256": sha256, "size": size, "lfs": is_lfs_path(rel_posix, size)}
-                )
-            if not has_gitattributes:
-                head = self.resolve_revision(repo_id, "main")
-                keep = self.files(repo_id, head).get(".gitattributes")
-                if keep is not None:
-                    operations.insert(0, {"op": "add", "path": ".gitattributes", "sha256": keep.sha256, "lfs": False})
-            when = created_at if created_at is not None and self._is_fresh(repo_id) else None
-            return self.commit(
-                repo_id, operations, title=message, author=repo_id.split("/")[0], replace_all=True, when=when
-            )
+        from mlxtui.devhub.importer import import_folder
 
-    def _is_fresh(self, repo_id: str) -> bool:
-        """True while the repo only holds its initial commit."""
-        return len(self.history(repo_id, self.resolve_revision(repo_id, "main"))) == 1
+        return import_folder(self, repo_id, folder, private=private, gated=gated, downloads=downloads, likes=likes,
+                             created_at=created_at, message=message)

@@ -573,3 +573,41 @@ def test_serve_with_allow_remote_warns(tmp_path: Path) -> None:
     refused = subprocess.run([sys.executable, "-m", "mlxtui", "devhub", "serve", "--root", str(tmp_path / "r"),
                               "--host", "0.0.0.0"], capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "--allow-remote" in refused.stderr and "Traceback" not in refused.stderr
+
+
+@pytest.mark.parametrize("kind", ["file-link", "dir-link", "relative-link"])
+def test_import_never_reads_through_a_link_out_of_the_folder(tmp_path: Path, capsys, kind) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "id_rsa").write_text(SENTINEL)
+    folder = make_repo_folder(tmp_path / "m", {"config.json": "{}"})
+    if kind == "file-link":
+        (folder / "vocab.txt").symlink_to(outside / "id_rsa")
+    elif kind == "dir-link":
+        (folder / "extra").symlink_to(outside, target_is_directory=True)
+    else:
+        (folder / "notes.txt").symlink_to(Path("..") / "outside" / "id_rsa")
+    root = tmp_path / "root"
+    code, out, err = cli(["devhub", "import", "--root", str(root), "alice/m", str(folder)], capsys)
+    assert code == 2 and "outside" in err
+    assert_one_line(err)
+    from mlxtui.devhub.store import HubStore
+
+    store = HubStore(root)
+    assert not store.repo_exists("alice/m")
+    assert not any(SENTINEL.encode() in p.read_bytes() for p in (root / "objects").rglob("*") if p.is_file())
+
+
+def test_import_of_a_cache_snapshot_follows_its_links_into_blobs(tmp_path: Path) -> None:
+    from mlxtui.devhub.store import HubStore
+
+    repo = tmp_path / "cache" / "models--alice--m"
+    blob = repo / "blobs" / ("a" * 64)
+    blob.parent.mkdir(parents=True)
+    blob.write_text("{}")
+    snapshot = repo / "snapshots" / ("b" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").symlink_to(Path("..") / ".." / "blobs" / ("a" * 64))
+    store = HubStore(tmp_path / "root")
+    sha = store.import_folder("alice/m", snapshot)
+    assert store.read_bytes("alice/m", sha, "config.json") == b"{}"
