@@ -160,7 +160,7 @@ def inspect_local(folder: Path) -> tuple[ConvertPlan, list[str], str | None]:
         totals = modelfolder.safetensors_totals(folder)
         parameters = totals[0] if totals else None
     except BadFileError as error:
-        raise InvalidInputError(f"{folder}: {error}") from None
+        raise BadFileError(f"{folder}: {error} mlx-lm could not load these weights.") from None
     return _plan_from(str(folder), "local", None, config, files, 0, parameters), names, None
 
 
@@ -178,6 +178,10 @@ def inspect_repo(ctx: Any, repo_id: str, revision: str | None) -> tuple[ConvertP
     try:
         info = make_api(ctx).model_info(repo_id, revision=revision, files_metadata=True)
         siblings = {s.rfilename: int(s.size or 0) for s in (info.siblings or [])}
+        outside = [n for n in siblings if n.startswith("/") or ".." in Path(n).parts or "\\" in n]
+        if outside:  # checked before anything is downloaded
+            raise InvalidInputError(f"{repo_id} lists a file named {outside[0]!r}, which would be written outside "
+                                    "the download folder; mlxtui does not download this repo.")
         if "config.json" not in siblings:
             raise InvalidInputError(f"{repo_id} has no config.json, so it is not a model mlx-lm can convert.")
         config_path = hf_hub_download(repo_id, "config.json", revision=info.sha, endpoint=ctx.endpoint,
