@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -50,7 +49,7 @@ from mlxtui.services.convert_plan import (
     report_problems,
 )
 from mlxtui.services.convert_worker import LOCK_FD_ENV
-from mlxtui.services.errors import CancelledByUser, InvalidInputError, MlxtuiError, NotFoundError, UnsupportedModelError
+from mlxtui.services.errors import InvalidInputError, NotFoundError, UnsupportedModelError
 from mlxtui.services.events import ConvertFinished, ConvertLog, ConvertProgress, ConvertVariantDone
 from mlxtui.services.library import hub_cache_dir
 
@@ -459,15 +458,3 @@ def _event_from(job_id: str, raw: dict[str, Any]) -> object | None:
     if kind == "log":
         return ConvertLog(job_id, str(raw.get("text", "")))
     return None
-
-
-
-
-# Used by the CLI and the pane for a one-line error; kept here so both say the same.
-def describe_error(error: BaseException) -> str:
-    """One line for a person."""
-    if isinstance(error, MlxtuiError):
-        return str(error)
-    if isinstance(error, CancelledByUser):
-        return "Cancelled."
-    return re.sub(r"\s+", " ", f"{type(error).__name__}: {error}").strip()

@@ -233,3 +233,39 @@ def test_liveness_is_whether_the_lock_is_held(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     assert jobstore.worker_alive(tmp_path) is False
+
+
+def test_a_disk_too_small_for_the_output_is_refused_before_anything_runs(make_tiny_model, tmp_path: Path,
+                                                                         isolated_home: Path) -> None:
+    """A real 64 kB disk: the plan's estimate (the shared size estimator) does not fit, so no job starts."""
+    src = make_tiny_model("tiny")
+    small = tmp_path / "small"
+    small.mkdir()
+    script = f"mount -t tmpfs -o size=64k tmpfs {small} && exec {sys.executable} -m mlxtui --endpoint " \
+             f"http://127.0.0.1:9 convert --hf-path {src} -q --mlx-path {small}/out"
+    result = subprocess.run([*_unshare(), "sh", "-c", script], capture_output=True, text=True, timeout=150)
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Not enough disk space on the output folder" in lines[0], result.stderr
+    jobs = isolated_home / "data" / "mlxtui" / "jobs"
+    assert not jobs.exists() or not any(jobs.iterdir())
+
+
+async def test_a_repo_with_only_pytorch_weights_is_refused_with_inspects_verdict(
+    fresh_hub, make_tiny_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inspect and Convert give one verdict (services.support): refused before any download, in its words."""
+    from mlxtui.services.errors import UnsupportedModelError
+    from mlxtui.services.support import verdict
+
+    folder = make_tiny_model("bin-only")
+    (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
+    fresh_hub.import_folder("tests/bin-only", folder)
+    ctx = Context(endpoint=fresh_hub.url, token=fresh_hub.write_token)
+    fresh_hub.clear_requests()
+    with pytest.raises(UnsupportedModelError) as refused:
+        await ConvertService(ctx).plan("tests/bin-only", ConvertOptions(quantize=True))
+    shared = verdict(json.loads((folder / "config.json").read_text()), sorted(p.name for p in folder.iterdir()))
+    assert not shared.supported and shared.problems[0] in str(refused.value)
+    fetched = [r.path for r in list(fresh_hub.requests) + list(fresh_hub.cdn_requests)]
+    assert not any(p.endswith(".bin") for p in fetched), fetched
