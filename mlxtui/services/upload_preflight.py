@@ -285,8 +285,8 @@ def _secret_checks(files: list[LocalFile], token: Hidden) -> tuple[CheckItem, li
                           "a key or token is never uploaded.", tuple(files_with)), findings, digests)
     if unreadable:
         return CheckItem("Secrets", "error", f"can't be checked: {_short(unreadable, 3)}"), findings, digests
-    return (CheckItem("Secrets", "ok", f"no keys or tokens in {len(digests)} files (every file read whole, "
-                      "safetensors metadata only)"), findings, digests)
+    return (CheckItem("Secrets", "ok", f"no keys or tokens in {len(digests)} files (weights: metadata only)"),
+            findings, digests)
 
 
 def _binding(walk: FolderWalk, digests: dict[str, str]) -> Binding:
