@@ -59,7 +59,7 @@ class ApiHandler(ReadRoutes, WriteRoutes, AdminRoutes):
         if admin:
             self.require_admin()
         else:
-            self.hub.requests.append(RequestRecord(self.command, unquote(path), self.query_string))
+            self.hub.log.add(self.hub.log.api, RequestRecord(self.command, unquote(path), self.query_string))
             self.apply_faults(unquote(path))
         for method, pattern, handler in self.ROUTES:
             match = pattern.fullmatch(path)

@@ -16,7 +16,7 @@ class CdnHandler(BaseHandler):
     """The second origin: signed, expiring blob URLs with Range support (no Authorization needed)."""
 
     def route(self) -> None:
-        self.hub.cdn_requests.append(RequestRecord(self.command, unquote(self.raw_path), self.query_string))
+        self.hub.log.add(self.hub.log.cdn, RequestRecord(self.command, unquote(self.raw_path), self.query_string))
         match = re.fullmatch(r"/blobs/([0-9a-f]{64})", self.raw_path)
         if not match or self.command not in ("GET", "HEAD"):
             raise HubError(404, "NotFound", "Not found")

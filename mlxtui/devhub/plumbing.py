@@ -308,7 +308,7 @@ class BaseHandler(BaseHTTPRequestHandler):
         status = 200
         range_header = self.headers.get("Range")
         if range_header:
-            self.hub.range_requests.append((fault_path, range_header))
+            self.hub.log.add(self.hub.log.ranges, (fault_path, range_header))
         if range_header and size > 0:
             parsed = parse_range(range_header, size)
             if parsed is None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import threading
+from typing import Any, NamedTuple
 
-__all__ = ["RequestRecord", "RequestLog"]
+__all__ = ["RequestRecord", "RequestLog", "MAX_ENTRIES"]
+
+#: entries kept per list: a server left running for weeks must not grow without bound
+MAX_ENTRIES = 100_000
 
 
 class RequestRecord(NamedTuple):
@@ -19,10 +23,19 @@ class RequestRecord(NamedTuple):
 class RequestLog:
     """Every API request, every CDN request, and every ranged file request (repo file URL path, Range header)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self.api: list[RequestRecord] = []
         self.cdn: list[RequestRecord] = []
         self.ranges: list[tuple[str, str]] = []
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+
+    def add(self, entries: list[Any], item: Any) -> None:
+        """Append to one of the lists, dropping the oldest entries past max_entries (the lists stay the same objects)."""
+        with self._lock:
+            entries.append(item)
+            if len(entries) > self.max_entries:
+                del entries[: len(entries) - self.max_entries]
 
     def clear(self) -> None:
         self.api.clear()

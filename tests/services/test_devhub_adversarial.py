@@ -611,3 +611,10 @@ def test_import_of_a_cache_snapshot_follows_its_links_into_blobs(tmp_path: Path)
     store = HubStore(tmp_path / "root")
     sha = store.import_folder("alice/m", snapshot)
     assert store.read_bytes("alice/m", sha, "config.json") == b"{}"
+
+
+def test_the_request_log_stays_bounded(hub) -> None:
+    hub.log.max_entries = 5
+    for _ in range(20):
+        httpx.get(f"{hub.url}/api/models/alice/open", timeout=20)
+    assert len(hub.requests) == 5 and hub.count_requests("GET", "/api/models/alice/open") == 5
