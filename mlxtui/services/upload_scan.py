@@ -107,6 +107,15 @@ class Hidden:
     def reveal(self) -> str:
         return self._value
 
+    def positions(self, data: bytes) -> list[int]:
+        """Where the secret occurs in `data` (never bound to a local name a crash report could print)."""
+        if len(self._value) < 8:  # too short to be a token; would match everywhere
+            return []
+        return [m.start() for m in re.finditer(re.escape(self._value.encode()), data)]
+
+    def __len__(self) -> int:
+        return len(self._value)
+
 
 @dataclass(frozen=True)
 class LocalFile:
@@ -263,7 +272,7 @@ class _Scanner:
 
     def __init__(self, path: str, extra: tuple[Hidden, ...]) -> None:
         self.path = path
-        self.extra = tuple(h.reveal().encode() for h in extra if len(h.reveal()) >= 8)
+        self.extra = extra
         self.findings: list[Finding] = []
         self.digest = hashlib.sha256()
         self._tail = b""
@@ -284,24 +293,22 @@ class _Scanner:
     def finish(self) -> None:
         pass  # every byte was searched as part of some window
 
-    def _add(self, window: bytes, start: int, pos: int, kind: str, secret: bytes | None) -> None:
+    def _add(self, window: bytes, start: int, pos: int, kind: str, secret: bytes | None, hint: str = "") -> None:
         key = (start + pos, kind)
         if key in self._seen or len(self.findings) >= _MAX_FINDINGS:
             return
         self._seen.add(key)
         line = self._lines_before_tail + window.count(b"\n", 0, pos) + 1
-        self.findings.append(Finding(self.path, f"line {line}", kind, _mask(secret) if secret else ""))
+        self.findings.append(Finding(self.path, f"line {line}", kind, _mask(secret) if secret else hint))
 
     def _search(self, window: bytes, start: int) -> None:
         for kind, pattern in _PATTERNS:
             for match in pattern.finditer(window):
                 secret = match.group("s") if "s" in pattern.groupindex else None
                 self._add(window, start, match.start(), kind, secret)
-        for token in self.extra:
-            pos = window.find(token)
-            while pos != -1:
-                self._add(window, start, pos, "your Hugging Face token", token)
-                pos = window.find(token, pos + 1)
+        for hidden in self.extra:
+            for pos in hidden.positions(window):
+                self._add(window, start, pos, "your Hugging Face token", None, hint=f"… ({len(hidden)} characters)")
 
 
 def scan_bytes(data: bytes, path: str = "", extra: tuple[Hidden, ...] = ()) -> list[Finding]:
