@@ -82,7 +82,7 @@ async def test_unsupported_model_shows_reasons_and_conversions_table(hub, tmp_pa
         (await inspect_pane(pilot)).show_model("h2oai/h2o-danube2-tiny-chat")
         await settle(pilot)
         table = app.query_one("#inspect-conversions", DataTable)
-        assert table.get_row("mlx-community/h2o-danube2-tiny-chat-4bit")[1] == "4bit"
+        assert str(table.get_row("mlx-community/h2o-danube2-tiny-chat-4bit")[1]) == "4bit"
         estimates = app.query_one("#inspect-estimates", DataTable)
         assert estimates.row_count == 11 and str(estimates.get_row("4bit")[1]) == "4.50"
         table.focus()
@@ -155,3 +155,48 @@ async def test_escape_cancels_a_slow_inspection(fresh_hub, tmp_path: Path) -> No
         await pilot.pause()
         assert text_of(app, "#inspect-status") == "Cancelled."
         assert pane.report is None
+
+
+# --- issue 12: hostile files never leave the pane on "Reading the small files…" ------------------------
+
+HOSTILE_CONFIGS = {
+    "bigint": '{"model_type": "llama", "hidden_size": ' + "9" * 5000 + "}",
+    "deep": "[" * 60_000 + "]" * 60_000,
+    "escapes": '{"model_type": "llama\\u001b]0;owned\\u0007\\u001b[2J", "architectures": ["[bold]x[/]"]}',
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_CONFIGS))
+async def test_hostile_local_config_gives_a_report_not_a_spinner(hub, tmp_path: Path, name: str) -> None:
+    folder = tmp_path / f"model-{name}"
+    folder.mkdir()
+    (folder / "config.json").write_text(HOSTILE_CONFIGS[name])
+    (folder / "README.md").write_text("---\ntags: 7\nlicense: \"a\\e[2Jb\"\n---\nhi\n")
+    app = make_app(hub, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await inspect_pane(pilot)
+        pane.show_model(str(folder))
+        await settle(pilot)
+        status = text_of(app, "#inspect-status")
+        assert "Reading the small files" not in status
+        assert pane.report is not None and not pane.report.supported
+        verdict = text_of(app, "#inspect-verdict")
+        assert "Not convertible" in verdict and "\x1b" not in verdict
+        assert "\x1b" not in app.query_one("#inspect-raw", TextArea).text
+        if name == "escapes":
+            assert "^[" in verdict and "[bold]x[/]" in verdict  # shown as written, never interpreted
+
+
+async def test_a_runaway_template_is_named_in_the_pane(hub, tmp_path: Path) -> None:
+    folder = tmp_path / "loops"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "llama", "architectures": ["LlamaForCausalLM"]}')
+    (folder / "chat_template.jinja").write_text(
+        "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}")
+    app = make_app(hub, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await inspect_pane(pilot)
+        pane.show_model(str(folder))
+        await settle(pilot)
+        assert pane.report is not None
+        assert "did not finish rendering" in text_of(app, "#inspect-template")

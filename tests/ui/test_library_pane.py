@@ -62,8 +62,8 @@ async def test_lists_models_and_opens_one_in_chat_and_card(converted, monkeypatc
     async with app.run_test(size=(120, 36)) as pilot:
         pane = await open_library(app, pilot)
         table = pane.query_one("#library-table", DataTable)
-        assert table.get_row_at(0)[:3] == ["tiny-4bit", "folder", "4bit"]
-        assert table.get_row_at(0)[4] == "org/tiny"
+        assert [str(c) for c in table.get_row_at(0)[:3]] == ["tiny-4bit", "folder", "4bit"]
+        assert str(table.get_row_at(0)[4]) == "org/tiny"
         await pilot.press("enter")
         await wait_until(pilot, lambda: bool(opened))
         assert opened == [("chat", str(converted))]
@@ -113,8 +113,28 @@ async def test_a_cache_entry_without_weights_says_so_and_does_not_open_in_chat(m
     async with app.run_test(size=(120, 36)) as pilot:
         pane = await open_library(app, pilot)
         table = pane.query_one("#library-table", DataTable)
-        assert table.get_row_at(0)[0] == "mlx-community/tiny-4bit" and "no weights" in table.get_row_at(0)[3]
+        assert str(table.get_row_at(0)[0]) == "mlx-community/tiny-4bit" and "no weights" in table.get_row_at(0)[3]
         await pilot.press("enter")
         await pilot.pause(0.2)
         assert opened == [] and app.query_one("#panes", TabbedContent).active == "library"
         assert any("no weights to load" in n.message for n in app._notifications)
+
+
+async def test_a_malformed_provenance_file_never_breaks_the_library(make_tiny_model) -> None:
+    """Issue 12: one bad mlxtui-provenance.json used to leave the pane on "Reading the library…"."""
+    models = Context().settings.models_dir()
+    models.mkdir(parents=True)
+    for name, record in {"bad-source": '{"source": 5}', "deep": "[" * 50_000 + "]" * 50_000,
+                         "bigint": '{"source": "x", "n": ' + "9" * 5000 + "}", "escape": '{"source": "org/\\u001b[2Jx"}'}.items():
+        folder = models / name
+        shutil.copytree(make_tiny_model("tiny"), folder)
+        (folder / "mlxtui-provenance.json").write_text(record)
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_library(app, pilot)
+        assert sorted(m.name for m in pane.models) == ["bad-source", "bigint", "deep", "escape"]
+        status = str(pane.query_one("#library-status").render())
+        assert "Reading" not in status and "4 converted folders" in status
+        table = pane.query_one("#library-table", DataTable)
+        cells = [str(c) for row in range(table.row_count) for c in table.get_row_at(row)]
+        assert all("\x1b" not in c for c in cells) and any("^[" in c for c in cells)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -29,6 +30,7 @@ from mlxtui.services.card import (
     set_metadata,
     split_card,
 )
+from mlxtui.format import printable
 from mlxtui.services.errors import MlxtuiError
 from mlxtui.ui.messages import UploadFolder
 from mlxtui.ui.panes import pane_css
@@ -154,7 +156,7 @@ class CardPane(ReportsFailures, Vertical):
         try:
             state = await service.open(path, source)
         except MlxtuiError as error:
-            self.notify(str(error), severity="error")
+            self.notify(printable(str(error)), severity="error", markup=False)
             self._show_state()
             return
         self.folder, self.source, self.on_disk = state.folder, state.source, state.on_disk
@@ -167,6 +169,10 @@ class CardPane(ReportsFailures, Vertical):
             self.notify("A card was built from the original model and the conversion. Review it, then ctrl+s.")
         self.editor.focus()
         self._hub_lint()
+
+    def worker_failed(self, worker: Any, message: str) -> None:
+        """The app's failure handler: the state line leaves "opening…" (the app already told what failed)."""
+        self._show_state()
 
     def _load_text(self, text: str) -> None:
         self._latest_text = text
@@ -232,9 +238,9 @@ class CardPane(ReportsFailures, Vertical):
         for i, problem in enumerate(self.problems):
             mark = Text("✗ " if problem.severity == "error" else "! ", style="red" if problem.severity == "error" else "yellow")
             where = Text(f"{problem.line}: ", style="dim") if problem.line else Text("")
-            lint.add_option(Option(Text.assemble(mark, where, problem.message), id=f"p{i}"))
+            lint.add_option(Option(Text.assemble(mark, where, printable(problem.message, newlines=False)), id=f"p{i}"))
         for note in self.hub_notes:
-            lint.add_option(Option(Text(f"· {note}", style="dim italic"), disabled=True))
+            lint.add_option(Option(Text(f"· {printable(note, newlines=False)}", style="dim italic"), disabled=True))
         errors = sum(p.severity == "error" for p in self.problems)
         title = self.query_one("#card-lint-title", Static)
         title.update(f"Lint: {errors} error{'s' if errors != 1 else ''}" if errors else "Lint")
@@ -375,5 +381,5 @@ class CardPane(ReportsFailures, Vertical):
         dirty = self.editor.text != (self.on_disk or "")
         view = "preview" if self.query_one("#card-view", ContentSwitcher).current != "card-editor" else "edit"
         label = "unsaved · draft kept" if dirty else ("saved" if self.on_disk is not None else "new")
-        state.update(f"{self.folder.name} · {label} · {view}")
+        state.update(Text(f"{printable(self.folder.name, newlines=False)} · {label} · {view}"))
         state.set_class(dirty, "-dirty")

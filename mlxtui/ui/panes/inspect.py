@@ -19,7 +19,7 @@ from textual.widgets import ContentSwitcher, DataTable, Input, Static, TextArea,
 from textual.widgets.tree import TreeNode
 
 from mlxtui.ui.failures import ReportsFailures
-from mlxtui.format import human_bytes, human_count
+from mlxtui.format import human_bytes, human_count, printable
 from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.events import Notice
 from mlxtui.services.inspect import InspectReport
@@ -28,26 +28,35 @@ from mlxtui.ui.panes import pane_css
 
 __all__ = ["InspectPane"]
 
+#: nodes drawn in the config tree; a config with more is shown cut (the raw view, t, has it all)
+MAX_TREE_NODES = 3000
 
 
-
-def _fill_tree(node: TreeNode[Any], value: Any) -> None:
-    """Add a JSON value under `node`: objects and lists become branches, scalars leaves."""
-    if isinstance(value, dict):
-        for key, child in value.items():
-            _add_child(node, str(key), child)
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            _add_child(node, f"[{index}]", child)
+def _safe(value: Any) -> Text:
+    """Remote text (repo ids, card fields, config values) as plain Text: no markup, control characters shown."""
+    return Text(printable(value if isinstance(value, str) else str(value), newlines=False))
 
 
-def _add_child(node: TreeNode[Any], label: str, value: Any) -> None:
+def _fill_tree(node: TreeNode[Any], value: Any, budget: list[int]) -> None:
+    """Add a JSON value under `node`: objects and lists become branches, scalars leaves (at most budget[0])."""
+    items = (value.items() if isinstance(value, dict) else
+             ((f"[{i}]", child) for i, child in enumerate(value)) if isinstance(value, list) else ())
+    for key, child in items:
+        if budget[0] <= 0:
+            node.add_leaf(Text("… (more in the raw view: t)", style="italic"))
+            return
+        budget[0] -= 1
+        _add_child(node, printable(str(key), newlines=False), child, budget)
+
+
+def _add_child(node: TreeNode[Any], label: str, value: Any, budget: list[int]) -> None:
     if isinstance(value, (dict, list)):
         size = f"{{{len(value)}}}" if isinstance(value, dict) else f"[{len(value)}]"
         branch = node.add(Text.assemble((label, "bold"), f" {size}"), data=value)
-        _fill_tree(branch, value)
+        _fill_tree(branch, value, budget)
     else:
-        node.add_leaf(Text.assemble((label, "bold"), ": ", json.dumps(value)), data=value)
+        shown = json.dumps(value)
+        node.add_leaf(Text.assemble((label, "bold"), ": ", shown[:200] + ("…" if len(shown) > 200 else "")), data=value)
 
 
 class InspectPane(ReportsFailures, Vertical):
@@ -124,8 +133,12 @@ class InspectPane(ReportsFailures, Vertical):
     def _start(self, source: str, revision: str | None) -> None:
         self.source, self.revision = source, revision
         self.report = None
-        self.query_one("#inspect-status", Static).update(f"Reading the small files of {source}…")
+        self.query_one("#inspect-status", Static).update(Text(f"Reading the small files of {printable(source, newlines=False)}…"))
         self._inspect(source, revision)
+
+    def worker_failed(self, worker: Any, message: str) -> None:
+        """The app's failure handler: the status line says what happened instead of "Reading…" forever."""
+        self.query_one("#inspect-status", Static).update(Text(printable(message), style="bold"))
 
     @work(exclusive=True, group="inspect", exit_on_error=False)
     async def _inspect(self, source: str, revision: str | None) -> None:
@@ -136,14 +149,16 @@ class InspectPane(ReportsFailures, Vertical):
             async with aclosing(InspectService(self.app.ctx).inspect(source, revision)) as events:  # type: ignore[attr-defined]
                 async for event in events:
                     if isinstance(event, Notice):
-                        self.notify(event.text, severity="warning" if event.severity == "warning" else "information")
-                        status.update(event.text)
+                        text = printable(event.text)
+                        self.notify(text, severity="warning" if event.severity == "warning" else "information",
+                                    markup=False)
+                        status.update(Text(text))
                     elif isinstance(event, InspectReport):
                         self.show_report(event)
         except MlxtuiError as error:
-            status.update(Text(str(error), style="bold"))
+            status.update(Text(printable(str(error)), style="bold"))
             self.query_one("#inspect-body").display = False
-            self.notify(str(error), severity="error")
+            self.notify(printable(str(error)), severity="error", markup=False)
 
     # -- rendering --------------------------------------------------------------------------------
 
@@ -154,7 +169,7 @@ class InspectPane(ReportsFailures, Vertical):
         where = report.repo_id + (f" @ {report.revision}" if report.revision else "")
         cached = " (from the local cache: the Hub was unreachable)" if report.from_cache else ""
         self.query_one("#inspect-status", Static).update(
-            f"{where}{cached} · c: convert · t: tree/raw config.json")
+            Text(f"{printable(where, newlines=False)}{cached} · c: convert · t: tree/raw config.json"))
         self._render_verdict(report)
         self._render_summary(report)
         self._render_estimates(report)
@@ -169,16 +184,16 @@ class InspectPane(ReportsFailures, Vertical):
         verdict.set_class(report.supported, "-supported")
         verdict.set_class(not report.supported, "-unsupported")
         version = f" {report.mlx_lm_version}" if report.mlx_lm_version else ""
-        kind = report.model_type or "?"
-        arch = ", ".join(report.architectures) or "?"
+        kind = printable(report.model_type or "?", newlines=False)
+        arch = printable(", ".join(report.architectures) or "?", newlines=False)
         if report.supported:
             text = Text.assemble(("✔ Supported", "bold"), f" by mlx-lm{version}\n{kind} · {arch}")
         else:
             text = Text.assemble(("✘ Not convertible", "bold"), f" with mlx-lm{version}\n{kind} · {arch}")
         for problem in report.problems:
-            text.append(f"\n• {problem}")
+            text.append(f"\n• {printable(problem, newlines=False)}")
         for note in report.notes:
-            text.append(f"\n· {note}", style="italic")
+            text.append(f"\n· {printable(note, newlines=False)}", style="italic")
         verdict.update(text)
 
     def _render_summary(self, report: InspectReport) -> None:
@@ -196,9 +211,10 @@ class InspectPane(ReportsFailures, Vertical):
             f"Memory   {human_bytes(mem.get('total_bytes'))}, budget {human_bytes(mem.get('budget_bytes'))}",
             f"Disk     {human_bytes(disk.get('free_bytes'))} free, needs {human_bytes(disk.get('needed_bytes'))}:"
             f" {disk_fit}",
-            f"License  {report.license or '?'} · gated: {gated}" + (" · private" if report.private else ""),
+            f"License  {printable(report.license or '?', newlines=False)} · gated: {printable(gated, newlines=False)}"
+            + (" · private" if report.private else ""),
         ]
-        self.query_one("#inspect-summary", Static).update("\n".join(lines))
+        self.query_one("#inspect-summary", Static).update(Text("\n".join(lines)))
 
     def _render_estimates(self, report: InspectReport) -> None:
         table = self.query_one("#inspect-estimates", DataTable)
@@ -212,21 +228,24 @@ class InspectPane(ReportsFailures, Vertical):
 
     def _render_template(self, report: InspectReport) -> None:
         chat = report.chat_template
-        if not chat.get("present"):
+        if not chat.get("present") and report.incomplete:
+            text = Text.assemble(("Chat template  ", "bold"), "not readable (the repo's files need access)")
+        elif not chat.get("present"):
             text = Text.assemble(("Chat template  ", "bold"), "none: plain completion only")
         else:
             system = {True: "accepts a system message", False: "rejects a system message",
                       None: "could not be tested"}[chat.get("system_role")]
             text = Text.assemble(("Chat template  ", "bold"), f"{chat.get('source')}, {system}")
             if chat.get("error"):
-                text.append(f"\n  {chat['error']}", style="italic")
+                text.append(f"\n  {printable(chat['error'], newlines=False)}", style="italic")
         self.query_one("#inspect-template", Static).update(text)
 
     def _render_conversions(self, report: InspectReport) -> None:
         table = self.query_one("#inspect-conversions", DataTable)
         table.clear()
         for c in report.conversions:
-            table.add_row(c["repo_id"], c.get("quantization") or "?", c.get("mlx_lm_version") or "?", key=c["repo_id"])
+            table.add_row(_safe(c["repo_id"]), _safe(c.get("quantization") or "?"),
+                          _safe(c.get("mlx_lm_version") or "?"), key=c["repo_id"])
         title = self.query_one("#inspect-conversions-title", Static)
         title.update(f"Existing MLX conversions: {len(report.conversions) or 'none found'}"
                      + (" (Enter inspects one)" if report.conversions else ""))
@@ -237,11 +256,11 @@ class InspectPane(ReportsFailures, Vertical):
         tree.clear()
         tree.root.set_label("config.json")
         if report.config is not None:
-            _fill_tree(tree.root, report.config)
+            _fill_tree(tree.root, report.config, [MAX_TREE_NODES])
         else:
             tree.root.add_leaf("(no readable config.json: see the raw view, t)")
         tree.root.expand()
-        raw = report.config_text if report.config_text is not None else "(no config.json)"
+        raw = printable(report.config_text) if report.config_text is not None else "(no config.json)"
         self.query_one("#inspect-raw", TextArea).load_text(raw)
 
     @on(DataTable.RowSelected, "#inspect-conversions")

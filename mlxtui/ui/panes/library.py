@@ -5,6 +5,9 @@ Enter opens the highlighted model in Chat, `e` opens its card, `d` deletes it af
 
 from __future__ import annotations
 
+from typing import Any
+
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,7 +15,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from mlxtui.ui.failures import ReportsFailures
-from mlxtui.format import human_bytes
+from mlxtui.format import human_bytes, printable
 from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.library import LibraryService, LocalModel
 from mlxtui.ui.messages import ChatWithModel, EditCard
@@ -20,6 +23,10 @@ from mlxtui.ui.screens.confirm import ConfirmDialog
 from mlxtui.ui.panes import pane_css
 
 __all__ = ["LibraryPane"]
+
+
+def _safe(value: str) -> Text:
+    return Text(printable(value, newlines=False))
 
 
 class LibraryPane(ReportsFailures, Vertical):
@@ -74,9 +81,15 @@ class LibraryPane(ReportsFailures, Vertical):
         try:
             models = await self.service.list()
         except (MlxtuiError, OSError) as error:
-            self.notify(f"The library could not be read: {error}", severity="error")
+            message = f"The library could not be read: {printable(str(error))}"
+            self.query_one("#library-status", Static).update(Text(message))
+            self.notify(message, severity="error", markup=False)
             return
         self.show_models(models)
+
+    def worker_failed(self, worker: Any, message: str) -> None:
+        """The app's failure handler: the status says what happened, never "Reading the library…" forever."""
+        self.query_one("#library-status", Static).update(Text(printable(message)))
 
     def show_models(self, models: list[LocalModel]) -> None:
         """Fill the table, keeping the cursor on the same model when it is still there."""
@@ -85,12 +98,13 @@ class LibraryPane(ReportsFailures, Vertical):
         self.models = models
         table.clear()
         for model in models:
+            # names, labels and sources come from folders and cards written by others: plain Text, escaped
             table.add_row(
-                model.name,
+                _safe(model.name),
                 "folder" if model.kind == "folder" else "HF cache",
-                model.quantization + (" mlx" if model.is_mlx and model.kind == "cache" else ""),
+                _safe(model.quantization + (" mlx" if model.is_mlx and model.kind == "cache" else "")),
                 human_bytes(model.size_bytes) + ("" if model.has_weights else ", no weights"),
-                model.source if model.source and model.source != model.name else "-",
+                _safe(model.source if model.source and model.source != model.name else "-"),
                 key=model.path,
             )
         if current is not None and any(m.path == current.path for m in models):
@@ -98,12 +112,12 @@ class LibraryPane(ReportsFailures, Vertical):
         folders = sum(1 for m in models if m.kind == "folder")
         status = self.query_one("#library-status", Static)
         if models:
-            status.update(
-                f"{folders} converted folder{'s' if folders != 1 else ''} in {self.service.models_dir} · "
+            status.update(Text(
+                f"{folders} converted folder{'s' if folders != 1 else ''} in {printable(str(self.service.models_dir))} · "
                 f"{len(models) - folders} in the Hugging Face cache · Enter: Chat · e: Card · d: Delete"
-            )
+            ))
         else:
-            status.update(f"No local models yet. Conversions go to {self.service.models_dir}.")
+            status.update(Text(f"No local models yet. Conversions go to {printable(str(self.service.models_dir))}."))
         self._show_detail()
 
     def selected(self) -> LocalModel | None:
@@ -118,7 +132,7 @@ class LibraryPane(ReportsFailures, Vertical):
     def _show_detail(self) -> None:
         model = self.selected()
         detail = self.query_one("#library-detail", Static)
-        detail.update(f"{model.path}" + (f" · {model.model_type}" if model and model.model_type else "") if model else "")
+        detail.update(_safe(f"{model.path}" + (f" · {model.model_type}" if model.model_type else "")) if model else "")
 
     @on(DataTable.RowSelected, "#library-table")
     def _row_selected(self) -> None:
@@ -128,8 +142,8 @@ class LibraryPane(ReportsFailures, Vertical):
         """Open the highlighted model in Chat."""
         model = self.selected()
         if model is not None and not model.has_weights:
-            self.notify(f"Only the small files of {model.name} are cached (Inspect read them): there are no "
-                        "weights to load. Convert it, or chat with a conversion of it.", severity="warning")
+            self.notify(f"Only the small files of {printable(model.name, newlines=False)} are cached (Inspect read them): there are no "
+                        "weights to load. Convert it, or chat with a conversion of it.", severity="warning", markup=False)
         elif model is not None:
             self.post_message(ChatWithModel(model.path))
 
@@ -162,7 +176,7 @@ class LibraryPane(ReportsFailures, Vertical):
         try:
             await self.service.delete(model)
         except (MlxtuiError, OSError) as error:
-            self.notify(f"{model.name} was not deleted: {error}", severity="error")
+            self.notify(printable(f"{model.name} was not deleted: {error}"), severity="error", markup=False)
             return
-        self.notify(f"Deleted {model.name}.", title="Library")
+        self.notify(printable(f"Deleted {model.name}."), title="Library", markup=False)
         self.reload()

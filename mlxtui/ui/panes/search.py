@@ -18,7 +18,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, Select, Static
 
 from mlxtui.ui.failures import ReportsFailures
-from mlxtui.format import human_count
+from mlxtui.format import human_count, printable
 from mlxtui.services.errors import MlxtuiError, OfflineError
 from mlxtui.services.events import Notice, SearchHit, SearchPage
 from mlxtui.ui.messages import ShowModel
@@ -170,7 +170,7 @@ class SearchPane(ReportsFailures, Vertical):
         self.searches_started += 1
         self._searched_once = True
         self._loading_more = False
-        self.query_one("#search-status", Static).update(f"Searching {self._describe(query)}…")
+        self.query_one("#search-status", Static).update(Text(f"Searching {printable(self._describe(query))}…"))
         self._run_search(self.generation, query)
 
     def _remember(self, query: SearchQuery) -> None:
@@ -227,8 +227,9 @@ class SearchPane(ReportsFailures, Vertical):
     def _handle(self, event: Notice | SearchPage, generation: int, cursor: SearchCursor,
                 query: SearchQuery | None, *, first: bool) -> None:
         if isinstance(event, Notice):
-            self.notify(event.text, severity="warning" if event.severity == "warning" else "information")
-            self.query_one("#search-status", Static).update(event.text)
+            text = printable(event.text)
+            self.notify(text, severity="warning" if event.severity == "warning" else "information", markup=False)
+            self.query_one("#search-status", Static).update(Text(text))
             return
         table = self.query_one("#search-results", DataTable)
         if first:
@@ -249,20 +250,24 @@ class SearchPane(ReportsFailures, Vertical):
             return
         mlx_colour = self.app.get_css_variables().get("mlx-badge", "orange")
         table.add_row(
-            hit.repo_id,
+            Text(printable(hit.repo_id, newlines=False)),  # a name from the Hub: plain text, escapes shown
             Text("MLX", style=f"bold {mlx_colour}") if hit.mlx else "",
             "🔒" if (hit.gated or hit.private) else "",
             Text(_count(hit.downloads), justify="right"),
             Text(_count(hit.likes), justify="right"),
             Text(_count(hit.parameters), justify="right"),
-            (hit.last_modified or "–")[:10],
+            Text(printable((hit.last_modified or "–")[:10], newlines=False)),
             key=hit.repo_id,
         )
 
+    def worker_failed(self, worker: object, message: str) -> None:
+        """The app's failure handler: the status says what happened instead of "Searching…" forever."""
+        self.query_one("#search-status", Static).update(Text(printable(message)))
+
     def _failed(self, error: MlxtuiError) -> None:
-        self.query_one("#search-status", Static).update(str(error))
+        self.query_one("#search-status", Static).update(Text(printable(str(error))))
         if not isinstance(error, OfflineError):  # the app already says it is offline
-            self.notify(str(error), severity="error")
+            self.notify(printable(str(error)), severity="error", markup=False)
 
     # -- results ----------------------------------------------------------------------------------
 
