@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from textual.worker import WorkerCancelled
-from textual.widgets import Button, OptionList, Static, TabbedContent
+from textual.widgets import Button, OptionList, Static
 
 from tests.ui_helpers import settle
 from mlxtui.services import Context
