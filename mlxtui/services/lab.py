@@ -26,6 +26,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,8 +179,14 @@ class LabService:
                 f"{folder.name} is already quantized ({modelfolder.quant_label(config)}); "
                 "the lab needs the unquantized model as its reference."
             )
-        if not list(folder.glob("*.safetensors")):
+        files = sorted(p.name for p in folder.iterdir())
+        if not any(name.endswith(".safetensors") for name in files):
             raise NotFoundError(f"{folder.name} has no safetensors weights.")
+        from mlxtui.services.support import support_problems
+
+        problems = support_problems(config, files)
+        if problems:
+            raise UnsupportedModelError(f"{folder.name} can't be quantized by mlx-lm: " + " ".join(problems))
         for variant in parsed:
             check_variant(variant, config)
         name, description, text = _read_text(data)
@@ -235,8 +242,10 @@ class LabService:
         cached = ref_meta is not None
         if ref_meta is None:
             yield LabProgress("reference", message="computing the reference's distributions")
-            async for event in self._subprocess(plan, "lab_measure", self._measure_spec(plan, plan.folder, "reference"), "reference", ""):
-                yield event
+            spec = self._measure_spec(plan, plan.folder, "reference")
+            async with aclosing(self._subprocess(plan, "lab_measure", spec, "reference", "")) as events:
+                async for event in events:
+                    yield event
             self.reference_runs += 1
             ref_meta = self._reference_meta(plan)
             if ref_meta is None:
@@ -245,19 +254,24 @@ class LabService:
 
         todo = [(v, out) for v, out in zip(plan.variants, plan.outputs) if not (out / "config.json").is_file()]
         plain = [(v, out) for v, out in todo if not v.learned]
+        # Each inner stream is closed explicitly: closing this one must stop and clean up at once, not
+        # whenever the event loop gets round to finalizing an abandoned generator.
         if plain:
-            async for event in self._convert(plan, plain):
-                yield event
+            async with aclosing(self._convert(plan, plain)) as events:
+                async for event in events:
+                    yield event
         for variant, out in todo:
             if variant.learned:
-                async for event in self._build_learned(plan, variant, out):
-                    yield event
+                async with aclosing(self._build_learned(plan, variant, out)) as events:
+                    async for event in events:
+                        yield event
         rows = []
         for variant, out in zip(plan.variants, plan.outputs):
             yield LabProgress("measure", variant.name, message=f"measuring {variant.name}")
             spec = self._measure_spec(plan, out, "variant", prompt_tokens, gen_tokens, trials)
-            async for event in self._subprocess(plan, "lab_measure", spec, "measure", variant.name):
-                yield event
+            async with aclosing(self._subprocess(plan, "lab_measure", spec, "measure", variant.name)) as events:
+                async for event in events:
+                    yield event
             figures = json.loads(Path(spec["result"]).read_text())
             row = {"name": variant.name, "method": variant.method or "convert", **figures,
                    "bytes": _weights_bytes(out), "path": str(out)}
@@ -329,16 +343,17 @@ class LabService:
 
         service = ConvertService(self.ctx, python=self.python)
         names = [v.name for v, _ in plain]
-        async for event in service.convert(str(plan.folder), [v.options for v, _ in plain],
-                                           outputs=[out for _, out in plain]):
-            match event:
-                case ConvertProgress(stage=stage, variant=index, done=done, total=total):
-                    name = names[index] if 0 <= index < len(names) else ""
-                    yield LabProgress("convert", name, done, total, message=stage)
-                case ConvertVariantDone(variant=index):
-                    yield LabProgress("convert", names[index] if 0 <= index < len(names) else "", 1, 1, "built")
-                case ConvertFinished(state=state, message=message) if state != "done":
-                    raise ConversionError(f"Building the variants failed: {message}")
+        stream = service.convert(str(plan.folder), [v.options for v, _ in plain], outputs=[out for _, out in plain])
+        async with aclosing(stream) as events:
+            async for event in events:
+                match event:
+                    case ConvertProgress(stage=stage, variant=index, done=done, total=total):
+                        name = names[index] if 0 <= index < len(names) else ""
+                        yield LabProgress("convert", name, done, total, message=stage)
+                    case ConvertVariantDone(variant=index):
+                        yield LabProgress("convert", names[index] if 0 <= index < len(names) else "", 1, 1, "built")
+                    case ConvertFinished(state=state, message=message) if state != "done":
+                        raise ConversionError(f"Building the variants failed: {message}")
 
     async def _build_learned(self, plan: LabPlan, variant: LabVariant, out: Path) -> AsyncIterator[object]:
         partial = out.parent / f".{out.name}.partial-lab"
@@ -346,8 +361,9 @@ class LabService:
                 "target_bpw": variant.target_bpw, "source": str(plan.folder), "tokens": str(plan.work / "calib.npy"),
                 "partial": str(partial), "output": str(out)}
         yield LabProgress("build", variant.name, message=f"building {variant.name} with mlx-lm's {variant.method}")
-        async for event in self._subprocess(plan, "lab_build", spec, "build", variant.name, cleanup=partial):
-            yield event
+        async with aclosing(self._subprocess(plan, "lab_build", spec, "build", variant.name, cleanup=partial)) as events:
+            async for event in events:
+                yield event
 
 
 async def _stop(proc: asyncio.subprocess.Process) -> None:

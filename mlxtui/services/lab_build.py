@@ -15,10 +15,18 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 __all__ = ["build", "main"]
+
+#: seconds to wait with the finished model still in its partial folder, so tests can cancel at that moment
+_SLOWDOWN_S = float(os.environ.get("MLXTUI_LAB_SLOWDOWN_S") or 0)
+
+
+def _say(done: int, total: int = 4) -> None:
+    print(json.dumps({"done": done, "total": total}), flush=True)
 
 
 def _gptq(model: Any, config: dict[str, Any], data: Any, spec: dict[str, Any]) -> Any:
@@ -39,7 +47,9 @@ def _awq(model: Any, config: dict[str, Any], data: Any, spec: dict[str, Any]) ->
 
 
 def _dwq(model: Any, config: dict[str, Any], data: Any, spec: dict[str, Any]) -> Any:
+    import mlx.core as mx
     import mlx.optimizers as optimizers
+    from mlx.utils import tree_flatten
     from mlx_lm.quant.dwq import dwq_quantize
     from mlx_lm.utils import quantize_model
 
@@ -50,8 +60,10 @@ def _dwq(model: Any, config: dict[str, Any], data: Any, spec: dict[str, Any]) ->
     rows = [(row, 0) for row in data.tolist()]
     n_valid = max(1, len(rows) // 8)
     opt = optimizers.Adam(learning_rate=spec.get("learning_rate", 1e-5), bias_correction=True)
+    # keep the source's float dtype for scales and biases (mlx-lm's default would make them bfloat16)
+    dtype = next(v.dtype for _, v in tree_flatten(teacher.parameters()) if mx.issubdtype(v.dtype, mx.floating))
     dwq_quantize(student, lambda batch, idx, split: teacher(batch), opt, rows[n_valid:], rows[:n_valid],
-                 batch_size=4, max_seq_length=data.shape[1], seed=123)
+                 batch_size=4, max_seq_length=data.shape[1], seed=123, dtype=dtype)
     return student
 
 
@@ -90,9 +102,15 @@ def build(spec: dict[str, Any]) -> None:
     shutil.rmtree(partial, ignore_errors=True)
     model, tokenizer, config = load(spec["source"], return_config=True)
     data = mx.array(np.load(spec["tokens"]))
+    _say(1)
     model = _METHODS[spec["method"]](model, config, data, spec)
+    _say(2)
     save(partial, spec["source"], model, tokenizer, config)
+    _say(3)
+    if _SLOWDOWN_S:
+        time.sleep(_SLOWDOWN_S)
     os.replace(partial, output)
+    _say(4)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,78 @@
+"""Reading a lab result: the Pareto front, a sentence per pick, and the model card's "Quantization quality" section.
+
+Pure functions over the object ``mlxtui lab --json`` prints (services.lab.result_object); the pane, the
+command and the card builder share them. No mlx, no Textual.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["pareto_names", "pick_sentence", "card_section", "CARD_HEADING", "QUALITY_KEY"]
+
+CARD_HEADING = "## Quantization quality"
+#: the quality figure the front and the plot use: lower is better
+QUALITY_KEY = "kl_mean"
+
+
+def pareto_names(rows: list[dict[str, Any]], size_key: str = "bytes", quality_key: str = QUALITY_KEY) -> set[str]:
+    """Names of the variants no other variant beats on both size and quality (smaller and lower KL)."""
+    front = set()
+    for row in rows:
+        dominated = any(
+            other is not row
+            and other[size_key] <= row[size_key]
+            and other[quality_key] <= row[quality_key]
+            and (other[size_key] < row[size_key] or other[quality_key] < row[quality_key])
+            for other in rows
+        )
+        if not dominated:
+            front.add(row["name"])
+    return front
+
+
+def _pretty(name: str) -> str:
+    """4bit -> 4-bit g64, 4bit-g32 -> 4-bit g32; other names stay as they are."""
+    head, _, rest = name.partition("bit")
+    if head.isdigit() and (rest == "" or rest.startswith("-g") and rest[2:].isdigit()):
+        return f"{head}-bit g{rest[2:] or 64}"
+    return name
+
+
+def pick_sentence(row: dict[str, Any], reference: dict[str, Any]) -> str:
+    """What a pick costs, in words: '4-bit g64: 3.6× smaller, top-1 agreement 83 %, perplexity +1.2 %'."""
+    ratio = reference["bytes"] / row["bytes"] if row.get("bytes") else 0.0
+    ppl_change = (row["perplexity"] / reference["perplexity"] - 1) * 100 if reference.get("perplexity") else 0.0
+    return (
+        f"{_pretty(row['name'])}: {ratio:.1f}× smaller, top-1 agreement {row['top1_agreement'] * 100:.0f} %, "
+        f"perplexity {ppl_change:+.1f} %, KL {row['kl_mean']:.4f}"
+    )
+
+
+def card_section(result: dict[str, Any], names: list[str] | None = None, this: str | None = None) -> str:
+    """The "Quantization quality" markdown for a model card: the chosen variants' table, the method, the text
+    and its token count, so readers can reproduce it. `this` marks the variant the card belongs to."""
+    ref = result["reference"]
+    rows = [r for r in result["variants"] if names is None or r["name"] in names]
+    lines = [
+        CARD_HEADING,
+        "",
+        f"Measured with `mlxtui lab` against the unquantized model ({ref['name']}, perplexity "
+        f"{ref['perplexity']:.3f} ± {ref['perplexity_se']:.3f}) on {result['eval_text']}: "
+        f"{result['sequences']} sequences of {result['seq_len']} tokens ({result['tokens_evaluated']} predictions). "
+        "KL divergence is of the next-token distributions against the unquantized model; top-1 agreement is how "
+        "often both pick the same most likely token. Lower KL and perplexity, higher agreement are better.",
+        "",
+        "| Variant | Bits/weight | Size | Perplexity | KL mean | KL p99 | Top-1 agreement |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        name = f"**{row['name']}** (this model)" if row["name"] == this else row["name"]
+        lines.append(
+            f"| {name} | {row['bits_per_weight']:.2f} | {row['bytes'] / 1e6:.1f} MB | "
+            f"{row['perplexity']:.3f} ± {row['perplexity_se']:.3f} | {row['kl_mean']:.4f} | {row['kl_p99']:.4f} | "
+            f"{row['top1_agreement'] * 100:.1f} % |"
+        )
+    lines += ["", f"Reproduce: `mlxtui lab {ref['name']} --variants {','.join(r['name'] for r in rows)} "
+              f"--seq-len {result['seq_len']}`", ""]
+    return "\n".join(lines)
