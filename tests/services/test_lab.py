@@ -20,7 +20,7 @@ import pytest
 
 from mlxtui.services import Context
 from mlxtui.services.errors import InvalidInputError, MlxtuiError, NotFoundError, UnsupportedModelError
-from mlxtui.services.lab import LabFinished, LabProgress, LabReferenceReady, LabService, LabVariantMeasured
+from mlxtui.services.lab import LabFinished, LabProgress, LabReferenceReady, LabService
 from tests.fixtures.trained import TRAINED_MODEL, trained_copy
 
 pytestmark = pytest.mark.timeout(300)
