@@ -50,7 +50,7 @@ from mlxtui.services.convert_plan import (
 )
 from mlxtui.services.convert_worker import LOCK_FD_ENV
 from mlxtui.services.errors import InvalidInputError, NotFoundError, UnsupportedModelError
-from mlxtui.services.events import ConvertFinished, ConvertLog, ConvertProgress, ConvertVariantDone
+from mlxtui.services.events import ConvertFinished, ConvertLog, ConvertProgress
 from mlxtui.services.library import hub_cache_dir
 
 __all__ = [
@@ -315,7 +315,7 @@ class ConvertService:
                     yield ConvertLog(job_id, line)
             for raw in events.read():
                 got = True
-                event = _event_from(job_id, raw)
+                event = jobstore.event_from(job_id, raw)
                 if event is None:
                     continue
                 if isinstance(event, ConvertFinished):
@@ -428,33 +428,3 @@ class ConvertService:
         finally:
             if not finished:
                 await asyncio.shield(self.cancel(job.id))
-
-
-def _event_from(job_id: str, raw: dict[str, Any]) -> object | None:
-    kind = raw.get("type")
-    if kind == "progress":
-        return ConvertProgress(
-            job_id,
-            stage=str(raw.get("stage", "")),
-            variant=int(raw.get("variant", -1)),
-            done=raw.get("done") or 0,
-            total=raw.get("total"),
-            unit=str(raw.get("unit", "")),
-            rate=raw.get("rate"),
-            eta_s=raw.get("eta_s"),
-            item=str(raw.get("item", "")),
-        )
-    if kind == "variant_done":
-        return ConvertVariantDone(
-            job_id,
-            variant=int(raw.get("variant", 0)),
-            output=str(raw.get("output", "")),
-            bits_per_weight=raw.get("bits_per_weight"),
-            size_bytes=int(raw.get("size_bytes") or 0),
-            elapsed_s=float(raw.get("elapsed_s") or 0.0),
-        )
-    if kind == "finished":
-        return ConvertFinished(job_id, state=str(raw.get("state", "failed")), message=str(raw.get("message", "")))
-    if kind == "log":
-        return ConvertLog(job_id, str(raw.get("text", "")))
-    return None

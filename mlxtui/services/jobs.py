@@ -53,6 +53,7 @@ __all__ = [
     "reconcile",
     "EventWriter",
     "EventTail",
+    "event_from",
     "LogTail",
     "now_iso",
 ]
@@ -340,3 +341,43 @@ class LogTail:
         self.offset += end + 1
         text = data[: end + 1].decode("utf-8", errors="replace").replace("\r", "\n")
         return [line for line in text.split("\n") if line.strip()]
+
+
+def event_from(job_id: str, raw: dict[str, Any]) -> object | None:
+    """One line of events.jsonl as the typed event the UI consumes (None for a kind it does not know)."""
+    try:
+        return _event_from(job_id, raw)
+    except (TypeError, ValueError, AttributeError):
+        return None  # a damaged line: skipped, never a crash of the follower
+
+
+def _event_from(job_id: str, raw: dict[str, Any]) -> object | None:
+    from mlxtui.services.events import ConvertFinished, ConvertLog, ConvertProgress, ConvertVariantDone
+
+    kind = raw.get("type")
+    if kind == "progress":
+        return ConvertProgress(
+            job_id,
+            stage=str(raw.get("stage", "")),
+            variant=int(raw.get("variant", -1)),
+            done=raw.get("done") or 0,
+            total=raw.get("total"),
+            unit=str(raw.get("unit", "")),
+            rate=raw.get("rate"),
+            eta_s=raw.get("eta_s"),
+            item=str(raw.get("item", "")),
+        )
+    if kind == "variant_done":
+        return ConvertVariantDone(
+            job_id,
+            variant=int(raw.get("variant", 0)),
+            output=str(raw.get("output", "")),
+            bits_per_weight=raw.get("bits_per_weight"),
+            size_bytes=int(raw.get("size_bytes") or 0),
+            elapsed_s=float(raw.get("elapsed_s") or 0.0),
+        )
+    if kind == "finished":
+        return ConvertFinished(job_id, state=str(raw.get("state", "failed")), message=str(raw.get("message", "")))
+    if kind == "log":
+        return ConvertLog(job_id, str(raw.get("text", "")))
+    return None

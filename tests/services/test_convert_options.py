@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mlxtui.services import Context
 from mlxtui.services import convert_plan
@@ -14,6 +16,7 @@ from mlxtui.services.convert import (
     ConvertOptions,
     ConvertService,
     free_output,
+    options_from_label,
     output_name,
 )
 from mlxtui.services.errors import ConversionError, InvalidInputError, NotFoundError, UnsupportedModelError
@@ -182,3 +185,20 @@ async def test_dequantizing_an_mlx_model_is_allowed(service: ConvertService, mak
     (folder / "config.json").write_text(json.dumps(config))
     plan = await service.plan(str(folder), ConvertOptions(dequantize=True))
     assert plan.variants
+
+
+@given(
+    quantize=st.booleans(), q_bits=st.sampled_from([None, 2, 3, 4, 5, 6, 8]),
+    q_group_size=st.sampled_from([None, 32, 64, 128]), q_mode=st.sampled_from(["affine", "mxfp4", "nvfp4", "mxfp8"]),
+    recipe=st.sampled_from([None, "mixed_2_6", "mixed_3_6"]), dtype=st.sampled_from([None, "float16", "bfloat16", "float32"]),
+    source_dtype=st.sampled_from([None, "bfloat16", "float32"]),
+)
+def test_the_label_is_the_model_folders_quant_label(quantize, q_bits, q_group_size, q_mode, recipe, dtype, source_dtype) -> None:
+    """One quantization label: what Convert names a folder is what the Library, Card and Upload read back."""
+    from mlxtui.services.modelfolder import quant_label
+
+    options = ConvertOptions(quantize=quantize, q_bits=q_bits, q_group_size=q_group_size, q_mode=q_mode,
+                             quant_predicate=recipe if quantize else None, dtype=dtype)
+    assert options.label(source_dtype) == quant_label(options=options.to_dict(), source_dtype_hint=source_dtype)
+    if quantize and not options.problems():
+        assert options_from_label(options.label()).label() == options.label()
