@@ -36,6 +36,7 @@ __all__ = [
     "scan_file",
     "file_digest",
     "looks_like_token",
+    "open_checked",
     "is_weights",
     "FOREIGN_WEIGHTS",
 ]
@@ -326,6 +327,11 @@ def _scan_stream(handle: BinaryIO, path: str, extra: tuple[Hidden, ...]) -> tupl
     return scanner.findings, scanner.digest.hexdigest()
 
 
+def open_checked(real: str) -> BinaryIO:
+    """Open a file at its checked real path, refusing it if it has since become a link (O_NOFOLLOW)."""
+    return os.fdopen(os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb")
+
+
 def looks_like_token(data: bytes) -> bool:
     """True when bytes hold something shaped like a token or a private key."""
     return bool(scan_bytes(data))
@@ -339,7 +345,7 @@ def scan_file(file: LocalFile, extra: tuple[Hidden, ...] = ()) -> tuple[list[Fin
     read, OSError when the file can't be opened.
     """
     if not is_weights(file.path):
-        with open(file.real, "rb") as handle:
+        with open_checked(file.real) as handle:
             return _scan_stream(handle, file.path, extra)
     tensors, metadata = read_safetensors_header(Path(file.real))
     findings: list[Finding] = []
@@ -360,7 +366,7 @@ def file_digest(file: LocalFile) -> str:
         header = hashlib.sha256(repr(sorted(metadata.items())).encode() + repr(sorted(tensors)).encode())
         return header.hexdigest()
     digest = hashlib.sha256()
-    with open(file.real, "rb") as handle:
+    with open_checked(file.real) as handle:
         for chunk in iter(lambda: handle.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()

@@ -20,7 +20,7 @@ from mlxtui.services.errors import CancelledByUser, UploadError
 from mlxtui.services.events import UploadFinished, UploadStage
 from mlxtui.services.upload_preflight import UploadPlan, loadable
 from mlxtui.services.upload_progress import NOTHING_PUBLISHED, ProgressSink, progress_hook
-from mlxtui.services.upload_scan import is_weights
+from mlxtui.services.upload_scan import is_weights, open_checked
 
 __all__ = ["SendState", "send", "remote_files", "compare", "INLINE_BYTES"]
 
@@ -121,8 +121,11 @@ def _operations(plan: UploadPlan, cancel: threading.Event) -> list[Any]:
             raise CancelledByUser(NOTHING_PUBLISHED, hint="Run it again to resume.")
         checked = plan.binding.digest(f.path) if plan.binding else None
         if not is_weights(f.path) and f.size <= INLINE_BYTES:
-            with open(f.real, "rb") as handle:
-                data = handle.read(INLINE_BYTES + 1)
+            try:
+                with open_checked(f.real) as handle:
+                    data = handle.read(INLINE_BYTES + 1)
+            except OSError:
+                raise _changed_error([f.path]) from None
             if checked is not None and hashlib.sha256(data).hexdigest() != checked:
                 raise _changed_error([f.path])
             ops.append(CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=data))

@@ -288,3 +288,19 @@ def test_cli_file_list_is_printable(hubx, folder: Path, monkeypatch: pytest.Monk
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
     assert "evil^[]0;owned^G.txt" in out
+
+
+async def test_a_file_swapped_for_a_link_after_the_check_is_never_sent(hubx, folder: Path, tmp_path: Path) -> None:
+    secret = _outside(tmp_path)
+    notes = folder / "notes.txt"
+    notes.write_text("harmless\n")
+    svc = service(hubx)
+    plan = await svc.preflight(folder, "alice/swap")
+    assert plan.ok, plan.errors
+    notes.unlink()
+    notes.symlink_to(secret)
+    with pytest.raises(Exception, match="changed since the check .* now fails: Links"):
+        [e async for e in svc.upload(plan)]
+    from huggingface_hub import HfApi
+
+    assert not HfApi(endpoint=hubx.url, token=hubx.write_token).repo_exists("alice/swap")
