@@ -157,7 +157,7 @@ class WriteRoutes(ApiBase):
                 "oid": oid, "size": size, "authenticated": True,
                 "actions": {
                     "upload": {"href": f"{base}/_devhub/lfs/{oid}?{query}", "expires_in": 3600},
-                    "verify": {"href": f"{base}/_devhub/lfs/{oid}/verify", "expires_in": 3600},
+                    "verify": {"href": f"{base}/_devhub/lfs/{oid}/verify?{query}", "expires_in": 3600},
                 },
             })
         self.send(200, json.dumps({"transfer": "basic", "objects": objects, "hash_algo": "sha256"}).encode(),
@@ -200,8 +200,14 @@ class WriteRoutes(ApiBase):
         self.send(200, b"", {"ETag": f'"{oid}"'}, "text/plain")
 
     def h_lfs_verify(self, oid: str) -> None:
+        q = {k: v[0] for k, v in self.query.items()}
+        repo, user, size = q.get("repo", ""), q.get("user", ""), int_param(self.query, "size", -1)
+        # signed like the upload URL: an unsigned verify would tell anyone which objects the pool holds
+        if size < 0 or not self.hub.signature_ok(q.get("sig", ""), "upload", repo, user, oid, str(size)):
+            raise HubError(403, "Forbidden", "Invalid or expired verify URL")
         body = self.json_body()
-        size = get_int(body, "size", None, what="LFS verify")
+        if get_int(body, "size", size, what="LFS verify") != size:
+            raise HubError(400, "BadRequest", "LFS verify: size does not match the upload")
         if not self.hub.store.has_blob(oid, size):
             raise HubError(404, "EntryNotFound", f"LFS object {oid} was not uploaded")
         self.send_json({"success": True})

@@ -618,3 +618,20 @@ def test_the_request_log_stays_bounded(hub) -> None:
     for _ in range(20):
         httpx.get(f"{hub.url}/api/models/alice/open", timeout=20)
     assert len(hub.requests) == 5 and hub.count_requests("GET", "/api/models/alice/open") == 5
+
+
+def test_the_lfs_upload_and_verify_urls_only_work_as_signed(hub) -> None:
+    for suffix in ("", "?size=328", f"?size={len(WEIGHTS)}&sig=" + "0" * 32, "?repo=bob/mine&user=bob&size=1&sig=x"):
+        r = httpx.post(f"{hub.url}/_devhub/lfs/{WEIGHTS_SHA}/verify{suffix}", json={"oid": WEIGHTS_SHA, "size": len(WEIGHTS)})
+        assert_refused(r, hub, status=403)  # no oracle for what the pool holds
+        r = httpx.put(f"{hub.url}/_devhub/lfs/{WEIGHTS_SHA}{suffix}", content=WEIGHTS)
+        assert_refused(r, hub, status=403)
+    # a signed URL for one repo and user does not work for another
+    r = httpx.post(f"{hub.url}/bob/mine.git/info/lfs/objects/batch", timeout=20,
+                   headers={"Authorization": f"Bearer {OTHER_TOKEN}"},
+                   json={"operation": "upload", "objects": [{"oid": WEIGHTS_SHA, "size": len(WEIGHTS)}]})
+    href = r.json()["objects"][0]["actions"]["upload"]["href"]
+    assert_refused(httpx.put(href.replace("repo=bob%2Fmine", "repo=alice%2Fopen"), content=WEIGHTS), hub, status=403)
+    assert httpx.put(href, content=WEIGHTS).status_code == 200
+    verify = r.json()["objects"][0]["actions"]["verify"]["href"]
+    assert httpx.post(verify, json={"oid": WEIGHTS_SHA, "size": len(WEIGHTS)}).status_code == 200
