@@ -20,7 +20,8 @@ def _usage_error(parser: argparse.ArgumentParser):
     """argparse's error as one line and exit 2 (instead of the usage block)."""
 
     def error(message: str) -> NoReturn:
-        print(f"mlxtui: {parser.prog}: {message} (see {parser.prog} --help)", file=sys.stderr)
+        command = parser.prog.removeprefix("mlxtui ")
+        print(f"mlxtui: {command}: {message} (see {parser.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
 
     return error
