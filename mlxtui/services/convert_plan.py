@@ -170,6 +170,7 @@ def inspect_repo(ctx: Any, repo_id: str, revision: str | None) -> tuple[ConvertP
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
     from mlxtui.services.hubclient import make_api, map_error, resolve_token
+    from mlxtui.services.library import hub_cache_dir
 
     no_such = (f"There is no folder {repo_id!r} here and no repo {repo_id!r} on {ctx.endpoint}. "
                "Check the spelling (a repo id looks like owner/name).")
@@ -184,6 +185,8 @@ def inspect_repo(ctx: Any, repo_id: str, revision: str | None) -> tuple[ConvertP
                                     "the download folder; mlxtui does not download this repo.")
         if "config.json" not in siblings:
             raise InvalidInputError(f"{repo_id} has no config.json, so it is not a model mlx-lm can convert.")
+        cache = hub_cache_dir()
+        _check_writable(cache / "download", f"The download into the Hugging Face cache ({cache})")
         config_path = hf_hub_download(repo_id, "config.json", revision=info.sha, endpoint=ctx.endpoint,
                                       token=resolve_token(ctx) or False)
     except MlxtuiError:
@@ -203,20 +206,20 @@ def inspect_repo(ctx: Any, repo_id: str, revision: str | None) -> tuple[ConvertP
     return plan, sorted(siblings), library if isinstance(library, str) else None
 
 
-def _check_writable(output: Path) -> None:
+def _check_writable(output: Path, what: str = "") -> None:
     """Refuse an output that cannot be created: under a file, or in a folder we may not write (read-only disk)."""
+    what = what or str(output)
     parent = _existing(output.parent)
     if not parent.is_dir():
-        raise InvalidInputError(f"{output} can't be created: {parent} is a file, not a folder. Choose another output folder.")
+        raise InvalidInputError(f"{what} can't be created: {parent} is a file, not a folder. Choose another output folder.")
     try:
         with tempfile.TemporaryFile(dir=parent, prefix=".mlxtui-write-check-"):
             pass
     except OSError as error:
         why = "it is on a read-only disk" if error.errno == errno.EROFS else (error.strerror or str(error)).lower()
-        raise InvalidInputError(
-            f"{output} can't be created: {parent} is not writable ({why}). Choose another output folder "
-            "(Settings: convert.output_dir)."
-        ) from None
+        hint = ("Choose another output folder (Settings: convert.output_dir)." if what == str(output) else
+                "Point HF_HOME (or HF_HUB_CACHE) at a writable folder.")
+        raise InvalidInputError(f"{what} can't be created: {parent} is not writable ({why}). {hint}") from None
 
 
 def check_outputs(plan: ConvertPlan, variants: list[ConvertOptions], outputs: list[str | Path | None],
@@ -246,6 +249,8 @@ def check_disk(plan: ConvertPlan, cache: Path) -> ConvertPlan:
     """Refuse when the outputs (plus the download, on the same disk) would not fit."""
     from mlxtui.services.sizes import estimate_bytes
 
+    if plan.download_bytes:
+        _check_writable(cache / "download", f"The download into the Hugging Face cache ({cache})")
     outputs = sum(estimate_bytes(plan.parameters, o, plan.source_dtype, plan.config) for o, _ in plan.variants)
     outputs = int(outputs * DISK_MARGIN)
     download = int(plan.download_bytes * DISK_MARGIN)

@@ -269,3 +269,19 @@ async def test_a_repo_with_only_pytorch_weights_is_refused_with_inspects_verdict
     assert not shared.supported and shared.problems[0] in str(refused.value)
     fetched = [r.path for r in list(fresh_hub.requests) + list(fresh_hub.cdn_requests)]
     assert not any(p.endswith(".bin") for p in fetched), fetched
+
+
+def test_a_read_only_download_cache_is_refused_before_any_download(fresh_hub, isolated_home: Path) -> None:
+    cache = isolated_home / "hf" / "hub"
+    cache.mkdir(parents=True, exist_ok=True)
+    fresh_hub.clear_requests()
+    script = f"mount -t tmpfs -o ro,size=1m tmpfs {cache} && exec {sys.executable} -m mlxtui --endpoint " \
+             f"{fresh_hub.url} convert --hf-path h2oai/h2o-danube2-tiny-chat -q"
+    result = subprocess.run([*_unshare(), "sh", "-c", script], capture_output=True, text=True, timeout=150)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Hugging Face cache" in lines[0] and "read-only disk" in lines[0], result.stderr
+    fetched = [r.path for r in list(fresh_hub.requests) + list(fresh_hub.cdn_requests)]
+    assert not any("safetensors" in p for p in fetched), fetched
+    jobs = isolated_home / "data" / "mlxtui" / "jobs"
+    assert not jobs.exists() or not any(jobs.iterdir())
