@@ -18,7 +18,7 @@ SIZES = [(80, 24), (120, 36)]
 def fixed_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     """The same memory and free disk on every machine, so the verdict text is stable."""
     monkeypatch.setattr("mlxtui.services.inspect.machine_memory_bytes", lambda: 32 * 10**9)
-    monkeypatch.setattr("mlxtui.services.inspect._free_disk", lambda path: 500 * 10**9)
+    monkeypatch.setattr("mlxtui.services.inspect.free_disk", lambda path: 500 * 10**9)
 
 
 def make_app(hub, tmp_path: Path) -> MlxtuiApp:
