@@ -218,30 +218,29 @@ class UploadService:
             problems = [f"{c.name}: {c.detail}" for c in plan.errors] or ["secrets or refused files in the folder"]
             raise UploadError("The preflight found problems: " + "; ".join(problems))
         cancel = cancel or threading.Event()
-        plan = await self._recheck(plan)
+        plan, note = await self._recheck(plan)
+        if note:
+            yield UploadStage("checking", note)
         if cancel.is_set():
             raise CancelledByUser(NOTHING_PUBLISHED, hint="Run it again to resume.")
-        for changed in plan.checks:
-            if changed.name == "Rechecked":
-                yield UploadStage("checking", changed.detail)
         async for event in self._drive(plan, cancel):
             yield event
 
-    async def _recheck(self, plan: UploadPlan) -> UploadPlan:
-        """The plan again if anything changed since it was checked (refused if it now fails), else the plan."""
+    async def _recheck(self, plan: UploadPlan) -> tuple[UploadPlan, str | None]:
+        """The plan checked again if anything changed since (refused if it now fails), with a note saying so;
+        else the plan as it is."""
         if plan.binding is None:
-            return plan
+            return plan, None
         changes = await asyncio.to_thread(binding_changes, plan.folder, plan.binding, plan.exclude)
         if not changes:
-            return plan
+            return plan, None
         what = ", ".join(changes[:4]) + (" …" if len(changes) > 4 else "")
         fresh = await self.preflight(plan.folder, plan.repo_id, private=plan.private, exclude=plan.exclude,
                                      delete_others=plan.delete_others)
         if not fresh.ok:
             raise UploadError(f"The folder changed since the check ({what}) and the check now fails: "
                               + "; ".join(f"{c.name}: {c.detail}" for c in fresh.errors) + ". Nothing was sent.")
-        fresh.checks.append(CheckItem("Rechecked", "ok", f"The folder changed since the check ({what}); checked again: ok"))
-        return fresh
+        return fresh, f"The folder changed since the check ({what}); checked again: ok"
 
     async def _drive(self, plan: UploadPlan, cancel: threading.Event) -> AsyncIterator[Any]:
         loop = asyncio.get_running_loop()
