@@ -193,3 +193,15 @@ def test_cli_global_options_may_follow_the_subcommand(hub, capsys: pytest.Captur
     code = main(["--endpoint", hub.url, "inspect", "nobody/missing"])
     err = capsys.readouterr().err
     assert code == 3 and "not found" in err, err
+
+
+def test_cli_gated_repo_prints_what_it_saw_once_and_exits_4(hub, capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # issue 12: it used to exit 0 with "chat template: none" and the gated message twice
+    monkeypatch.setenv("HF_TOKEN", hub.other_token)
+    code = main(["--endpoint", hub.url, "inspect", "meta-llama/Llama-3.2-tiny-Instruct"])
+    out, err = capsys.readouterr()
+    assert code == 4, err
+    assert "model_type: llama" in out and "chat template: not readable" in out
+    assert (out + err).count("accept the conditions") == 1
+    assert err.strip().count("\n") == 0 and "could not be read in full" in err
