@@ -110,6 +110,26 @@ async def test_inspect_verdict_unsupported_stops_convert(make_tiny_model) -> Non
         assert pane.query_one("#convert-run", Button).disabled
 
 
+@pytest.mark.parametrize(("config", "says"), [
+    ('{"model_type": "llama", "n": ' + "9" * 5000 + "}", "integer of 5000 digits"),
+    ('{"model_type": "llama", "x": ' + "[" * 3000 + "]" * 3000 + "}", "nests deeper than"),
+])
+async def test_a_hostile_config_json_says_why_in_the_pane_and_starts_nothing(make_tiny_model, config: str, says: str) -> None:
+    folder = make_tiny_model("tiny")
+    (folder / "config.json").write_text(config)
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_convert(app, pilot)
+        pane.prefill(str(folder))
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: "Not started" in text(pane, "#convert-job"))
+        assert says in text(pane, "#convert-job")
+        assert ConvertService(app.ctx).jobs() == []
+        models = app.ctx.settings.models_dir()
+        assert not models.exists() or not any(models.iterdir())
+
+
 async def test_existing_default_output_is_never_overwritten_a_free_name_is_offered(make_tiny_model) -> None:
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:

@@ -6,7 +6,6 @@ The rules live in the service (ConvertOptions.problems); the pane shows them and
 
 from __future__ import annotations
 
-import json
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from mlxtui.services.convert import (
     report_problems,
 )
 from mlxtui.services.errors import MlxtuiError
+from mlxtui.services.modelfolder import read_config, source_dtype
 from mlxtui.services.events import ConvertFinished, ConvertLog, ConvertProgress, ConvertVariantDone
 from mlxtui.ui.screens.confirm import ConfirmDialog
 from mlxtui.ui.widgets.progress import ProgressRow, human_duration
@@ -175,10 +175,9 @@ class ConvertPane(ReportsFailures, Vertical):
             return self.report["dtype"]
         source = self._source()
         if source and Path(source).expanduser().is_dir():
-            try:
-                config = json.loads((Path(source).expanduser() / "config.json").read_text(encoding="utf-8"))
-                return config.get("torch_dtype") if isinstance(config, dict) else None
-            except (OSError, ValueError):
+            try:  # the bounded model-folder reader: a hostile config.json is a None here, and the plan names it
+                return source_dtype(read_config(Path(source).expanduser()))
+            except (MlxtuiError, OSError):
                 return None
         return None
 
