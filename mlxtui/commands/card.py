@@ -35,6 +35,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def _run(args: argparse.Namespace, ctx: Context) -> int:
+    from mlxtui.format import printable
     from mlxtui.services.card import CardService, read_provenance
 
     service = CardService(ctx)
@@ -47,9 +48,9 @@ async def _run(args: argparse.Namespace, ctx: Context) -> int:
             return 1
         problems, notes = await service.lint(text, source)
         for note in notes:
-            print(f"note: {note}", file=sys.stderr)
+            print(f"note: {printable(note, newlines=False)}", file=sys.stderr)
         for problem in problems:
-            print(f"README.md: {problem}")
+            print(f"README.md: {printable(problem, newlines=False)}")
         errors = [p for p in problems if p.severity == "error"]
         if not problems:
             print("README.md: ok")
@@ -59,7 +60,7 @@ async def _run(args: argparse.Namespace, ctx: Context) -> int:
         folder, source=source, existing=existing, repo_id=args.repo, regenerate_body=args.regenerate
     )
     for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"note: {printable(note, newlines=False)}", file=sys.stderr)
     if text == existing:
         print(f"{folder}/README.md: already up to date")
     else:
@@ -67,5 +68,5 @@ async def _run(args: argparse.Namespace, ctx: Context) -> int:
         print(f"{path}: {'updated' if existing is not None else 'written'}")
     problems, _ = await service.lint(text, source)
     for problem in problems:
-        print(f"README.md: {problem}")
+        print(f"README.md: {printable(problem, newlines=False)}")
     return 0

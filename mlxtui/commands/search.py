@@ -8,7 +8,7 @@ import json
 import sys
 from dataclasses import asdict
 
-from mlxtui.format import human_count
+from mlxtui.format import human_count, printable
 from mlxtui.services import Context
 
 __all__ = ["register", "run"]
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         while len(hits) < args.limit and not cursor.done:
             async for event in cursor.next_page(min(100, args.limit - len(hits))):
                 if isinstance(event, Notice):
-                    print(f"mlxtui: {event.text}", file=sys.stderr)
+                    print(f"mlxtui: {printable(event.text, newlines=False)}", file=sys.stderr)
                 else:
                     hits.extend(event.hits)
         return hits[: args.limit]
@@ -64,10 +64,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if not hits:
         print("No models found.", file=sys.stderr)
         return 0
-    width = max(len(h.repo_id) for h in hits)
+    # repo ids come from the Hub: shown with control characters visible, never sent to the terminal
+    names = {h.repo_id: printable(h.repo_id, newlines=False) for h in hits}
+    width = max(len(n) for n in names.values())
     print(f"{'repo id':<{width}}  {'downloads':>9}  {'likes':>6}  {'updated':<10}  {'params':>7}  flags")
     for h in hits:
         flags = " ".join(f for f, on in (("MLX", h.mlx), ("gated", h.gated), ("private", h.private)) if on)
-        print(f"{h.repo_id:<{width}}  {_count(h.downloads):>9}  {_count(h.likes):>6}  "
-              f"{(h.last_modified or '-')[:10]:<10}  {_count(h.parameters):>7}  {flags}")
+        print(f"{names[h.repo_id]:<{width}}  {_count(h.downloads):>9}  {_count(h.likes):>6}  "
+              f"{printable((h.last_modified or '-')[:10], newlines=False):<10}  {_count(h.parameters):>7}  {flags}")
     return 0
