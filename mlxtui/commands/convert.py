@@ -10,10 +10,9 @@ from typing import Any, TextIO
 
 from mlxtui.format import human_bytes
 from mlxtui.services import Context
+from mlxtui.services.convert_options import DTYPES, MODES, RECIPES
 
 __all__ = ["register", "run", "ProgressPrinter"]
-
-_RECIPES = ["mixed_2_6", "mixed_3_4", "mixed_3_6", "mixed_4_6"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,9 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("-q", "--quantize", action="store_true", help="generate a quantized model")
     parser.add_argument("--q-group-size", type=int, default=None, help="group size for quantization (32, 64, 128)")
     parser.add_argument("--q-bits", type=int, default=None, help="bits per weight (2, 3, 4, 5, 6, 8)")
-    parser.add_argument("--q-mode", default="affine", choices=["affine", "mxfp4", "nvfp4", "mxfp8"], help="quantization mode")
-    parser.add_argument("--quant-predicate", choices=_RECIPES, default=None, help="mixed-bit quantization recipe")
-    parser.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default=None, help="dtype of non-quantized parameters")
+    parser.add_argument("--q-mode", default="affine", choices=list(MODES), help="quantization mode")
+    parser.add_argument("--quant-predicate", choices=list(RECIPES), default=None, help="mixed-bit quantization recipe")
+    parser.add_argument("--dtype", choices=list(DTYPES), default=None, help="dtype of non-quantized parameters")
     parser.add_argument("-d", "--dequantize", action="store_true", help="dequantize a quantized model")
     parser.add_argument("--revision", default=None, help="branch, tag or commit of the repo")
     parser.add_argument("--trust-remote-code", action="store_true", help="trust remote code when loading the tokenizer (risky)")

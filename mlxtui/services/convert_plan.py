@@ -113,12 +113,8 @@ def report_problems(report: dict[str, Any] | None) -> list[str]:
 
 def support_problems(config: dict[str, Any], files: list[str], **card: Any) -> list[str]:
     """The shared support verdict (mlxtui.services.support, the one Inspect shows), weights format included."""
-    try:
-        from mlxtui.services.support import verdict
-    except ImportError:  # before the shared verdict module existed
-        from mlxtui.services.inspect import support_problems as problems
+    from mlxtui.services.support import verdict
 
-        return list(problems(config, files))
     return list(verdict(config, files, **card).problems)
 
 
