@@ -252,3 +252,23 @@ async def test_file_names_reach_the_pane_printable(hubx, ready_folder: Path) -> 
 
 async def drain(events) -> list:
     return [e async for e in events]
+
+
+async def test_an_existing_private_repo_stays_private_unless_the_box_is_unticked(hubx, ready_folder: Path) -> None:
+    from mlxtui.services.upload import UploadService
+
+    service = UploadService(Context(endpoint=hubx.url, token=hubx.write_token))
+    await drain(service.upload(await service.preflight(ready_folder, "alice/h2o-danube2-tiny-chat-4bit", private=True)))
+    app = MlxtuiApp(Context(endpoint=hubx.url, token=hubx.write_token), probe=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_upload(app, pilot, ready_folder)
+        box = pane.query_one("#upload-private")
+        assert box.value is True and pane.plan.private is True and pane.plan.visibility_change is None
+        assert "(private)" in checklist(pane) and not pane.query_one("#upload-go", Button).disabled
+        box.value = False  # the user asks for public: a change, checked again and shown
+        await pilot.pause()
+        assert pane.query_one("#upload-go", Button).disabled
+        await pilot.press("ctrl+r")
+        await settle(app)
+        await pilot.pause()
+        assert "private → PUBLIC" in checklist(pane)

@@ -52,6 +52,8 @@ class UploadPane(ReportsFailures, Vertical):
         self.uploading = False
         #: files the user excluded from this folder's upload (relative paths)
         self.exclude: set[str] = set()
+        #: the visibility the user ticked; None: keep an existing repo's (the box then shows it), new ones public
+        self._private_asked: bool | None = None
         self._cancel: threading.Event | None = None
 
     def compose(self) -> ComposeResult:
@@ -97,6 +99,7 @@ class UploadPane(ReportsFailures, Vertical):
         if folder.is_dir():
             self.query_one("#upload-name", Input).value = suggest_repo_name(folder)
         self.exclude = set()
+        self._private_asked = None
         self.plan = None
         self._show_plan()
         self._prepare()
@@ -118,6 +121,12 @@ class UploadPane(ReportsFailures, Vertical):
         if repo_id not in (self.plan.repo_id, self.plan.repo_id.split("/", 1)[-1]) or private != self.plan.private:
             self.plan = None
             self.query_one("#upload-go", Button).disabled = True
+
+    @on(Checkbox.Changed, "#upload-private")
+    def _private_toggled(self, event: Checkbox.Changed) -> None:
+        # the box showing an existing repo's visibility is not a request to change it; a tick by the user is
+        if self.plan is None or event.value != self.plan.private:
+            self._private_asked = event.value
 
     @on(Button.Pressed, "#upload-check")
     def _check_pressed(self) -> None:
@@ -188,9 +197,8 @@ class UploadPane(ReportsFailures, Vertical):
         checks = self.query_one("#upload-checks", OptionList)
         checks.clear_options()
         checks.add_option(Option(Text("checking…", style="dim"), disabled=True))
-        private = self.query_one("#upload-private", Checkbox).value
         try:
-            self.plan = await UploadService(self.app.ctx).preflight(folder, repo_id, private=private,
+            self.plan = await UploadService(self.app.ctx).preflight(folder, repo_id, private=self._private_asked,
                                                                     exclude=sorted(self.exclude))
         except MlxtuiError as error:
             self.plan = None
@@ -208,6 +216,9 @@ class UploadPane(ReportsFailures, Vertical):
         if plan is None:
             go.disabled = True
             return
+        box = self.query_one("#upload-private", Checkbox)
+        if box.value != plan.private:
+            box.value = plan.private  # an existing repo's visibility, kept unless the user ticks otherwise
         for check in plan.checks:
             mark, style = _MARKS[check.status]
             hint = " (x: exclude)" if check.files and check.status == "error" else ""
