@@ -200,3 +200,45 @@ async def test_a_runaway_template_is_named_in_the_pane(hub, tmp_path: Path) -> N
         await settle(pilot)
         assert pane.report is not None
         assert "did not finish rendering" in text_of(app, "#inspect-template")
+
+
+def test_the_pane_answers_generated_configs_and_cards(tmp_path: Path) -> None:
+    """Property-based: whatever config.json and front matter a folder holds, the pane ends on a report or one
+    message (never "Reading the small files…"), shows no raw escape, and writes nothing into the folder."""
+    import asyncio
+    import json as json_module
+    import tempfile
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from tests.services.test_modelfolder import json_values, raw_configs, yaml_texts
+
+    @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(config_text=raw_configs, front=yaml_texts, extra=json_values)
+    def run(config_text: str, front: str, extra: object) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            (folder / "config.json").write_text(config_text, encoding="utf-8", errors="surrogateescape")
+            (folder / "README.md").write_text(f"---\n{front}\n---\nbody\n", encoding="utf-8", errors="surrogateescape")
+            (folder / "generation_config.json").write_text(json_module.dumps(extra))
+            before = sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir())
+
+            async def scenario() -> None:
+                app = MlxtuiApp(Context(endpoint="http://127.0.0.1:9"), probe=False,
+                                settings_path=tmp_path / "config.toml")
+                async with app.run_test(size=(120, 36)) as pilot:
+                    pane = await inspect_pane(pilot)
+                    pane.show_model(str(folder))
+                    await pilot.app.workers.wait_for_complete()
+                    await pilot.pause()
+                    status = text_of(app, "#inspect-status")
+                    assert "Reading the small files" not in status
+                    assert pane.report is not None or status
+                    for selector in ("#inspect-status", "#inspect-verdict", "#inspect-summary", "#inspect-template"):
+                        assert "\x1b" not in text_of(app, selector)
+
+            asyncio.run(scenario())
+            assert sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir()) == before
+
+    run()
