@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from textual.widgets import Input, Markdown, OptionList, TabbedContent, TextArea
 
 from tests.ui_helpers import settle

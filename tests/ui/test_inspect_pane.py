@@ -210,7 +210,6 @@ def test_the_pane_answers_generated_configs_and_cards(tmp_path: Path) -> None:
     import tempfile
 
     from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
 
     from tests.services.test_modelfolder import json_values, raw_configs, yaml_texts
 
