@@ -168,6 +168,11 @@ def send(api: Any, plan: UploadPlan, emit: Callable[[Any], None], cancel: thread
     local = {f.path for f in plan.files}
     deletes = sorted(p for p in remote if p not in local and p not in _NEVER_DELETE
                      and (loadable(p) or plan.delete_others))
+    unconfirmed = sorted(set(deletes) - set(plan.deletions))
+    if unconfirmed:  # the repo changed since the confirmation (or could not be read then): never delete unseen
+        raise UploadError(f"{plan.repo_id} now holds {printable(', '.join(unconfirmed[:4]), newlines=False)}, which the "
+                          "folder lacks and the confirmation did not list; nothing was published.",
+                          hint="Check again, then upload: the new list of files to delete will be shown.")
     to_send = [op for op in ops if not _same(op, remote.get(op.path_in_repo))]
     sizes = {f.path: f.size for f in plan.files}
     send_bytes = sum(sizes[op.path_in_repo] for op in to_send)
