@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["pareto_names", "pick_sentence", "card_section", "CARD_HEADING", "QUALITY_KEY"]
+__all__ = ["pareto_names", "pick_sentence", "card_section", "size_kl_plot", "CARD_HEADING", "QUALITY_KEY"]
 
 CARD_HEADING = "## Quantization quality"
 #: the quality figure the front and the plot use: lower is better
@@ -76,3 +76,37 @@ def card_section(result: dict[str, Any], names: list[str] | None = None, this: s
     lines += ["", f"Reproduce: `mlxtui lab {ref['name']} --variants {','.join(r['name'] for r in rows)} "
               f"--seq-len {result['seq_len']}`", ""]
     return "\n".join(lines)
+
+
+def size_kl_plot(rows: list[dict[str, Any]], width: int = 36, height: int = 7) -> tuple[list[str], list[tuple[str, str]]]:
+    """Size (x, bytes) against KL divergence (y, log scale) as text: (lines, [(marker, name)]).
+
+    Each variant is drawn as its marker (1, 2, 3 ... in row order); a cell shared by several shows '*'.
+    """
+    import math
+
+    markers = [(str(i + 1) if i < 9 else chr(ord("a") + i - 9), row["name"]) for i, row in enumerate(rows)]
+    if not rows:
+        return [], []
+    sizes = [row["bytes"] for row in rows]
+    kls = [math.log10(max(row[QUALITY_KEY], 1e-6)) for row in rows]
+    x0, x1 = min(sizes), max(sizes)
+    y0, y1 = min(kls), max(kls)
+    grid = [[" "] * width for _ in range(height)]
+    for (marker, _), size, kl in zip(markers, sizes, kls):
+        x = 0 if x1 == x0 else round((size - x0) / (x1 - x0) * (width - 1))
+        y = 0 if y1 == y0 else round((kl - y0) / (y1 - y0) * (height - 1))
+        cell = grid[height - 1 - y]
+        cell[x] = marker if cell[x] == " " else "*"
+    top, bottom = f"{10 ** y1:.3g}", f"{10 ** y0:.3g}"
+    pad = max(len(top), len(bottom))
+    lines = []
+    for i, cells in enumerate(grid):
+        label = top if i == 0 else bottom if i == height - 1 else ""
+        lines.append(f"{label:>{pad}} │{''.join(cells)}")
+    lines.append(" " * pad + " └" + "─" * width)
+    from mlxtui.format import human_bytes
+
+    left, right = human_bytes(x0), human_bytes(x1)
+    lines.append(" " * (pad + 2) + left + right.rjust(width - len(left)))
+    return lines, markers

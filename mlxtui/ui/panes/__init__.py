@@ -18,6 +18,7 @@ PANE_CLASSES: dict[str, tuple[str, str]] = {
     "card": ("card", "CardPane"),
     "upload": ("upload", "UploadPane"),
     "library": ("library", "LibraryPane"),
+    "lab": ("lab", "LabPane"),
 }
 
 

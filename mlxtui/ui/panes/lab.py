@@ -1,0 +1,231 @@
+"""The Lab: build quantized variants from one model and choose between them from measured size, speed and quality.
+
+The form takes the unquantized model's folder, the variants (8bit,4bit,4bit-g32,mxfp4,mixed_3_6,4bit-gptq ...)
+and an optional evaluation text; Enter (or ctrl+r) runs the lab, Escape stops it. The table sorts by any
+column (click its header, or `s` for the next one), ★ marks the variants no other beats on both size and KL
+divergence, the plot draws size against KL, and the line under it says what the highlighted pick costs.
+Enter on a row opens that variant in Chat.
+"""
+
+from __future__ import annotations
+
+from contextlib import aclosing
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Input, Static
+
+from mlxtui.format import human_bytes, printable
+from mlxtui.services.errors import MlxtuiError
+from mlxtui.services.lab_report import pareto_names, pick_sentence, size_kl_plot
+from mlxtui.ui.failures import ReportsFailures
+from mlxtui.ui.messages import ChatWithModel
+from mlxtui.ui.panes import pane_css
+
+__all__ = ["LabPane", "COLUMNS"]
+
+DEFAULT_VARIANTS = "8bit,6bit,4bit,4bit-g32,3bit,2bit"
+
+#: (key, header, how to show the value); the key is also the sort key
+COLUMNS: list[tuple[str, str, Any]] = [
+    ("front", "★", None),
+    ("name", "Variant", None),
+    ("bits_per_weight", "bpw", lambda v: f"{v:.2f}"),
+    ("bytes", "Size", human_bytes),
+    ("peak_memory_bytes", "Peak", human_bytes),
+    ("generation_tps", "tok/s", lambda v: f"{v:.0f}"),
+    ("ttft_s", "TTFT", lambda v: f"{v:.2f}s"),
+    ("perplexity", "PPL", lambda v: f"{v:.3f}"),
+    ("perplexity_se", "±SE", lambda v: f"{v:.3f}"),
+    ("kl_mean", "KL", lambda v: f"{v:.4f}"),
+    ("kl_p99", "KL p99", lambda v: f"{v:.3f}"),
+    ("top1_agreement", "Top-1", lambda v: f"{v * 100:.1f}%"),
+    ("prompt_tps", "prompt/s", lambda v: f"{v:.0f}"),
+]
+
+
+class LabPane(ReportsFailures, Vertical):
+    """Run a lab, then compare its variants."""
+
+    DEFAULT_CSS = pane_css(__file__)
+    SCOPED_CSS = False
+
+    BINDINGS = [
+        Binding("ctrl+r", "run", "Run lab", id="lab.run"),
+        Binding("s", "sort_next", "Sort by next column", id="lab.sort"),
+        Binding("r", "reverse", "Reverse order", id="lab.reverse"),
+        Binding("enter", "chat", "Chat", id="lab.chat"),
+        Binding("escape", "stop", "Stop", id="lab.stop", show=False),
+    ]
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id, classes=classes)
+        self.result: dict[str, Any] | None = None
+        self.sort_key = "bytes"
+        self.sort_reverse = False
+        self.running = False
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="lab-form"):
+            yield Input(placeholder="model folder (unquantized)", id="lab-source")
+            yield Input(DEFAULT_VARIANTS, placeholder="variants", id="lab-variants")
+            yield Input(placeholder="text file (built-in)", id="lab-data")
+        yield Static("Name an unquantized model folder and press Enter to measure its variants.", id="lab-status")
+        table: DataTable[Any] = DataTable(id="lab-table", cursor_type="row", zebra_stripes=True)
+        for key, header, _ in COLUMNS:
+            table.add_column(header, key=key)
+        yield table
+        with Horizontal(id="lab-bottom"):
+            yield Static("", id="lab-plot")
+            with Vertical(id="lab-side"):
+                yield Static("", id="lab-pick")
+                yield Static("", id="lab-legend")
+
+    # -- running ----------------------------------------------------------------------------------
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.action_run()
+
+    def action_run(self) -> None:
+        source = self.query_one("#lab-source", Input).value.strip()
+        if not source:
+            self.notify("Name the unquantized model's folder first.", severity="warning")
+            return
+        self.run_lab(source, self.query_one("#lab-variants", Input).value, self.query_one("#lab-data", Input).value.strip() or None)
+
+    def action_stop(self) -> None:
+        if self.running:
+            self.workers.cancel_group(self, "lab")
+            self._status("Stopped; nothing half-built was kept.")
+        else:
+            self.app.action_leave_field()  # type: ignore[attr-defined]
+
+    @work(exclusive=True, group="lab", exit_on_error=False)
+    async def run_lab(self, source: str, variants: str, data: str | None) -> None:
+        """Plan (one sentence on a bad input, before any work), then run and show each row as it comes."""
+        from mlxtui.services.lab import LabFinished, LabProgress, LabReferenceReady, LabService, LabVariantMeasured
+
+        service = LabService(self.app.ctx)  # type: ignore[attr-defined]
+        self.running = True
+        try:
+            self._status("Checking…")
+            plan = await service.plan(source, variants, data=data)
+            rows: list[dict[str, Any]] = []
+            async with aclosing(service.run(plan)) as events:
+                async for event in events:
+                    match event:
+                        case LabProgress(stage=stage, variant=variant, done=done, total=total):
+                            where = f" {variant}" if variant else ""
+                            amount = f" {done:g}/{total:g}" if total else ""
+                            self._status(f"{stage}{where}{amount}")
+                        case LabReferenceReady(perplexity=ppl, cached=cached):
+                            self._status(f"reference perplexity {ppl:.3f} ({'cached' if cached else 'computed'})")
+                        case LabVariantMeasured(row=row):
+                            rows.append(row)
+                        case LabFinished(result=result):
+                            self.show_result(result)
+        except MlxtuiError as error:
+            self._status(str(error))
+            self.notify(printable(str(error)), severity="error", markup=False)
+        finally:
+            self.running = False
+
+    def worker_failed(self, worker: Any, message: str) -> None:
+        self._status(message)
+
+    def _status(self, text: str) -> None:
+        self.query_one("#lab-status", Static).update(Text(printable(text, newlines=False)))
+
+    # -- showing ----------------------------------------------------------------------------------
+
+    def show_result(self, result: dict[str, Any]) -> None:
+        """Fill the table, the plot and the pick line from a lab result (services.lab.result_object)."""
+        self.result = result
+        ref = result["reference"]
+        self._status(
+            f"{ref['name']}: ppl {ref['perplexity']:.3f} ± {ref['perplexity_se']:.3f}, {human_bytes(ref['bytes'])} · "
+            f"{result['sequences']}×{result['seq_len']} tokens of {result['eval_text'].split(':')[0]}"
+        )
+        self._fill()
+        self._plot()
+
+    def _rows(self) -> list[dict[str, Any]]:
+        rows = list(self.result["variants"]) if self.result else []
+        front = pareto_names(rows)
+        rows = [{**row, "front": 0 if row["name"] in front else 1} for row in rows]
+        return sorted(rows, key=lambda r: (r[self.sort_key], r["name"]), reverse=self.sort_reverse)
+
+    def _fill(self) -> None:
+        table = self.query_one("#lab-table", DataTable)
+        current = self.selected()
+        table.clear()
+        for row in self._rows():
+            cells = []
+            for key, _, show in COLUMNS:
+                if key == "front":
+                    cells.append("★" if row["front"] == 0 else "")
+                elif show is None:
+                    cells.append(Text(printable(str(row[key]), newlines=False)))
+                else:
+                    cells.append(show(row[key]))
+            table.add_row(*cells, key=row["name"])
+        if current is not None:
+            table.move_cursor(row=table.get_row_index(current["name"]))
+        self._pick()
+
+    def _plot(self) -> None:
+        rows = self.result["variants"] if self.result else []
+        lines, markers = size_kl_plot(rows, width=28, height=4)
+        legend = "  ".join(f"{m}={printable(n, newlines=False)}" for m, n in markers)
+        self.query_one("#lab-plot", Static).update(Text("\n".join(lines)))
+        self.query_one("#lab-legend", Static).update(Text(f"Plot: KL (log scale, up is worse) against size. {legend}"))
+
+    def selected(self) -> dict[str, Any] | None:
+        """The highlighted variant's row, or None."""
+        if not self.result:
+            return None
+        table = self.query_one("#lab-table", DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((r for r in self.result["variants"] if r["name"] == key), None)
+
+    @on(DataTable.RowHighlighted, "#lab-table")
+    def _pick(self) -> None:
+        row = self.selected()
+        text = pick_sentence(row, self.result["reference"]) if row and self.result else ""
+        if row and self.result and row["name"] in pareto_names(self.result["variants"]):
+            text += " · on the front: nothing else is both smaller and closer"
+        self.query_one("#lab-pick", Static).update(Text(printable(text, newlines=False)))
+
+    @on(DataTable.HeaderSelected, "#lab-table")
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        self.sort_reverse = not self.sort_reverse if key == self.sort_key else False
+        self.sort_key = key
+        self._fill()
+
+    def action_sort_next(self) -> None:
+        keys = [key for key, _, _ in COLUMNS]
+        self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
+        self.sort_reverse = False
+        self._fill()
+        self.notify(f"Sorted by {dict((k, h) for k, h, _ in COLUMNS)[self.sort_key]}", timeout=2)
+
+    def action_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._fill()
+
+    @on(DataTable.RowSelected, "#lab-table")
+    def _row_selected(self) -> None:
+        self.action_chat()
+
+    def action_chat(self) -> None:
+        row = self.selected()
+        if row is not None:
+            self.post_message(ChatWithModel(row["path"]))

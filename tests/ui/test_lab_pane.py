@@ -1,0 +1,121 @@
+"""The Lab pane through the pilot, on a recorded lab result of the trained test model: the table sorts by any
+column, ★ marks the Pareto front, the plot and the pick sentence follow, Enter opens a row in Chat; and a run
+started from the form refuses a bad input with one sentence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable, Input, Static
+
+from mlxtui.services import Context
+from mlxtui.ui.messages import ChatWithModel
+from mlxtui.ui.panes.lab import LabPane
+from tests.fixtures.trained import TRAINED_MODEL
+from tests.ui_helpers import settle
+
+RESULT = Path(__file__).parent.parent / "fixtures" / "lab_result.json"
+
+
+def lab_result() -> dict[str, Any]:
+    return json.loads(RESULT.read_text())
+
+
+class LabHost(App):
+    """Only the Lab pane, recording the messages it posts to the app."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ctx = Context(endpoint="http://127.0.0.1:9")
+        self.chats: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield LabPane(id="lab-pane")
+
+    def on_chat_with_model(self, message: ChatWithModel) -> None:
+        self.chats.append(message.path)
+
+    def action_leave_field(self) -> None:
+        self.set_focus(None)
+
+    def worker_failed(self, worker: Any, pane: Any) -> None:
+        pass
+
+
+def _names(pane: LabPane) -> list[str]:
+    table = pane.query_one("#lab-table", DataTable)
+    return [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+
+
+def _plain(widget: Static) -> str:
+    return str(widget.render())
+
+
+async def test_table_sorts_by_any_column_and_marks_the_front() -> None:
+    app = LabHost()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = app.query_one(LabPane)
+        pane.show_result(lab_result())
+        await pilot.pause()
+        rows = {r["name"]: r for r in lab_result()["variants"]}
+        # by size (the default), smallest first
+        assert _names(pane) == sorted(rows, key=lambda n: (rows[n]["bytes"], n))
+        table = pane.query_one("#lab-table", DataTable)
+        stars = {str(table.get_row_at(i)[1]) for i in range(table.row_count) if str(table.get_row_at(i)[0]) == "★"}
+        # 4bit-g32 is bigger than 4bit and (on this model) no closer: the only variant off the front
+        assert stars == set(rows) - {"4bit-g32"}
+        # click the KL header: lowest KL first; again: highest first
+        await pilot.click("#lab-table", offset=(1, 0))  # make sure the table has focus
+        pane._header(DataTable.HeaderSelected(table, table.columns[_key(table, "kl_mean")].key, 9, "KL"))
+        await pilot.pause()
+        assert _names(pane)[0] == "8bit" and _names(pane)[-1] == "2bit"
+        pane._header(DataTable.HeaderSelected(table, table.columns[_key(table, "kl_mean")].key, 9, "KL"))
+        await pilot.pause()
+        assert _names(pane)[0] == "2bit"
+        # `s` moves to the next column (KL p99), `r` reverses
+        await pilot.press("s")
+        assert pane.sort_key == "kl_p99" and _names(pane)[0] == "8bit"
+        await pilot.press("r")
+        assert _names(pane)[0] == "2bit"
+
+
+def _key(table: DataTable, key: str) -> Any:
+    return next(k for k in table.columns if k.value == key)
+
+
+async def test_pick_sentence_follows_the_cursor_and_enter_opens_chat() -> None:
+    app = LabHost()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(LabPane)
+        pane.show_result(lab_result())
+        table = pane.query_one("#lab-table", DataTable)
+        table.focus()
+        await pilot.pause()
+        table.move_cursor(row=_names(pane).index("4bit"))
+        await pilot.pause()
+        pick = _plain(pane.query_one("#lab-pick", Static))
+        assert pick.startswith("4-bit g64: 6.3× smaller, top-1 agreement 98 %")
+        plot = _plain(pane.query_one("#lab-plot", Static))
+        legend = _plain(pane.query_one("#lab-legend", Static))
+        assert "│" in plot and "KL (log scale" in legend and "2=4bit" in legend
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.chats == ["/models/lab/tiny-trained-llama/tiny-trained-llama-4bit"]
+
+
+async def test_run_from_the_form_refuses_a_bad_variant_in_one_sentence(tmp_path: Path) -> None:
+    app = LabHost()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(LabPane)
+        pane.query_one("#lab-source", Input).value = str(TRAINED_MODEL)
+        pane.query_one("#lab-variants", Input).value = "4bit,mixed_3_6-nvfp4"
+        pane.query_one("#lab-source", Input).focus()
+        await pilot.press("enter")
+        await settle(app)
+        await pilot.pause()
+        status = _plain(pane.query_one("#lab-status", Static))
+        assert "recipes like mixed_3_6 work only with affine quantization, not nvfp4" in status
+        assert not pane.running and pane.result is None
