@@ -272,3 +272,17 @@ async def test_an_existing_private_repo_stays_private_unless_the_box_is_unticked
         await settle(app)
         await pilot.pause()
         assert "private → PUBLIC" in checklist(pane)
+
+
+async def test_names_from_the_server_are_shown_as_text(devhub_factory, source_folder: Path, ready_folder: Path) -> None:
+    """An org name with markup and escape codes is shown as typed, never interpreted."""
+    from mlxtui.services import configure_hub_environment
+
+    token = "hf_markup_alice_devhub"
+    hub = devhub_factory(tokens={token: {"user": "alice", "orgs": ["[b]x\x1b[2J"], "role": "write"}})
+    configure_hub_environment(hub.url)
+    app = MlxtuiApp(Context(endpoint=hub.url, token=token), probe=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_upload(app, pilot, ready_folder)
+        account = text_of(pane, "#upload-account")
+        assert "[b]x^[[2J" in account and "\x1b" not in account

@@ -165,7 +165,7 @@ class UploadPane(ReportsFailures, Vertical):
         select = self.query_one("#upload-namespace", Select)
         current = select.value if isinstance(select.value, str) else None
         namespaces = list(me.writable) or [me.user]
-        select.set_options([(ns, ns) for ns in namespaces])
+        select.set_options([(Text(printable(ns, newlines=False)), ns) for ns in namespaces])  # names from the server
         select.value = current if current in namespaces else namespaces[0]
 
     def action_check(self) -> None:
