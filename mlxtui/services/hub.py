@@ -42,6 +42,11 @@ SMALL_FILES = ("config.json", "tokenizer_config.json", "chat_template.jinja", "g
                "model.safetensors.index.json", "README.md")
 _EXPAND = ["downloads", "likes", "lastModified", "gated", "private", "tags", "library_name", "pipeline_tag",
            "safetensors"]
+#: model_info without the card (for a card huggingface_hub cannot parse); file sizes are then unknown
+_EXPAND_WITHOUT_CARD = ["siblings", "config", "sha", "gated", "private", "tags", "library_name", "pipeline_tag",
+                        "safetensors", "downloads", "likes", "lastModified"]
+
+
 @dataclass(frozen=True)
 class SearchQuery:
     """What to search for; empty strings mean "no filter"."""
@@ -107,8 +112,17 @@ class HubService:
         """Yield Notices, then the ModelInfo (with file sizes)."""
         repo_id = validate_repo_id(repo_id)
         api = self._api()
+
+        def info(repo: str, revision: str | None = None) -> Any:
+            try:
+                return api.model_info(repo, revision=revision, files_metadata=True)
+            except (TypeError, ValueError, AttributeError):
+                # The card's metadata has a field of the wrong type (`tags: 7`), which huggingface_hub's
+                # ModelCardData refuses: ask again without the card; its README is read (bounded) later.
+                return api.model_info(repo, revision=revision, expand=_EXPAND_WITHOUT_CARD)
+
         try:
-            async for event in with_retries(api.model_info, repo_id, revision=revision, files_metadata=True):
+            async for event in with_retries(info, repo_id, revision=revision):
                 yield event.value if isinstance(event, Result) else event
         except Exception as error:
             raise self.map_error(error, repo_id, f"revision {revision!r}" if revision else "") from error

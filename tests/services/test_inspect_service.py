@@ -205,3 +205,17 @@ def test_cli_gated_repo_prints_what_it_saw_once_and_exits_4(hub, capsys: pytest.
     assert "model_type: llama" in out and "chat template: not readable" in out
     assert (out + err).count("accept the conditions") == 1
     assert err.strip().count("\n") == 0 and "could not be read in full" in err
+
+
+@pytest.mark.parametrize("front", ["tags: 7", "language: 5", "base_model: [1, 2]", "license: {a: 1}"])
+async def test_card_fields_of_the_wrong_type_on_the_hub(fresh_hub, tmp_path: Path, front: str) -> None:
+    # issue 12: `tags: 7` in a README used to be a traceback (huggingface_hub's ModelCardData raises on it)
+    folder = tmp_path / "odd-card"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}))
+    (folder / "README.md").write_text(f"---\n{front}\n---\n\nhello\n")
+    fresh_hub.import_folder("alice/odd-card", folder)
+    ctx = Context(endpoint=fresh_hub.url, token=fresh_hub.write_token)
+    report, _ = await _inspect(ctx, "alice/odd-card")
+    assert report.model_type == "llama" and all(isinstance(t, str) for t in report.tags)
+    assert any("README.md" in n for n in report.notes), report.notes  # the card's problem is named, once
