@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -57,16 +58,37 @@ def _download(job: jobstore.Job, reporter: Reporter) -> Path:
     when the Hub stays away longer than its own retries, this calls it again: finished files are kept."""
     if job.kind == "local":
         return Path(job.source)
+    _say(f"Downloading {job.source} ({job.revision or 'main'}) from {job.endpoint}")
+    reporter.progress("download", -1, 0, None, "files", force=True)
+    blobs = _blobs_dir(job.source)
+    others = set(blobs.glob("*.incomplete")) if blobs.is_dir() else set()
+    try:
+        return _download_attempts(job, reporter)
+    except Cancelled:
+        # huggingface_hub deletes its temporary file when a download fails, but a cancelled worker leaves at
+        # once (a thread may be stuck on the connection): delete the ones this download started
+        for leftover in set(blobs.glob("*.incomplete")) - others if blobs.is_dir() else ():
+            leftover.unlink(missing_ok=True)
+        raise
+
+
+def _blobs_dir(repo_id: str) -> Path:
+    """Where huggingface_hub keeps a repo's files (and its temporary `*.incomplete` downloads)."""
+    from mlxtui.services.library import hub_cache_dir
+
+    return hub_cache_dir() / ("models--" + repo_id.replace("/", "--")) / "blobs"
+
+
+def _download_attempts(job: jobstore.Job, reporter: Reporter) -> Path:
     from huggingface_hub import snapshot_download
 
     from mlxtui.services.hubclient import http_status, is_offline
 
-    _say(f"Downloading {job.source} ({job.revision or 'main'}) from {job.endpoint}")
-    reporter.progress("download", -1, 0, None, "files", force=True)
     for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):
         try:
-            return Path(snapshot_download(job.source, revision=job.revision, allow_patterns=list(ALLOW_PATTERNS),
-                                          endpoint=job.endpoint, tqdm_class=download_bar(reporter)))
+            return Path(_off_main_thread(snapshot_download, job.source, revision=job.revision,
+                                         allow_patterns=list(ALLOW_PATTERNS), endpoint=job.endpoint,
+                                         tqdm_class=download_bar(reporter)))
         except Cancelled:
             raise
         except Exception as error:  # noqa: BLE001 - a dropped connection is retried, anything else is raised
@@ -79,6 +101,26 @@ def _download(job: jobstore.Job, reporter: Reporter) -> Path:
                  "(files already fetched are kept, so this resumes).")
             time.sleep(attempt)
     raise AssertionError("unreachable")
+
+
+def _off_main_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run `fn` on a daemon thread while the main thread waits, so SIGTERM (raised on the main thread) stops
+    the wait at once instead of waiting for snapshot_download's pool to drain a stalled connection."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn(*args, **kwargs)
+        except BaseException as error:  # noqa: BLE001 - handed to the main thread as it is
+            box["error"] = error
+
+    thread = threading.Thread(target=run, name="download", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.1)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 # -- one variant ------------------------------------------------------------------------------------
@@ -302,6 +344,7 @@ def _run_job(job: jobstore.Job, reporter: Reporter, on_term: Any) -> int:
         job.remove_partials()
         job.state = "cancelled"
         message = jobstore.CANCELLED
+        _say("cancelled: the partial output was removed")
     except BaseException as error:  # noqa: BLE001 - every failure ends as a failed job with a reason
         job.remove_partials()
         job.state = "failed"
@@ -350,7 +393,12 @@ def main(argv: list[str] | None = None) -> int:
     job_dir = Path(argv[0]).absolute()
     if not (job_dir / jobstore.JOB_FILE).exists() and not _wait_for_job(job_dir):
         return 2
-    return run_job(job_dir)
+    code = run_job(job_dir)
+    # The final state is written. Leave now: a download thread stuck on a dead connection must not keep a
+    # cancelled worker (and its lock) alive until its socket times out.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
