@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,8 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    # a shared demo Hub that a test's `--demo` command starts stops soon after the test (see below too)
+    monkeypatch.setenv("MLXTUI_DEMO_IDLE_S", "120")
     # huggingface_hub reads these once, at import: point the module's copies at this test's folders too
     import huggingface_hub.constants as constants
 
@@ -47,3 +50,18 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     }.items():
         monkeypatch.setattr(constants, name, str(value))
     return home
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_demo_daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Demo Hubs started in the background by tests' `--demo` commands are stopped when the session ends."""
+    yield
+    import json
+    import os
+    import signal
+
+    for running in tmp_path_factory.getbasetemp().rglob("running.json"):
+        try:
+            os.kill(int(json.loads(running.read_text())["pid"]), signal.SIGTERM)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass

@@ -28,11 +28,14 @@ class RequestLog:
         self.cdn: list[RequestRecord] = []
         self.ranges: list[tuple[str, str]] = []
         self.max_entries = max_entries
+        #: every entry ever added (the lists are bounded; this is not): "has anything happened since?"
+        self.total = 0
         self._lock = threading.Lock()
 
     def add(self, entries: list[Any], item: Any) -> None:
         """Append to one of the lists, dropping the oldest entries past max_entries (the lists stay the same objects)."""
         with self._lock:
+            self.total += 1
             entries.append(item)
             if len(entries) > self.max_entries:
                 del entries[: len(entries) - self.max_entries]

@@ -18,10 +18,13 @@ def demo_needs_seeding() -> bool:
 
 
 def launch_demo_hub() -> Any:
-    """Start (or reuse) the demo Hub server; blocking (it may generate the demo models first)."""
-    from mlxtui.devhub.demo import start_demo_hub
+    """The shared demo Hub (mlxtui.devhub.daemon): reused when one is running, else started in the
+    background; blocking (the first run generates the demo models). It has `.url`, and stops by itself after
+    half an hour unused, so URLs a `--demo` command prints stay reachable for the next one."""
+    from mlxtui.devhub.daemon import ensure_running
+    from mlxtui.devhub.demo import default_demo_root
 
-    return start_demo_hub()
+    return ensure_running(default_demo_root())
 
 
 def use_demo_hub(ctx: Context, hub: Any) -> None:
@@ -35,8 +38,7 @@ def use_demo_hub(ctx: Context, hub: Any) -> None:
 def start_demo(ctx: Context) -> Any:
     """Start (or reuse) the demo Hub and point `ctx` at it with the demo's write token.
 
-    Call on the main thread before any worker starts: it decides the process's Hub endpoint. The returned
-    server is also kept on `ctx.demo_hub` so it lives as long as the context.
+    Call on the main thread before any worker starts: it decides the process's Hub endpoint.
     """
     hub = launch_demo_hub()
     use_demo_hub(ctx, hub)
