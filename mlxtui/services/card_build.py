@@ -152,6 +152,10 @@ def generate_body(
         lines += [f"| {key} | {value} |" for key, value in rows]
         lines.append("")
 
+    # Quantization lab (issue 15): the measured quality table when the lab built this variant
+    from mlxtui.services.lab_report import card_section_for
+
+    lines += [section] if (section := card_section_for(folder)) else []
     lines += ["## Use with mlx-lm", "", "```bash", "pip install mlx-lm", "```", "", "```python"]
     lines += ["from mlx_lm import load, generate", "", f'model, tokenizer = load("{name}")', ""]
     has_template = read_chat_template(folder) is not None
