@@ -35,7 +35,8 @@ from mlxtui import paths
 from mlxtui.atomic import write_text_atomic
 from mlxtui.services import Context
 from mlxtui.services import modelfolder
-from mlxtui.services.errors import ConversionError, InvalidInputError, NotFoundError, UnsupportedModelError
+from mlxtui.services.errors import ConversionError, InvalidInputError, MlxtuiError, NotFoundError, UnsupportedModelError
+from mlxtui.services.lab_report import RESULTS_FILE
 from mlxtui.services.lab_text import BUILTIN_NAME, builtin_text, describe_builtin
 from mlxtui.services.lab_variants import LabVariant, check_variant, parse_variants
 
@@ -48,7 +49,6 @@ DEFAULT_SEQ_LEN = 256
 #: at most this many evaluation sequences by default (the built-in text gives about 70 of 256 tokens)
 DEFAULT_MAX_SEQUENCES = 64
 MAX_DATA_BYTES = 64 << 20
-RESULTS_FILE = "lab-results.json"
 
 
 # -- events ------------------------------------------------------------------------------------------
@@ -278,7 +278,7 @@ class LabService:
             rows.append(row)
             yield LabVariantMeasured(row)
         result = result_object(plan, ref_meta, cached, rows, time.perf_counter() - start)
-        write_text_atomic(plan.out_dir / RESULTS_FILE, json.dumps(result, indent=2) + "\n")
+        _save_results(plan.out_dir / RESULTS_FILE, result)
         yield LabFinished(result)
 
     @staticmethod
@@ -380,6 +380,20 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
             return
         except asyncio.TimeoutError:
             continue
+
+
+def _save_results(path: Path, result: dict[str, Any]) -> None:
+    """Keep the folder's results file: rows of earlier labs on the same model, text and length stay, this
+    lab's rows replace theirs by name (so the card can show every variant measured the same way)."""
+    rows = {row["name"]: row for row in result["variants"]}
+    try:
+        old = modelfolder.read_small_json(path.parent, path.name) or {}
+    except MlxtuiError:
+        old = {}
+    same = all(old.get(k) == result.get(k) for k in ("eval_text", "seq_len", "sequences")) and \
+        (old.get("reference") or {}).get("path") == result["reference"]["path"]
+    merged = [row for row in old.get("variants", []) if same and isinstance(row, dict) and row.get("name") not in rows]
+    write_text_atomic(path, json.dumps({**result, "variants": merged + result["variants"]}, indent=2) + "\n")
 
 
 def result_object(plan: LabPlan, ref: dict[str, Any], cached: bool, rows: list[dict[str, Any]], elapsed: float) -> dict[str, Any]:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["pareto_names", "pick_sentence", "card_section", "size_kl_plot", "CARD_HEADING", "QUALITY_KEY"]
+__all__ = ["pareto_names", "pick_sentence", "card_section", "card_section_for", "size_kl_plot", "CARD_HEADING",
+           "QUALITY_KEY", "RESULTS_FILE"]
 
 CARD_HEADING = "## Quantization quality"
+#: the lab's results, beside the variant folders it built (services.lab writes it)
+RESULTS_FILE = "lab-results.json"
 #: the quality figure the front and the plot use: lower is better
 QUALITY_KEY = "kl_mean"
 
@@ -110,3 +113,26 @@ def size_kl_plot(rows: list[dict[str, Any]], width: int = 36, height: int = 7) -
     left, right = human_bytes(x0), human_bytes(x1)
     lines.append(" " * (pad + 2) + left + right.rjust(width - len(left)))
     return lines, markers
+
+
+def card_section_for(folder: Any) -> str | None:
+    """The "Quantization quality" section for a variant folder the lab measured, else None.
+
+    Reads the lab's results file beside the folder; every variant measured on the same text is in the table,
+    this one in bold. A missing or malformed file gives None (a card is never blocked by the lab)."""
+    from pathlib import Path
+
+    from mlxtui.services.bounded import BadFileError
+    from mlxtui.services.modelfolder import read_small_json
+
+    folder = Path(folder).resolve()
+    try:
+        result = read_small_json(folder.parent, RESULTS_FILE)
+    except (BadFileError, OSError):
+        return None
+    try:
+        rows = result["variants"] if result else []
+        mine = [row for row in rows if Path(str(row["path"])).resolve() == folder]
+        return card_section(result, this=mine[0]["name"]) if mine else None
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None

@@ -240,3 +240,12 @@ def test_cli_json_names_the_reference_text_and_every_field(shared: dict[str, Any
 
 def test_errors_are_mlxtui_errors() -> None:
     assert issubclass(InvalidInputError, MlxtuiError) and issubclass(UnsupportedModelError, MlxtuiError)
+
+
+def test_card_of_a_lab_variant_has_the_quality_section(shared: dict[str, Any]) -> None:
+    from mlxtui.services.card_build import generate_body
+
+    four = Path(_rows(shared["result"])["4bit"]["path"])
+    body = generate_body(four, source=str(TRAINED_MODEL))
+    assert "## Quantization quality" in body and "| **4bit** (this model) |" in body
+    assert "| 2bit-g32 |" in body  # its siblings from the same lab
