@@ -18,7 +18,6 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 __all__ = ["RunningHub", "ensure_running", "read_running", "IDLE_S"]
 
@@ -79,23 +78,6 @@ def read_running(root: Path) -> RunningHub | None:
     return None
 
 
-@contextlib.contextmanager
-def _lock(root: Path) -> Iterator[None]:
-    """One starter at a time per root (two `--demo` commands started together share one server)."""
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".daemon.lock", "a+") as handle:
-        try:
-            import fcntl
-        except ImportError:
-            yield
-            return
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _spawn_detached(argv: list[str], log: Path) -> None:
     """Start argv in its own session with no parent to reap it: an intermediate process starts it and exits,
     so a server that stops later never lingers as a zombie of a long-running app."""
@@ -111,11 +93,11 @@ def _spawn_detached(argv: list[str], log: Path) -> None:
 
 def ensure_running(root: Path, *, timeout_s: float = 60.0) -> RunningHub:
     """Seed `root` if needed and return its running demo Hub, starting one when there is none."""
-    from mlxtui.devhub.demo import seed_demo
+    from mlxtui.devhub.demo import root_lock, seed_demo
 
     root = Path(root).absolute()
     seed_demo(root)
-    with _lock(root):
+    with root_lock(root, ".daemon.lock"):  # two `--demo` commands started together share one server
         running = read_running(root)
         if running is not None:
             return running

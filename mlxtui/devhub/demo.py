@@ -64,14 +64,19 @@ def is_seeded(root: Path) -> bool:
     return isinstance(marker, dict) and marker.get("version") == SEED_VERSION
 
 
-@contextlib.contextmanager
-def _seed_lock(root: Path) -> Iterator[None]:
+def _seed_lock(root: Path) -> contextlib.AbstractContextManager[None]:
     """Serialise seeding between processes (two test sessions, or the app and a test)."""
+    return root_lock(root, ".seed.lock")
+
+
+@contextlib.contextmanager
+def root_lock(root: Path, name: str) -> Iterator[None]:
+    """An exclusive lock between processes on the file `name` in `root` (flock; a no-op where there is none)."""
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".seed.lock", "w") as handle:
+    with open(root / name, "w") as handle:
         try:
             import fcntl
-        except ImportError:  # no flock on this platform: seeding races are then the caller's problem
+        except ImportError:  # no flock on this platform: races are then the caller's problem
             yield
             return
         fcntl.flock(handle, fcntl.LOCK_EX)
