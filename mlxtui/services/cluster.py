@@ -126,6 +126,7 @@ class Cluster:
         self.failed = asyncio.Event()
         self.ready = asyncio.Event()
         self.stopped = asyncio.Event()
+        self.listening = asyncio.Event()  # rank 0 said it serves on our port (not some other program on it)
         self.result: ClusterStopped | None = None
         self.ready_event: ClusterReady | None = None
         self._queue: asyncio.Queue[ClusterEvent] = asyncio.Queue()
@@ -186,6 +187,8 @@ class Cluster:
             self._put(state)
         elif kind == "log":
             text = str(event.get("text", ""))
+            if rank == 0 and "Starting httpd" in text and f"port {self.port}" in text:
+                self.listening.set()
             self.logs.setdefault(rank if rank in self.states else None, deque(maxlen=_LOG_LINES)).append(text)
             self._put(RankLog(rank if rank in self.states else None, text))
         elif kind == "exit" and rank in self.states:
@@ -227,6 +230,9 @@ class Cluster:
         body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1, "temperature": 0.0}
         deadline = time.monotonic() + timeout
         stopped = asyncio.ensure_future(self.stopped.wait())
+        listening = asyncio.ensure_future(self.listening.wait())
+        await asyncio.wait([stopped, listening], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        listening.cancel()
         async with httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=2.0)) as client:
             while not self.stopped.is_set() and time.monotonic() < deadline:
                 try:

@@ -198,12 +198,26 @@ def check_host(host: Host, local: dict[str, Any] | None, model: str | None = Non
     return HostCheck(host, True, facts, tuple(problems), tuple(notes))
 
 
+def _recheck(check: HostCheck, local: dict[str, Any]) -> HostCheck:
+    """The local probe's answer as a rank's check (versions trivially match; RDMA and model notes stay)."""
+    extra = tuple(_compare(check.facts, local, check.host.ssh)) if check.facts else ()
+    return HostCheck(check.host, check.reachable, check.facts, check.problems + extra, check.notes)
+
+
 async def check_hosts(hosts: Hosts, model: str | None = None, *, timeout: float = 20.0) -> list[HostCheck]:
     """Probe every distinct host at once; ranks on the same host share its answer (in rank order)."""
-    local = await asyncio.to_thread(local_facts)
     distinct = list(dict.fromkeys(hosts.hosts))
-    results = await asyncio.gather(*(
-        asyncio.to_thread(check_host, h, local, model, backend=hosts.backend, timeout=timeout) for h in distinct
-    ))
+    here = next((h for h in distinct if h.is_local), None)
+    # This Mac's own answer is the reference; a local rank's check is that same answer, compared with itself.
+    mine = await asyncio.to_thread(check_host, here or Host("127.0.0.1", ("127.0.0.1",)), None, model,
+                                   backend=hosts.backend, timeout=timeout)
+    local = mine.facts
+
+    async def one(host: Host) -> HostCheck:
+        if host.is_local:
+            return _recheck(mine, local)
+        return await asyncio.to_thread(check_host, host, local, model, backend=hosts.backend, timeout=timeout)
+
+    results = await asyncio.gather(*(one(h) for h in distinct))
     by_host = dict(zip(distinct, results))
     return [by_host[h] for h in hosts.hosts]
