@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -242,11 +243,12 @@ class ChatService:
                     f"There is no folder at {printable(source, newlines=False)}, and it is not a repo id (owner/name)."
                 )
             yield LoadProgress(f"Downloading {source} from {self.ctx.endpoint}", 0.05)
-            async for event in download_model(self.ctx, source):
-                if isinstance(event, Path):
-                    folder = event
-                else:
-                    yield event
+            async with aclosing(download_model(self.ctx, source)) as downloading:  # closed at once on Esc
+                async for event in downloading:
+                    if isinstance(event, Path):
+                        folder = event
+                    else:
+                        yield event
         yield LoadProgress("Checking the folder", 0.4)
         config = await asyncio.to_thread(check_model_folder, folder)
         check_memory(folder, self.available_memory)

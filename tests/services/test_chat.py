@@ -2,16 +2,76 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import threading
 from contextlib import aclosing
 from pathlib import Path
 
 import pytest
 
+from mlxtui.services import Context
 from mlxtui.services.chat import ChatService, SamplingSettings, sampling_defaults
 from mlxtui.services.errors import ChatError, InvalidInputError, NotFoundError, UnsupportedModelError
 from mlxtui.services.events import ChatStats, LoadProgress, ModelLoaded, Notice, PromptRendered, TokenDelta
+
+
+# --- real models steered by logits processors (ChatService(logits_processors=...)) --------------------
+
+
+class Gate:
+    """Lets `free` tokens through, then holds the model (on its own thread) until the test calls `open()`.
+
+    A reply that must still be running when a test looks is made so by this, on any machine speed.
+    """
+
+    def __init__(self, free: int = 8) -> None:
+        self.free, self.count = free, 0
+        self.opened, self.holding = threading.Event(), threading.Event()
+
+    def __call__(self, tokens, logits):
+        self.count += 1
+        if self.count > self.free and not self.opened.is_set():
+            self.holding.set()
+            self.opened.wait(60)  # never forever: a failed test must still end
+        return logits
+
+    def open(self) -> None:
+        self.opened.set()
+
+
+class Scripted:
+    """Makes a model with a byte-fallback tokenizer (danube's) write exactly the given replies, in order,
+    one byte token each, then end-of-sequence; after the last script it writes freely. `hold` (a Gate)
+    holds reply `hold_reply` after its gate's free tokens."""
+
+    def __init__(self, folder: Path, replies: list[str], *, gate: Gate | None = None, gate_reply: int = 0) -> None:
+        vocab = json.loads((Path(folder) / "tokenizer.json").read_text())["model"]["vocab"]
+        config = json.loads((Path(folder) / "config.json").read_text())
+        eos = config["eos_token_id"]
+        self.scripts = [[vocab[f"<0x{b:02X}>"] for b in text.encode()] + [eos] for text in replies]
+        self.replies, self.index, self.pos, self.last_len = replies, -1, 0, None
+        self.gate, self.gate_reply = gate, gate_reply
+
+    def __call__(self, tokens, logits):
+        import mlx.core as mx
+
+        prev = self.last_len
+        if prev is None or tokens.size != prev.size + 1 or not mx.array_equal(tokens[:-1], prev).item():
+            self.index, self.pos = self.index + 1, 0  # a new reply: its prompt, not one more token
+        self.last_len = tokens
+        if self.gate is not None and self.index == self.gate_reply:
+            self.gate(tokens, logits)
+        if self.index >= len(self.scripts):
+            return logits
+        script = self.scripts[self.index]
+        target = script[min(self.pos, len(script) - 1)]
+        self.pos += 1
+        return mx.where(mx.arange(logits.shape[-1]) == target, 0.0, -float("inf"))[None]
+
+
+EVERY_CONTROL = "".join(map(chr, [*range(32), 127]))
 
 
 async def loaded(path: Path, **kwargs) -> tuple[ChatService, list]:
@@ -273,3 +333,73 @@ async def test_unreachable_hub_for_a_repo_id():
 
     with pytest.raises(OfflineError, match="Can't reach|failed"):
         await loaded("someone/model", ctx=Context(endpoint="http://127.0.0.1:9"))
+
+
+# --- output that is not plain text ---------------------------------------------------------------------
+
+
+async def test_a_model_can_emit_every_control_byte_and_the_reply_keeps_it_exactly(chat_models):
+    script = Scripted(chat_models["danube"], [f"a{EVERY_CONTROL}b"])
+    service, _ = await loaded(chat_models["danube"], logits_processors=[script])
+    text, events = await turn(service, [{"role": "user", "content": "Hi"}], max_tokens=64)
+    assert text == f"a{EVERY_CONTROL}b" and final_stats(events).finish_reason == "stop"
+    service.close()
+
+
+async def test_a_gated_reply_waits_for_the_test_and_stops_when_told(chat_models):
+    gate = Gate(free=5)
+    service, _ = await loaded(chat_models["plain"], logits_processors=[gate])
+    received = []
+    async with aclosing(service.reply([{"role": "user", "content": "Once"}], None, SamplingSettings(max_tokens=3000))) as stream:
+        async for event in stream:
+            received.append(event)
+            if gate.holding.is_set() and not gate.opened.is_set():
+                service.stop()
+                gate.open()
+    stats = final_stats(received)
+    assert stats.finish_reason == "cancelled" and stats.generation_tokens <= 8
+    service.close()
+
+
+@pytest.mark.parametrize("bad", [
+    {"temperature": -1.0}, {"top_p": 2.0}, {"top_p": 0.0}, {"seed": -1}, {"seed": 2**64}, {"max_tokens": 0},
+    {"temperature": float("nan")}, {"top_k": -3}, {"min_p": 1.0}, {"repetition_penalty": float("inf")},
+])
+def test_sampling_values_out_of_range_are_named(bad):
+    with pytest.raises(InvalidInputError, match="Sampling settings: .*" + next(iter(bad)).split("_")[0]):
+        SamplingSettings(**bad).validate()
+
+
+def test_generation_config_with_odd_values_gives_neutral_defaults(tmp_path):
+    (tmp_path / "generation_config.json").write_text('{"do_sample": true, "temperature": -3, "top_p": "x", "top_k": 1e400}')
+    assert sampling_defaults(tmp_path, 9).validate().max_tokens == 9
+
+
+async def test_a_broken_tokenizer_is_one_line(tmp_path, chat_models):
+    folder = tmp_path / "broken-tok"
+    shutil.copytree(chat_models["danube"], folder)
+    (folder / "tokenizer.json").write_text('{"version": "1.0", "model": {')
+    with pytest.raises(ChatError, match="mlx-lm could not load broken-tok: ") as caught:
+        await loaded(folder)
+    assert "\n" not in str(caught.value)
+
+
+async def test_a_model_in_the_hf_cache_is_named_by_its_repo_id(tmp_path, chat_models):
+    snapshot = tmp_path / "hub" / "models--someone--tiny-chat" / "snapshots" / ("a286fa01" * 5)
+    shutil.copytree(chat_models["danube"], snapshot)
+    service, events = await loaded(snapshot)
+    assert events[-1].name == "someone/tiny-chat"
+    service.close()
+
+
+async def test_esc_during_a_download_stops_it(fresh_hub, ctx):
+    fresh_hub.faults.slow(10.0, 1, path_prefix="/api/models/mlx-community/h2o-danube2-tiny-chat-4bit")
+    service = ChatService(Context(endpoint=fresh_hub.url, token=ctx.token))
+    events = service.load("mlx-community/h2o-danube2-tiny-chat-4bit")
+    assert "Downloading" in (await anext(events)).stage
+    import time
+
+    start = time.perf_counter()
+    await events.aclose()  # what a cancelled worker does
+    service.close()
+    assert time.perf_counter() - start < 5  # not the 10 s the Hub takes to answer

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input
+from textual.widgets import Input, TextArea
 
 from mlxtui.services import Context
 from mlxtui.services.conversations import Conversation, ConversationStore
@@ -58,6 +58,8 @@ async def finish(pilot) -> None:
     for widget in app.query(Input):
         widget.cursor_blink = False
         widget.cursor_position = len(widget.value)
+    for area in app.query(TextArea):
+        area.cursor_blink = False
     app.clear_notifications()
     await pilot.pause()
 
@@ -84,7 +86,7 @@ def test_chat_streamed_reply_with_system_fold(snap_compare, tmp_path: Path, size
         pane.context_length = 4096
         pane._status("h2o-danube2-tiny-chat-4bit · mistral · ctx 4,096 · chat template")
         pane.query_one("#chat-model", Input).value = "mlx-community/h2o-danube2-tiny-chat-4bit"
-        pane.query_one("#chat-system", Input).value = "Be brief."
+        pane.query_one("#chat-system", TextArea).text = "Be brief."
         assert pane.send("How do I start?")
         await finish(pilot)
 

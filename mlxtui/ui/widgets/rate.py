@@ -1,6 +1,12 @@
-"""Token-rate readout: the running turn's figures, refreshed on a timer, and a sparkline of past turns."""
+"""Token-rate readout: the running turn's figures, refreshed on a timer, and a sparkline of past turns.
+
+A rate is shown only when it rests on enough tokens and time to mean something (`rate_or_none`, see
+docs/chat.md); otherwise "—", and the turn is left out of the sparkline so it cannot flatten the others.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -8,6 +14,7 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
+from mlxtui.services.chat_sampling import rate_or_none
 from mlxtui.services.events import ChatStats
 
 __all__ = ["RateReadout", "RateFigures", "format_stats"]
@@ -20,9 +27,11 @@ def format_stats(stats: ChatStats | None, context: tuple[int, int | None] | None
     """The readout's lines; `context` is (tokens used, context length)."""
     if stats is None:
         return "[dim]no reply yet[/]"
+    gen = rate_or_none(stats.generation_tokens, stats.generation_tps)
+    prompt = rate_or_none(stats.prompt_tokens, stats.prompt_tps)
     lines = [
-        f"gen    [b]{stats.generation_tps:8.1f}[/] tok/s",
-        f"prompt {stats.prompt_tps:8.1f} tok/s",
+        f"gen    [b]{_rate(gen)}[/] tok/s",
+        f"prompt {_rate(prompt)} tok/s",
         f"first  {stats.ttft_s * 1000:8.0f} ms",
         f"tokens {stats.generation_tokens:8d}",
         f"peak   {stats.peak_memory_gb:8.3f} GB",
@@ -37,6 +46,32 @@ def format_stats(stats: ChatStats | None, context: tuple[int, int | None] | None
     if ending:
         lines.append(ending)
     return "\n".join(lines)
+
+
+def _rate(value: float | None) -> str:
+    return f"{value:8.1f}" if value is not None else f"{'—':>8}"
+
+
+def honest_rate(stats: ChatStats | dict[str, Any]) -> float | None:
+    """A turn's generation rate when it means something (a ChatStats or its saved dict), else None."""
+    if isinstance(stats, dict):
+        tokens, tps = stats.get("generation_tokens"), stats.get("generation_tps")
+        if not isinstance(tokens, int) or not isinstance(tps, (int, float)):
+            return None
+        return rate_or_none(tokens, float(tps))
+    return rate_or_none(stats.generation_tokens, stats.generation_tps)
+
+
+def _stats_from(saved: dict[str, Any]) -> ChatStats | None:
+    """A saved turn's figures, keeping only well-typed fields (the file may have been edited by hand)."""
+    fields: dict[str, Any] = {}
+    for name, default in ChatStats().__dict__.items():
+        value = saved.get(name, default)
+        if isinstance(default, (int, float)) and not isinstance(value, bool) and isinstance(value, (int, float)):
+            fields[name] = type(default)(value)
+        elif name == "finish_reason" and (value is None or isinstance(value, str)):
+            fields[name] = value
+    return ChatStats(**fields)
 
 
 # How a finished reply ended; a streaming reply has no finish reason and shows no such line.
@@ -96,18 +131,30 @@ class RateReadout(Vertical):
             self.query_one(RateFigures).show(format_stats(self.stats, self.context))
 
     def end_turn(self, stats: ChatStats) -> None:
-        """A reply finished: show its final figures now and add it to the history."""
+        """A reply finished: show its final figures now and add its rate to the history (when it has one)."""
         self.stats = stats
-        self._history.append(stats.generation_tps)
-        self.query_one(Sparkline).data = list(self._history)
+        rate = honest_rate(stats)
+        if rate is not None:
+            self._history.append(rate)
+            self.query_one(Sparkline).data = list(self._history)
         self.refresh_figures()
 
-    def set_history(self, figures: list[float]) -> None:
-        """Replace the per-turn history (a reopened conversation)."""
-        self._history = list(figures)
+    @property
+    def history(self) -> list[float]:
+        """The generation rates in the sparkline, one per turn that has a meaningful one."""
+        return list(self._history)
+
+    def set_history(self, turns: list[Any]) -> None:
+        """Replace the per-turn history (a reopened conversation): each turn's stats (ChatStats or saved
+        dict); the last one's figures are shown."""
+        self._history = [r for r in map(honest_rate, turns) if r is not None]
         self.query_one(Sparkline).data = list(self._history)
+        last = turns[-1] if turns else None
+        if isinstance(last, dict):
+            last = _stats_from(last)
+        self.stats = last
+        self.refresh_figures()
 
     def reset(self) -> None:
-        self.stats, self.context = None, None
+        self.context = None
         self.set_history([])
-        self.refresh_figures()
