@@ -166,6 +166,7 @@ def inspect_repo(ctx: Any, repo_id: str, revision: str | None) -> tuple[ConvertP
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
     from mlxtui.services.hubclient import make_api, map_error, resolve_token
+    from mlxtui.services.inspect_files import safe_file_names
     from mlxtui.services.library import hub_cache_dir
 
     no_such = (f"There is no folder {repo_id!r} here and no repo {repo_id!r} on {ctx.endpoint}. "
@@ -175,10 +176,13 @@ def inspect_repo(ctx: Any, repo_id: str, revision: str | None) -> tuple[ConvertP
     try:
         info = make_api(ctx).model_info(repo_id, revision=revision, files_metadata=True)
         siblings = {s.rfilename: int(s.size or 0) for s in (info.siblings or [])}
-        outside = [n for n in siblings if n.startswith("/") or ".." in Path(n).parts or "\\" in n]
+        _, outside = safe_file_names(siblings)  # the one rule Inspect uses too
         if outside:  # checked before anything is downloaded
-            raise InvalidInputError(f"{repo_id} lists a file named {outside[0]!r}, which would be written outside "
-                                    "the download folder; mlxtui does not download this repo.")
+            from mlxtui.format import printable
+
+            raise InvalidInputError(f"{repo_id} lists a file named {printable(repr(outside[0]))}, which is not a safe "
+                                    "path (outside the download folder, or control characters); mlxtui does not "
+                                    "download this repo.")
         if "config.json" not in siblings:
             raise InvalidInputError(f"{repo_id} has no config.json, so it is not a model mlx-lm can convert.")
         cache = hub_cache_dir()
