@@ -26,6 +26,7 @@ from mlxtui.services.upload_scan import (
     file_digest,
     is_weights,
     scan_file,
+    scan_name,
     walk_folder,
 )
 
@@ -267,6 +268,7 @@ def _secret_checks(files: list[LocalFile], token: Hidden) -> tuple[CheckItem, li
     unreadable: list[str] = []
     scanned = 0
     for f in files:
+        findings += scan_name(f.path, (token,))
         if _matches(Path(f.path).name.lower(), FOREIGN_WEIGHTS):
             continue  # refused above; not worth reading gigabytes of tensors
         try:
@@ -279,9 +281,10 @@ def _secret_checks(files: list[LocalFile], token: Hidden) -> tuple[CheckItem, li
         digests[f.path] = digest
     if findings:
         files_with = sorted({x.path for x in findings})
+        shown = sorted({x.shown or printable(x.path, newlines=False) for x in findings})
         detail = "; ".join(str(x) for x in findings[:6]) + (f" … ({len(findings)} in all)" if len(findings) > 6 else "")
         return (CheckItem("Secrets", "error", f"{detail}. Remove the secret, or exclude "
-                          f"{'the file' if len(files_with) == 1 else 'the files'} ({printable(', '.join(files_with), newlines=False)}); "
+                          f"{'the file' if len(files_with) == 1 else 'the files'} ({', '.join(shown)}); "
                           "a key or token is never uploaded.", tuple(files_with)), findings, digests)
     if unreadable:
         return CheckItem("Secrets", "error", f"can't be checked: {_short(unreadable, 3)}"), findings, digests

@@ -34,6 +34,7 @@ __all__ = [
     "secret_name",
     "scan_bytes",
     "scan_file",
+    "scan_name",
     "file_digest",
     "looks_like_token",
     "open_checked",
@@ -140,9 +141,12 @@ class Finding:
     where: str
     kind: str
     masked: str
+    #: the path as shown, when the path itself holds the secret
+    shown: str = ""
 
     def __str__(self) -> str:
-        return f"{printable(self.path, newlines=False)} {self.where}: {self.kind}{' ' + self.masked if self.masked else ''}"
+        name = self.shown or printable(self.path, newlines=False)
+        return f"{name} {self.where}: {self.kind}{' ' + self.masked if self.masked else ''}"
 
 
 @dataclass(frozen=True)
@@ -339,6 +343,26 @@ def open_checked(real: str) -> BinaryIO:
     return os.fdopen(os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb")
 
 
+def _masked(data: bytes, extra: tuple[Hidden, ...]) -> bytes:
+    """`data` with every secret in it cut to its first four bytes and "…"."""
+    lowered = data.lower()
+    spans = [m.span() for _, pattern, lower, _ in _SHAPES for m in pattern.finditer(lowered if lower else data)]
+    spans += [(at, at + len(hidden)) for hidden in extra for at in hidden.positions(data)]
+    for start, end in sorted(spans, reverse=True):
+        data = data[:start] + data[start:min(end, start + 4)] + "…".encode() + data[end:]
+    return data
+
+
+def scan_name(path: str, extra: tuple[Hidden, ...] = ()) -> list[Finding]:
+    """Secrets in a file's path (the path is published too); the finding shows the path with them masked."""
+    data = path.encode("utf-8", "replace")
+    found = scan_bytes(data, path, extra)
+    if not found:
+        return []
+    shown = printable(_masked(data, extra).decode("utf-8", "replace"), newlines=False)
+    return [Finding(path, "its name", f.kind, f.masked, shown) for f in found]
+
+
 def looks_like_token(data: bytes) -> bool:
     """True when bytes hold something shaped like a token or a private key."""
     return bool(scan_bytes(data))
@@ -359,6 +383,8 @@ def scan_file(file: LocalFile, extra: tuple[Hidden, ...] = ()) -> tuple[list[Fin
     for key, value in metadata.items():
         for found in scan_bytes(f"{key}: {value}".encode("utf-8", "replace"), file.path, extra):
             findings.append(Finding(file.path, f"__metadata__ {printable(key, newlines=False)!r}", found.kind, found.masked))
+    for found in scan_bytes("\n".join(tensors).encode("utf-8", "replace"), file.path, extra):
+        findings.append(Finding(file.path, "a tensor name", found.kind, found.masked))  # names are public text too
     header = hashlib.sha256(repr(sorted(metadata.items())).encode() + repr(sorted(tensors)).encode())
     return findings[:_MAX_FINDINGS], header.hexdigest()
 

@@ -304,3 +304,23 @@ async def test_a_file_swapped_for_a_link_after_the_check_is_never_sent(hubx, fol
     from huggingface_hub import HfApi
 
     assert not HfApi(endpoint=hubx.url, token=hubx.write_token).repo_exists("alice/swap")
+
+
+@pytest.mark.parametrize("rel", [f"{TOKEN}.txt", f"notes/{'ghp_' + 'A1b2C3d4' * 5}/a.md"])
+async def test_a_secret_in_a_file_name_is_found(hubx, folder: Path, rel: str) -> None:
+    (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+    (folder / rel).write_text("harmless\n")
+    plan = await service(hubx).preflight(folder, "alice/named")
+    assert not plan.ok and "its name" in checks(plan)["Secrets"].detail
+    assert TOKEN not in checks(plan)["Secrets"].detail
+
+
+async def test_a_secret_in_a_tensor_name_is_found(hubx, folder: Path) -> None:
+    import mlx.core as mx
+
+    weights = folder / "model.safetensors"
+    tensors = mx.load(str(weights))
+    tensors["note." + TOKEN] = mx.zeros((1,))
+    mx.save_safetensors(str(weights), tensors, metadata={"format": "mlx"})
+    plan = await service(hubx).preflight(folder, "alice/tname")
+    assert "model.safetensors a tensor name: Hugging Face token" in checks(plan)["Secrets"].detail
