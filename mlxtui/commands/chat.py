@@ -38,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", metavar="N", type=int, default=None, help="random seed (0 or more), for repeatable sampling")
     parser.add_argument("--json", action="store_true", help="with --prompt: print the exact reply and figures as JSON")
     parser.add_argument("--tui", action="store_true", help="open the app on the Chat pane with MODEL loaded")
+    parser.add_argument("--hosts", metavar="FILE", default=None, help="run MODEL over the Macs in FILE (mlx.launch's "
+                        "JSON hosts format; see docs/cluster.md) and chat with it; --json adds ranks and split")
+    parser.add_argument("--split", choices=["pipeline", "tensor"], default=None, help="with --hosts: force this split")
     parser.set_defaults(func=run)
 
 
@@ -147,7 +150,10 @@ async def _chat(args: argparse.Namespace, ctx: Context, service: Any) -> int:
     if args.prompt is not None:
         reply, stats = await answer(args.prompt)
         if args.json and stats is not None:
-            print(json.dumps(as_json(reply, stats), indent=2))
+            document = as_json(reply, stats)
+            if hasattr(service, "ranks"):  # a cluster (--hosts)
+                document.update(ranks=service.ranks, split=service.split)
+            print(json.dumps(document, indent=2))
         return 0
     interactive = sys.stdin.isatty()
     while True:
@@ -182,6 +188,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         app = MlxtuiApp(ctx, settings_path=getattr(args, "config", None), chat_model=args.model)
         app.run()
         return app.return_code or 0
+    if args.hosts:
+        from mlxtui.commands.cluster import chat_over_hosts
+
+        return chat_over_hosts(args, ctx, _chat)
     service = make_service(args, ctx)
     try:
         return asyncio.run(_chat(args, ctx, service))

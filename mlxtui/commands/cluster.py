@@ -11,7 +11,7 @@ from dataclasses import asdict
 from mlxtui.format import printable
 from mlxtui.services import Context
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "chat_over_hosts"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -104,6 +104,30 @@ async def _run_cluster(args: argparse.Namespace, hosts) -> int:
         result = await asyncio.shield(cluster.stop())
         print(f"Stopped: {result.reason}" + (f"; {result.failure}" if result.failure else ""), file=sys.stderr)
     return 0 if not cluster.failure else 1
+
+
+def chat_over_hosts(args: argparse.Namespace, ctx: Context, chat) -> int:
+    """`mlxtui chat MODEL --hosts FILE`: launch the cluster, run chat's own loop `chat(args, ctx, service)` against
+    it, and stop every rank whatever happens (a reply, an error, Ctrl-C)."""
+    from mlxtui.services.cluster import ClusterService
+    from mlxtui.services.cluster_chat import ClusterChatService
+    from mlxtui.services.cluster_hosts import load_hosts
+    from mlxtui.services.errors import InvalidInputError
+
+    if getattr(args, "tui", False):
+        raise InvalidInputError("--hosts runs in the terminal; in the app, use the Hosts pane.")
+    hosts = load_hosts(args.hosts)
+    quiet = args.json or not sys.stderr.isatty()
+
+    async def go() -> int:
+        say = None if quiet else (lambda line: print(f"mlxtui: {printable(line)}", file=sys.stderr))
+        cluster = await ClusterService().open(args.model, hosts, args.split, say=say)
+        try:
+            return await chat(args, ctx, ClusterChatService(cluster))
+        finally:
+            await asyncio.shield(cluster.stop())
+
+    return asyncio.run(go())
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:

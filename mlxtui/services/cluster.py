@@ -31,10 +31,17 @@ from mlxtui.services.cluster_rank import wrapped_command
 
 __all__ = [
     "ClusterService", "Cluster", "RankState", "RankLog", "ClusterReady", "ClusterStopped", "ClusterEvent",
-    "mlx_launch_argv", "server_argv",
+    "mlx_launch_argv", "server_argv", "running_cluster",
 ]
 
 _LOG_LINES = 500
+#: clusters started by this process and not yet stopped, by base URL (Chat asks which endpoint is a cluster)
+_RUNNING: dict[str, "Cluster"] = {}
+
+
+def running_cluster(base_url: str) -> "Cluster | None":
+    """The running cluster serving `base_url` (as Chat was given it), or None for any other endpoint."""
+    return _RUNNING.get(base_url.strip().rstrip("/").removesuffix("/v1"))
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,7 @@ class Cluster:
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=errors,
                 start_new_session=True, limit=1 << 20)
         self._started = time.perf_counter()
+        _RUNNING[self.base_url] = self
         self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._warm_up(launch_timeout))]
 
     def _put(self, event: ClusterEvent) -> None:
@@ -218,6 +226,7 @@ class Cluster:
 
     def _finish(self, result: ClusterStopped) -> None:
         if self.result is None:
+            _RUNNING.pop(self.base_url, None)
             self.result = result
             self.stopped.set()
             self.failed.set() if result.failure else None
