@@ -11,12 +11,12 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from mlxtui.services.cluster import Cluster
+from mlxtui.services.cluster import Cluster, running_cluster
 from mlxtui.services.cluster_hosts import ClusterError
 from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.openai_chat import OpenAIChatService
 
-__all__ = ["ClusterChatService"]
+__all__ = ["ClusterChatService", "endpoint_service"]
 
 #: how long a failed connection waits for the supervisor's account of which rank died
 _EXPLAIN_S = 15.0
@@ -81,3 +81,12 @@ class ClusterChatService:
                 except (asyncio.CancelledError, StopAsyncIteration, Exception):
                     pass
             await inner.aclose()
+
+
+def endpoint_service(url: str) -> tuple[Any, str]:
+    """The service Chat uses for an endpoint URL, and what its readout adds: for a cluster this process runs,
+    a ClusterChatService and " · distributed: pipeline over 2 ranks"; else the plain client and ""."""
+    cluster = running_cluster(url)
+    if cluster is None:
+        return OpenAIChatService(url), ""
+    return ClusterChatService(cluster), f" · distributed: {cluster.split} over {cluster.ranks} ranks"

@@ -204,10 +204,12 @@ class ChatPane(ReportsFailures, Vertical):
         bar = self.query_one("#chat-load", ProgressBar)
         try:
             if is_endpoint_url(source):
-                self.service = OpenAIChatService(source)
+                from mlxtui.services.cluster_chat import endpoint_service  # a cluster from Hosts, else plain
+
+                self.service, where = endpoint_service(source)
                 self.model_name, self.context_length = source, None
                 self._switch_conversation(source, source)
-                self._status(f"endpoint {source}")
+                self._status(f"endpoint {source}{where}")
                 self._add_notice(f"Chatting through the OpenAI-compatible endpoint {source}; rates are measured here.")
                 return
             if self.local is None:
