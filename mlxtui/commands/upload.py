@@ -115,7 +115,7 @@ async def _run(args: argparse.Namespace, ctx: Context) -> int:
                         print(f"  {p.files_done}/{p.files_total} files, {human_bytes(p.bytes_done)} / "
                               f"{human_bytes(p.bytes_total)}, {human_bytes(p.bytes_per_second)}/s", file=sys.stderr)
                 case UploadFinished() as done:
-                    print(finished_summary(done))
+                    print("Verified " + finished_summary(done))
                     print(done.url)
     except CancelledByUser as error:
         print(f"mlxtui: {error}", file=sys.stderr)

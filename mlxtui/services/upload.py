@@ -78,8 +78,9 @@ def suggest_repo_name(folder: Path | str) -> str:
 
 
 def finished_summary(done: UploadFinished) -> str:
-    """One sentence for a finished upload, saying how much the Hub already had with the same content."""
-    line = (f"Verified {done.verified_files} files on the Hub: {done.sent_files} sent ({human_bytes(done.sent_bytes)}), "
+    """What a finished upload verified, saying how much the Hub already had with the same content:
+    "9 files on the Hub: 2 sent (62.2 kB), 7 already there with the same content (320 kB); public."."""
+    line = (f"{done.verified_files} files on the Hub: {done.sent_files} sent ({human_bytes(done.sent_bytes)}), "
             f"{done.skipped_files} already there with the same content ({human_bytes(done.skipped_bytes)})")
     if done.deleted_files:
         n = len(done.deleted_files)

@@ -293,7 +293,7 @@ class UploadPane(ReportsFailures, Vertical):
                             bar.update(total=1, progress=1)
                             status.update(
                                 Text.assemble(
-                                    ("✓ Uploaded and verified. ", "green bold"),
+                                    ("✓ Uploaded and verified ", "green bold"),
                                     finished_summary(done) + "\n",
                                     (printable(done.url, newlines=False), "underline"),
                                 )
