@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from mlxtui.format import human_bytes
+from mlxtui.format import human_bytes, printable
 from mlxtui.services import Context
 from mlxtui.services.convert_options import DTYPES, MODES, RECIPES
 
@@ -117,7 +117,8 @@ class ProgressPrinter:
         return head
 
     def _line(self, text: str) -> None:
-        print(f"mlxtui: {text}", file=self.stream, flush=True)
+        # the worker's lines and messages quote model files and mlx-lm: escapes shown, never obeyed
+        print(f"mlxtui: {printable(text, newlines=False)}", file=self.stream, flush=True)
 
 
 async def _follow(service: Any, job_id: str, printer: ProgressPrinter) -> Any:
@@ -157,7 +158,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         print(job.id)
         return 0
     printer = ProgressPrinter(sys.stderr, [v.label for v in job.variants])
-    print(f"mlxtui: job {job.id}: {plan.source} -> " + ", ".join(str(p) for _, p in plan.variants), file=sys.stderr)
+    printer._line(f"job {job.id}: {plan.source} -> " + ", ".join(str(p) for _, p in plan.variants))
     try:
         finished = asyncio.run(_follow(service, job.id, printer))
     except KeyboardInterrupt:
@@ -171,6 +172,6 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             print(variant.output)
     if finished is None or finished.state != "done":
         message = finished.message if finished else "the job ended without a result"
-        print(f"mlxtui: conversion failed: {message}", file=sys.stderr)
+        print(f"mlxtui: conversion failed: {printable(message, newlines=False)}", file=sys.stderr)
         return 1
     return 0

@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 
+from mlxtui.format import printable
 from mlxtui.services import Context
 
 __all__ = ["register", "run"]
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     for job in jobs:
         labels = ", ".join(f"{v.label} {v.state}" for v in job.variants)
-        print(f"{job.id}  {job.state:<9}  {job.source}  [{labels}]")
+        print(printable(f"{job.id}  {job.state:<9}  {job.source}  [{labels}]", newlines=False))
         if job.message:
-            print(f"    {job.message}")
+            print(f"    {printable(job.message, newlines=False)}")
     return 0

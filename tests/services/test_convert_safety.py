@@ -285,3 +285,13 @@ def test_a_read_only_download_cache_is_refused_before_any_download(fresh_hub, is
     assert not any("safetensors" in p for p in fetched), fetched
     jobs = isolated_home / "data" / "mlxtui" / "jobs"
     assert not jobs.exists() or not any(jobs.iterdir())
+
+
+def test_escape_sequences_in_names_reach_the_terminal_only_as_visible_text(make_tiny_model, tmp_path: Path) -> None:
+    """A source folder whose name holds terminal escapes: progress lines and `mlxtui jobs` show them as ^[."""
+    hostile = make_tiny_model("tiny\x1b]0;pwned\x07\x1b[2J")
+    result = _mlxtui("convert", "--hf-path", str(hostile), "-q")
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stderr and "^[]0;pwned^G^[[2J" in result.stderr
+    listed = _mlxtui("jobs")
+    assert listed.returncode == 0 and "\x1b" not in listed.stdout and "^[[2J" in listed.stdout

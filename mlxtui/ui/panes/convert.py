@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, DataTable, Input, RichLog, Select, Static
 
 from mlxtui.ui.failures import ReportsFailures
-from mlxtui.format import human_bytes
+from mlxtui.format import human_bytes, printable
 from mlxtui.services.convert import (
     DTYPES,
     FORM_BITS,
@@ -365,8 +365,9 @@ class ConvertPane(ReportsFailures, Vertical):
             plan = await self.service.plan(source, variants, revision=revision, outputs=outputs, report=self.report)
             job = await self.service.start(plan)
         except MlxtuiError as error:
-            status.update(f"Not started: {error}")
-            self.notify(str(error), severity="error", title="Convert")
+            reason = printable(str(error), newlines=False)
+            status.update(f"Not started: {reason}")
+            self.notify(reason, severity="error", title="Convert")
             return
         self.queue.clear()
         self._output_custom = False
@@ -409,7 +410,7 @@ class ConvertPane(ReportsFailures, Vertical):
         """Draw one job event (public so tests and snapshots can feed events without a worker)."""
         match event:
             case ConvertLog(text=text):
-                self.query_one("#convert-log", RichLog).write(text)
+                self.query_one("#convert-log", RichLog).write(printable(text, newlines=False))
             case ConvertProgress() as progress:
                 self._show_progress(progress)
             case ConvertVariantDone() as done:
@@ -426,6 +427,7 @@ class ConvertPane(ReportsFailures, Vertical):
                     title.update(f"Job {event.job_id} done.")
                     self.notify("Conversion finished. Open it from the Library (7).", title="Convert")
                 else:
+                    message = printable(message, newlines=False)
                     title.update(f"Job {event.job_id} {state}: {message}")
                     self.notify(message or state, title=f"Convert {state}", severity="warning" if state == "cancelled" else "error")
 
