@@ -103,3 +103,48 @@ async def test_plan_launch_and_escape_stops_every_rank(tmp_path) -> None:
         log = "\n".join(str(line.text) for line in pane.query_one("#cluster-log", RichLog).lines)
         assert "Stopped: stopped" in log
         assert rank_processes(model) == []
+
+
+async def test_chat_with_a_cluster_says_distributed_and_a_rank_dying_mid_reply_is_a_clear_error(tmp_path) -> None:
+    import os
+    import signal
+
+    from mlxtui.services import Context
+    from mlxtui.services.cluster import ClusterService
+    from mlxtui.services.cluster_hosts import local_hosts
+    from mlxtui.ui.app import MlxtuiApp
+    from mlxtui.ui.panes.chat import ChatPane
+
+    model = tiny_model(tmp_path / "llama", model_type="llama", tokenizer="llama3", chat_template=LLAMA3_TEMPLATE,
+                       dtype="float32")
+    cluster = await ClusterService().open(str(model), local_hosts(2), "tensor", launch_timeout=300)
+    app = MlxtuiApp(Context(), probe=False)
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await wait_until(pilot, lambda: bool(app.query(ChatPane)))
+            app.action_show_pane("chat")
+            pane = app.query_one(ChatPane)
+            pane.open_model(cluster.base_url)  # what the Hosts pane's `o` posts
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            status = text_of(pane.query_one("#chat-status", Static))
+            assert f"endpoint {cluster.base_url} · distributed: tensor over 2 ranks" in status
+            pane.query_one("#chat-set-max_tokens", Input).value = "8"
+            assert pane.send("Hello")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert pane.conversation.messages[-1]["content"]
+            pane.query_one("#chat-set-max_tokens", Input).value = "100000"
+            assert pane.send("Tell me everything")
+            await wait_until(pilot, lambda: pane.generating and pane.conversation.messages[-1]["role"] == "user"
+                             and bool(str(pane.query("#chat-log > .reply").last().text)))
+            os.killpg(cluster.states[1].pgid, signal.SIGKILL)
+            await wait_until(pilot, lambda: not pane.generating)
+            await app.workers.wait_for_complete()
+            shown = [str(n.message) for n in app._notifications] + [
+                str(w.render()) for w in pane.query("#chat-log > .notice")]
+            assert any("Rank 1 on 127.0.0.1 was killed by signal 9; every other rank was stopped." in s for s in shown), shown
+    finally:
+        result = await cluster.stop()
+    assert result.survivors == ()
+    assert rank_processes(model) == []
