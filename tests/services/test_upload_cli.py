@@ -55,3 +55,41 @@ def test_upload_invalid_repo_id(hubx, mlx_folder: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("HF_TOKEN", hubx.write_token)
     assert main(["--endpoint", hubx.url, "upload", str(mlx_folder), "alice/bad name", "--yes"]) == 2  # bad input
     assert "not a valid repo id" in capsys.readouterr().err
+
+
+def test_a_secret_is_refused_with_its_line_then_exclude_sends_the_rest(hubx, mlx_folder: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HF_TOKEN", hubx.write_token)
+    assert main(["--endpoint", hubx.url, "card", str(mlx_folder)]) == 0
+    token = "ghp_" + "Xy7" * 12
+    (mlx_folder / "notes.txt").write_text(f"first line\nGITHUB_TOKEN={token}\n")
+    capsys.readouterr()
+    assert main(["--endpoint", hubx.url, "upload", str(mlx_folder), "alice/cli-secret", "--yes"]) == 1
+    captured = capsys.readouterr()
+    assert "✗ Secrets: notes.txt line 2: GitHub token ghp_… (40 characters)" in captured.out
+    assert token not in captured.out + captured.err and "--exclude" in captured.err
+    from huggingface_hub import HfApi
+
+    assert not HfApi(endpoint=hubx.url, token=hubx.write_token).repo_exists("alice/cli-secret")
+    assert main(["--endpoint", hubx.url, "upload", str(mlx_folder), "alice/cli-secret", "--exclude", "notes.txt",
+                 "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "✓ Excluded: not sent: notes.txt" in out and "Verified" in out
+    assert "notes.txt" not in HfApi(endpoint=hubx.url, token=hubx.write_token).list_repo_files("alice/cli-secret")
+
+
+def test_deletions_are_listed_before_the_upload(hubx, mlx_folder: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HF_TOKEN", hubx.write_token)
+    assert main(["--endpoint", hubx.url, "card", str(mlx_folder)]) == 0
+    (mlx_folder / "old_config.json").write_text("{}")
+    (mlx_folder / "LICENSE").write_text("MIT\n")
+    assert main(["--endpoint", hubx.url, "upload", str(mlx_folder), "alice/cli-mirror", "--yes"]) == 0
+    (mlx_folder / "old_config.json").unlink()
+    (mlx_folder / "LICENSE").unlink()
+    capsys.readouterr()
+    assert main(["--endpoint", hubx.url, "upload", str(mlx_folder), "alice/cli-mirror", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "Deleted on the Hub in the same commit (1):\n  - old_config.json" in out
+    assert "Kept on the Hub (not in the folder; --delete-others deletes them): LICENSE" in out
+    assert "1 stale file deleted" in out
