@@ -27,7 +27,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,7 @@ class LabPlan:
     cache: Path  # the reference cache folder for this model, text and sequence length
     ref_bytes: int = 0
     ref_bits_per_weight: float | None = None
+    repo: str | None = None  # a Hub source: weights downloaded once, at the start of the run
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -115,8 +116,18 @@ def _weights_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.glob("*.safetensors"))
 
 
-def _model_identity(folder: Path) -> str:
-    """Changes when the weights or config change: names, sizes and modification times of the files."""
+def _reference_size(folder: Path) -> tuple[int, float | None]:
+    """The unquantized weights' bytes on disk and bits per weight (from the safetensors headers)."""
+    totals = modelfolder.safetensors_totals(folder)
+    size = _weights_bytes(folder)
+    return size, (size * 8 / totals[0] if totals and totals[0] else None)
+
+
+def _model_identity(folder: Path, repo: str | None = None) -> str:
+    """Changes when the weights or config change: names, sizes and modification times of the files; for a
+    Hub repo, its snapshot folder, whose name is the commit."""
+    if repo is not None:
+        return f"{repo}@{folder.resolve()}"
     parts = [str(folder.resolve())]
     for path in sorted(folder.glob("*.safetensors")) + [folder / "config.json"]:
         stat = path.stat()
@@ -129,8 +140,10 @@ def _read_text(data: str | None) -> tuple[str, str, str]:
     if not data or data == BUILTIN_NAME:
         return BUILTIN_NAME, describe_builtin(), builtin_text("eval")
     path = Path(data).expanduser()
-    if not path.is_file():
+    if not path.exists():
         raise NotFoundError(f"Evaluation text {data} does not exist; give a text file, or leave --data out for the built-in text.")
+    if not path.is_file():
+        raise InvalidInputError(f"Evaluation text {data} is not a file; give a text file, or leave --data out for the built-in text.")
     if path.stat().st_size > MAX_DATA_BYTES:
         raise InvalidInputError(f"{path.name} is larger than {MAX_DATA_BYTES >> 20} MB; give a shorter evaluation text.")
     try:
@@ -165,13 +178,13 @@ class LabService:
         if seq_len < 8:
             raise InvalidInputError(f"A sequence length of {seq_len} tokens is too short to measure; use 64 or more.")
         folder = Path(source).expanduser()
+        repo = None
         if not folder.is_dir():
-            if modelfolder.is_repo_id(source):
-                raise InvalidInputError(
-                    f"{source}: the lab works on a local folder for now; download or convert it first "
-                    "(mlxtui convert keeps the download in the Hugging Face cache)."
-                )
-            raise NotFoundError(f"{source} is not a model folder.")
+            if not modelfolder.is_repo_id(source):
+                raise NotFoundError(f"{source} is not a model folder (nor a repo id owner/name).")
+            # A repo: only its small files now (config, tokenizer), so a bad input costs no weights download
+            repo = source
+            folder = await asyncio.to_thread(self._download, repo, small=True)
         folder = folder.resolve()
         config = modelfolder.read_config(folder)
         if modelfolder.is_quantized(config, modelfolder.read_provenance(folder)):
@@ -179,7 +192,7 @@ class LabService:
                 f"{folder.name} is already quantized ({modelfolder.quant_label(config)}); "
                 "the lab needs the unquantized model as its reference."
             )
-        files = sorted(p.name for p in folder.iterdir())
+        files = sorted(p.name for p in folder.iterdir()) if repo is None else await asyncio.to_thread(self._repo_files, repo)
         if not any(name.endswith(".safetensors") for name in files):
             raise NotFoundError(f"{folder.name} has no safetensors weights.")
         from mlxtui.services.support import support_problems
@@ -191,12 +204,39 @@ class LabService:
             check_variant(variant, config)
         name, description, text = _read_text(data)
         out_dir = Path(out_dir) if out_dir else self.ctx.settings.models_dir() / "lab" / folder.name
-        return await asyncio.to_thread(
-            self._tokenize, source, folder, config, parsed, name, description, text, seq_len, max_sequences, out_dir
+        plan = await asyncio.to_thread(
+            self._tokenize, source, folder, config, parsed, name, description, text, seq_len, max_sequences, out_dir,
+            repo,
         )
+        return plan
+
+    # -- a Hub source: one download ------------------------------------------------------------------
+
+    def _download(self, repo: str, *, small: bool = False) -> Path:
+        """The repo's snapshot in the Hugging Face cache: its small files, or everything mlx-lm loads."""
+        from huggingface_hub import snapshot_download
+
+        from mlxtui.services.convert_options import ALLOW_PATTERNS
+        from mlxtui.services.hubclient import map_error, resolve_token
+
+        patterns = [p for p in ALLOW_PATTERNS if "safetensors" not in p] if small else list(ALLOW_PATTERNS)
+        try:
+            return Path(snapshot_download(repo, allow_patterns=patterns, endpoint=self.ctx.endpoint,
+                                          token=resolve_token(self.ctx)))
+        except Exception as error:  # noqa: BLE001 - every Hub failure becomes one sentence
+            raise map_error(error, repo, self.ctx.endpoint) from None
+
+    def _repo_files(self, repo: str) -> list[str]:
+        from mlxtui.services.hubclient import make_api, map_error
+
+        try:
+            return sorted(make_api(self.ctx).list_repo_files(repo))
+        except Exception as error:  # noqa: BLE001
+            raise map_error(error, repo, self.ctx.endpoint) from None
 
     def _tokenize(self, source: str, folder: Path, config: dict[str, Any], parsed: list[LabVariant], name: str,
-                  description: str, text: str, seq_len: int, max_sequences: int, out_dir: Path) -> LabPlan:
+                  description: str, text: str, seq_len: int, max_sequences: int, out_dir: Path,
+                  repo: str | None) -> LabPlan:
         import numpy as np
         from mlx_lm.utils import load_tokenizer
 
@@ -216,20 +256,18 @@ class LabService:
             calib_ids = ids
         n_calib = max(1, min(len(calib_ids) // seq_len, 32))
         calib = calib_ids[: n_calib * seq_len].reshape(-1, seq_len) if len(calib_ids) >= seq_len else data[:1]
-        digest = hashlib.sha256(_model_identity(folder).encode() + data.tobytes() + str(seq_len).encode()).hexdigest()[:32]
+        digest = hashlib.sha256(_model_identity(folder, repo).encode() + data.tobytes() + str(seq_len).encode()).hexdigest()[:32]
         work = paths.data_dir() / "lab" / "work" / digest
         work.mkdir(parents=True, exist_ok=True)
         np.save(work / "tokens.npy", data)
         np.save(work / "calib.npy", calib)
         outputs = tuple(out_dir / f"{folder.name}-{v.name}" for v in parsed)
-        totals = modelfolder.safetensors_totals(folder)
-        ref_bytes = _weights_bytes(folder)
-        bpw = ref_bytes * 8 / totals[0] if totals and totals[0] else None
+        ref_bytes, bpw = _reference_size(folder)
         return LabPlan(
             source=source, folder=folder, config=config, variants=tuple(parsed), outputs=outputs, out_dir=out_dir,
             text_name=name, text_description=description, tokens=int(len(ids)), seq_len=seq_len, sequences=n_seq,
             work=work, cache=(self.cache_root or reference_cache_dir()) / digest, ref_bytes=ref_bytes,
-            ref_bits_per_weight=bpw,
+            ref_bits_per_weight=bpw, repo=repo,
         )
 
     # -- run ---------------------------------------------------------------------------------------
@@ -237,6 +275,11 @@ class LabService:
     async def run(self, plan: LabPlan, *, prompt_tokens: int = 128, gen_tokens: int = 64, trials: int = 2) -> AsyncIterator[object]:
         """Reference, builds, measurements; ends with LabFinished. Closing it early stops and cleans up."""
         start = time.perf_counter()
+        if plan.repo is not None:
+            yield LabProgress("download", message=f"downloading {plan.repo} (once, for every variant)")
+            folder = await asyncio.to_thread(self._download, plan.repo)
+            ref_bytes, bpw = _reference_size(folder)
+            plan = replace(plan, folder=folder.resolve(), ref_bytes=ref_bytes, ref_bits_per_weight=bpw)
         plan.out_dir.mkdir(parents=True, exist_ok=True)
         ref_meta = self._reference_meta(plan)
         cached = ref_meta is not None

@@ -249,3 +249,36 @@ def test_card_of_a_lab_variant_has_the_quality_section(shared: dict[str, Any]) -
     body = generate_body(four, source=str(TRAINED_MODEL))
     assert "## Quantization quality" in body and "| **4bit** (this model) |" in body
     assert "| 2bit-g32 |" in body  # its siblings from the same lab
+
+
+async def test_evaluation_text_that_is_a_folder_or_not_text_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="is not a file"):
+        await LabService(Context()).plan(str(TRAINED_MODEL), "4bit", data=str(tmp_path))
+    binary = tmp_path / "weights.bin"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(InvalidInputError, match="could not be read as UTF-8 text"):
+        await LabService(Context()).plan(str(TRAINED_MODEL), "4bit", data=str(binary))
+
+
+@pytest.fixture
+def hub_ctx(devhub_factory: Any, monkeypatch: pytest.MonkeyPatch) -> Context:
+    """A DevHub holding the trained model as alice/tiny-trained-llama, and a context pointed at it."""
+    import huggingface_hub.constants as constants
+
+    hub = devhub_factory()
+    hub.import_folder("alice/tiny-trained-llama", TRAINED_MODEL)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    return Context(endpoint=hub.url, token=hub.read_token)
+
+
+async def test_a_hub_source_is_checked_before_its_weights_are_downloaded(hub_ctx: Context, tmp_path: Path) -> None:
+    service = LabService(hub_ctx)
+    plan = await service.plan("alice/tiny-trained-llama", "8bit,2bit-g32", seq_len=SEQ_LEN, out_dir=tmp_path / "out")
+    assert plan.repo == "alice/tiny-trained-llama" and plan.sequences >= 1
+    assert (plan.folder / "config.json").is_file() and not list(plan.folder.glob("*.safetensors"))
+    with pytest.raises(UnsupportedModelError, match="GPTQ packs only"):
+        await service.plan("alice/tiny-trained-llama", "3bit-gptq", out_dir=tmp_path / "out")
+    with pytest.raises(NotFoundError):
+        await service.plan("alice/no-such-model", "4bit", out_dir=tmp_path / "out")
+    assert not list(plan.folder.glob("*.safetensors")) and not (tmp_path / "out").exists()
