@@ -18,7 +18,7 @@ class KeyRow:
     description: str
 
 
-#: (id, title, key) of each pane in tab order; keys 1..8 switch to them
+#: (id, title, key) of each pane in tab order; keys 1..9 switch to them
 PANES: list[tuple[str, str]] = [
     ("search", "Search"),
     ("inspect", "Inspect"),
@@ -28,6 +28,7 @@ PANES: list[tuple[str, str]] = [
     ("upload", "Upload"),
     ("library", "Library"),
     ("lab", "Lab"),
+    ("cluster", "Hosts"),
 ]
 
 
@@ -38,7 +39,7 @@ def app_bindings() -> list[Binding]:
             Binding(f"{n},alt+{n}", f"show_pane('{pane}')", title, id=f"app.pane.{pane}", show=False)
             for n, (pane, title) in enumerate(PANES, start=1)
         ],
-        Binding("escape", "leave_field", "Leave the field (then 1-8 switch panes)", id="app.leave_field", show=False),
+        Binding("escape", "leave_field", "Leave the field (then 1-9 switch panes)", id="app.leave_field", show=False),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]

@@ -19,6 +19,7 @@ PANE_CLASSES: dict[str, tuple[str, str]] = {
     "upload": ("upload", "UploadPane"),
     "library": ("library", "LibraryPane"),
     "lab": ("lab", "LabPane"),
+    "cluster": ("cluster", "ClusterPane"),
 }
 
 
