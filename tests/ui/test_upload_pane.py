@@ -286,3 +286,27 @@ async def test_names_from_the_server_are_shown_as_text(devhub_factory, source_fo
         pane = await open_upload(app, pilot, ready_folder)
         account = text_of(pane, "#upload-account")
         assert "[b]x^[[2J" in account and "\x1b" not in account
+
+
+async def test_escape_after_the_commit_was_sent_checks_and_says_what_landed(hubx, ready_folder: Path) -> None:
+    app = MlxtuiApp(Context(endpoint=hubx.url, token=hubx.write_token), probe=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_upload(app, pilot, ready_folder)
+        hubx.faults.slow(3.0, 1, method="POST", path_prefix="/api/models/alice/h2o-danube2-tiny-chat-4bit/commit")
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        await pilot.press("y")
+        while pane.uploading and "Committing" not in text_of(pane, "#upload-status"):
+            await pilot.pause(0.05)
+        pane.query_one("#upload-checks").focus()
+        await pilot.press("escape")
+        await settle(app)
+        await pilot.pause()
+        status = text_of(pane, "#upload-status")
+        assert "nothing was published" not in status
+        # on any machine speed: either the cancel came while the commit was in flight, or after it all finished
+        assert "the commit landed" in status or "Uploaded and verified" in status, status
+    from huggingface_hub import HfApi
+
+    assert "config.json" in HfApi(endpoint=hubx.url, token=hubx.write_token).list_repo_files(
+        "alice/h2o-danube2-tiny-chat-4bit")
