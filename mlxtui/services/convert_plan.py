@@ -89,13 +89,6 @@ def disk_free(path: Path) -> int:
     return free if free is not None else 1 << 62  # unknown: do not refuse for it
 
 
-def _same_device(a: Path, b: Path) -> bool:
-    try:
-        return os.stat(_existing(a)).st_dev == os.stat(_existing(b)).st_dev
-    except OSError:
-        return True
-
-
 def report_problems(report: dict[str, Any] | None) -> list[str]:
     """Why Inspect found a model unsupported, from the report it passed along (empty when fine or unknown)."""
     if not report:
@@ -251,14 +244,26 @@ def check_disk(plan: ConvertPlan, cache: Path) -> ConvertPlan:
 
     if plan.download_bytes:
         _check_writable(cache / "download", f"The download into the Hugging Face cache ({cache})")
-    outputs = sum(estimate_bytes(plan.parameters, o, plan.source_dtype, plan.config) for o, _ in plan.variants)
-    outputs = int(outputs * DISK_MARGIN)
     download = int(plan.download_bytes * DISK_MARGIN)
-    out_dir = plan.variants[0][1].parent
-    checks = [(out_dir, outputs + (download if _same_device(out_dir, cache) else 0), "the output folder")]
-    if download and not _same_device(out_dir, cache):
-        checks.append((cache, download, "the Hugging Face cache"))
-    for where, need, what in checks:
+    # bytes needed per disk: each output on the disk of its folder, the download on the cache's
+    needs: dict[int, list[Any]] = {}
+
+    def add(where: Path, amount: int, what: str) -> None:
+        try:
+            device = os.stat(_existing(where)).st_dev
+        except OSError:
+            device = -1
+        entry = needs.setdefault(device, [where, 0, what])
+        entry[1] += amount
+
+    outputs = 0
+    for options, path in plan.variants:
+        size = int(estimate_bytes(plan.parameters, options, plan.source_dtype, plan.config) * DISK_MARGIN)
+        outputs += size
+        add(path.parent, size, "the output folder")
+    if download:
+        add(cache, download, "the Hugging Face cache")
+    for where, need, what in needs.values():
         free = disk_free(where)
         if need > free:
             raise ConversionError(

@@ -395,7 +395,7 @@ class ConvertPane(ReportsFailures, Vertical):
         self.query_one("#convert-results", Static).update("")
         log = self.query_one("#convert-log", RichLog)
         log.clear()
-        self.query_one("#convert-job", Static).update(f"Job {job_id}: {source} → {', '.join(labels)}")
+        self.query_one("#convert-job", Static).update(f"Job {job_id}: {printable(source, newlines=False)} → {', '.join(labels)}")
         progress = self.query_one("#convert-progress")
         self.query_one("#convert-scroll", VerticalScroll).scroll_to_widget(progress, animate=False, top=True)
         try:
@@ -474,7 +474,7 @@ class ConvertPane(ReportsFailures, Vertical):
         table.clear()
         for job in jobs:
             variants = ", ".join(f"{v.label} {v.state}" if v.state != job.state else v.label for v in job.variants)
-            table.add_row(job.id, job.state, job.source, variants, key=job.id)
+            table.add_row(job.id, job.state, printable(job.source, newlines=False), variants, key=job.id)
         table.display = bool(jobs)
         if attach:
             running = [job for job in jobs if job.active]
