@@ -292,14 +292,15 @@ class _Scanner:
         self.digest.update(chunk)
         window = self._tail + chunk
         start = self._tail_start
-        self._search(window, start)
+        self._search(window, start, final=False)
         keep = min(len(window), _OVERLAP)
         cut = len(window) - keep
         self._lines_before_tail += window.count(b"\n", 0, cut)
         self._tail, self._tail_start = window[cut:], start + cut
 
     def finish(self) -> None:
-        pass  # every byte was searched as part of some window
+        """Search the last bytes once more, now that nothing follows: a match held back at the end is whole."""
+        self._search(self._tail, self._tail_start, final=True)
 
     def _add(self, window: bytes, start: int, pos: int, kind: str, secret: bytes | None, hint: str = "") -> None:
         key = (start + pos, kind)
@@ -309,11 +310,14 @@ class _Scanner:
         line = self._lines_before_tail + window.count(b"\n", 0, pos) + 1
         self.findings.append(Finding(self.path, f"line {line}", kind, _mask(secret) if secret else hint))
 
-    def _search(self, window: bytes, start: int) -> None:
+    def _search(self, window: bytes, start: int, *, final: bool) -> None:
         lowered = window.lower()
+        held = len(window) - _OVERLAP  # matches starting after this are searched again with what follows
         for kind, pattern, lower, boundary in _SHAPES:
             for match in pattern.finditer(lowered if lower else window):
                 at = match.start()
+                if not final and match.end() == len(window) and at >= held:
+                    continue  # may go on in the next chunk: found there, whole
                 if boundary and at > 0 and window[at - 1] in _ALNUM:
                     continue  # part of a longer word ("task-…"), not a key
                 span = match.span("s") if "s" in pattern.groupindex else None
@@ -328,6 +332,7 @@ def scan_bytes(data: bytes, path: str = "", extra: tuple[Hidden, ...] = ()) -> l
     scanner = _Scanner(path, extra)
     for i in range(0, max(len(data), 1), _CHUNK):
         scanner.feed(data[i:i + _CHUNK])
+    scanner.finish()
     return scanner.findings
 
 
@@ -335,6 +340,7 @@ def _scan_stream(handle: BinaryIO, path: str, extra: tuple[Hidden, ...]) -> tupl
     scanner = _Scanner(path, extra)
     for chunk in iter(lambda: handle.read(_CHUNK), b""):
         scanner.feed(chunk)
+    scanner.finish()
     return scanner.findings, scanner.digest.hexdigest()
 
 

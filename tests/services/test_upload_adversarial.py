@@ -324,3 +324,36 @@ async def test_a_secret_in_a_tensor_name_is_found(hubx, folder: Path) -> None:
     mx.save_safetensors(str(weights), tensors, metadata={"format": "mlx"})
     plan = await service(hubx).preflight(folder, "alice/tname")
     assert "model.safetensors a tensor name: Hugging Face token" in checks(plan)["Secrets"].detail
+
+
+# --- the stream, as a property -------------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_SECRETS = st.sampled_from([TOKEN, "ghp_" + "A1b2C3d4" * 5, "-----BEGIN OPENSSH PRIVATE KEY-----",
+                            "github_pat_11ABCDEFG0" + "x_Y1" * 15])
+
+
+@settings(max_examples=150, deadline=None)
+@given(before=st.binary(max_size=300), after=st.binary(max_size=300), secret=_SECRETS,
+       chunk=st.integers(min_value=1, max_value=97))
+def test_a_secret_is_found_whole_at_its_line_whatever_surrounds_it_and_wherever_chunks_end(
+        before: bytes, after: bytes, secret: str, chunk: int) -> None:
+    import mlxtui.services.upload_scan as scan
+
+    data = before + secret.encode() + after
+    old = scan._CHUNK, scan._OVERLAP
+    scan._CHUNK, scan._OVERLAP = chunk, 128  # tiny chunks: every border position gets tried
+    try:
+        found = scan.scan_bytes(data, "f.txt")
+    finally:
+        scan._CHUNK, scan._OVERLAP = old
+    at = len(before)
+    line = data.count(b"\n", 0, at) + 1
+    ours = [f for f in found if f.where == f"line {line}"]
+    assert ours, (found, data)
+    if secret.startswith(("hf_", "ghp_")):
+        # whatever follows is not cut off: the masked length counts the whole run of token characters
+        run = len(secret) + len(after) - len(after.lstrip(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"))
+        assert any(f"({run} characters)" in f.masked for f in ours), (ours, run)
