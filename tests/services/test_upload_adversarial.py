@@ -13,6 +13,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlxtui.services import Context, configure_hub_environment
 from mlxtui.services.upload import UploadService
@@ -327,9 +329,6 @@ async def test_a_secret_in_a_tensor_name_is_found(hubx, folder: Path) -> None:
 
 
 # --- the stream, as a property -------------------------------------------------------------------------------
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 _SECRETS = st.sampled_from([TOKEN, "ghp_" + "A1b2C3d4" * 5, "-----BEGIN OPENSSH PRIVATE KEY-----",
                             "github_pat_11ABCDEFG0" + "x_Y1" * 15])
