@@ -356,3 +356,9 @@ def test_a_secret_is_found_whole_at_its_line_whatever_surrounds_it_and_wherever_
         # whatever follows is not cut off: the masked length counts the whole run of token characters
         run = len(secret) + len(after) - len(after.lstrip(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"))
         assert any(f"({run} characters)" in f.masked for f in ours), (ours, run)
+
+
+async def test_a_fifo_is_refused_without_being_opened(hubx, folder: Path) -> None:
+    os.mkfifo(folder / "vocab.txt")  # opening it would block the preflight for ever
+    plan = await service(hubx).preflight(folder, "alice/fifo")
+    assert "vocab.txt (not a regular file)" in checks(plan)["Unexpected files"].detail
