@@ -364,3 +364,21 @@ async def test_a_repo_conversion_matches_mlx_lm_convert_of_the_repo_byte_for_byt
     _mlx_lm_convert(repo, ref, quantize=True, q_bits=4, dtype="float32")
     _assert_same_folder(out, ref)
     assert f"base_model: {repo}" in (out / "README.md").read_text()
+
+
+async def test_mxfp4_and_dequantize_match_mlx_lm_byte_for_byte(make_tiny_model, tmp_path: Path) -> None:
+    """The other paths through mlx_lm.convert: a non-affine mode, and dequantizing an MLX model back to floats."""
+    src = make_tiny_model("tiny", chat_template="{{ messages }}")
+    service = _offline_service()
+    events = await _collect(service.convert(str(src), ConvertOptions(quantize=True, q_mode="mxfp4")))
+    assert isinstance(events[-1], ConvertFinished) and events[-1].state == "done", events[-1]
+    mxfp4 = service.models_dir() / "tiny-mxfp4"
+    _mlx_lm_convert(src, tmp_path / "ref-mxfp4", quantize=True, q_mode="mxfp4")
+    _assert_same_folder(mxfp4, tmp_path / "ref-mxfp4")
+
+    quantized = tmp_path / "tiny-4bit"
+    _mlx_lm_convert(src, quantized, quantize=True)
+    events = await _collect(service.convert(str(quantized), ConvertOptions(dequantize=True, dtype="float32")))
+    assert isinstance(events[-1], ConvertFinished) and events[-1].state == "done", events[-1]
+    _mlx_lm_convert(quantized, tmp_path / "ref-dequantized", dequantize=True, dtype="float32")
+    _assert_same_folder(service.models_dir() / "tiny-4bit-fp32", tmp_path / "ref-dequantized")
