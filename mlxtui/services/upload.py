@@ -147,7 +147,8 @@ class UploadService:
         state = await self._remote(repo_id) if identity is not None else RemoteState()
         wanted = private if private is not None else bool(state.exists and state.private)
         plan = UploadPlan(folder, repo_id, wanted, self.ctx.endpoint, found.walk.files, checks, identity,
-                          delete_others=delete_others, exclude=exclude, findings=found.findings,
+                          delete_others=delete_others, visibility_asked=private is not None, exclude=exclude,
+                          findings=found.findings,
                           refused=list(found.binding.refused), binding=found.binding)
         checks += remote_checks(plan, state)
         return plan
@@ -236,7 +237,8 @@ class UploadService:
         if not changes:
             return plan, None
         what = ", ".join(changes[:4]) + (" …" if len(changes) > 4 else "")
-        fresh = await self.preflight(plan.folder, plan.repo_id, private=plan.private, exclude=plan.exclude,
+        fresh = await self.preflight(plan.folder, plan.repo_id, private=plan.private if plan.visibility_asked else None,
+                                     exclude=plan.exclude,
                                      delete_others=plan.delete_others)
         if not fresh.ok:
             raise UploadError(f"The folder changed since the check ({what}) and the check now fails: "
@@ -293,19 +295,19 @@ class UploadService:
             raise UploadError(f"The connection to {plan.endpoint} dropped during the upload; nothing was published{note}.",
                               hint=mapped.hint) from error
         yield UploadStage("checking", "The commit may already be on the Hub: checking…")
-        held = await self._what_landed(plan)
+        held = await self._what_landed(plan, state)
         if cancelled:
             raise CancelledByUser(f"Cancelled after the commit was sent: {held}", hint="Check the repo on the Hub.") from error
         raise UploadError(f"The connection to {plan.endpoint} dropped after the commit was sent: {held}",
                           hint=mapped.hint) from error
 
-    async def _what_landed(self, plan: UploadPlan) -> str:
+    async def _what_landed(self, plan: UploadPlan, state: SendState) -> str:
         """One sentence on what the repo holds now compared with the folder."""
         from huggingface_hub import CommitOperationAdd
 
         def check() -> list[str]:
             ops = [CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=f.real) for f in plan.files]
-            return compare(hubclient.make_api(self.ctx), plan, ops, plan.deletions)
+            return compare(hubclient.make_api(self.ctx), plan, ops, plan.deletions, state.private)
 
         try:
             problems = await hubclient.run(check)

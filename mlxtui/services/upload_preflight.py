@@ -115,6 +115,8 @@ class UploadPlan:
     remote_delete: list[str] = field(default_factory=list)
     remote_keep: list[str] = field(default_factory=list)
     delete_others: bool = False
+    #: whether `private` was asked for (False: it is the existing repo's, or public for a new one)
+    visibility_asked: bool = True
     exclude: tuple[str, ...] = ()
     findings: list[Finding] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)

@@ -36,6 +36,8 @@ class SendState:
     commit_sent: bool = False
     commit: str | None = None
     visibility_changed: bool = False
+    #: the visibility the repo must end with (the plan's, or the repo's own when nobody asked and none was shown)
+    private: bool | None = None
 
 
 def _git_blob_sha1(data: bytes | None, path: str | None, size: int) -> str:
@@ -73,7 +75,7 @@ def _same(op: Any, remote: Any) -> bool:
     return remote.blob_id == _git_blob_sha1(data, path, op.upload_info.size)
 
 
-def compare(api: Any, plan: UploadPlan, ops: list[Any], deleted: list[str]) -> list[str]:
+def compare(api: Any, plan: UploadPlan, ops: list[Any], deleted: list[str], private: bool | None = None) -> list[str]:
     """What differs between the repo and the folder (blocking): missing or different files, files that should be
     gone, the wrong visibility. Empty when the repo serves the folder."""
     remote = remote_files(api, plan.repo_id)
@@ -86,9 +88,10 @@ def compare(api: Any, plan: UploadPlan, ops: list[Any], deleted: list[str]) -> l
         elif not _same(op, entry):
             problems.append(f"{name} differs")
     problems += [f"{printable(p, newlines=False)} is still there" for p in deleted if p in remote]
-    private = bool(getattr(api.model_info(plan.repo_id), "private", False))
-    if private != plan.private:
-        problems.append(f"the repo is {'private' if private else 'public'}, not {'private' if plan.private else 'public'}")
+    wanted = plan.private if private is None else private
+    now = bool(getattr(api.model_info(plan.repo_id), "private", False))
+    if now != wanted:
+        problems.append(f"the repo is {'private' if now else 'public'}, not {'private' if wanted else 'public'}")
     return problems
 
 
@@ -141,11 +144,17 @@ def _operations(plan: UploadPlan, cancel: threading.Event) -> list[Any]:
 
 
 def _visibility(api: Any, plan: UploadPlan, emit: Callable[[Any], None], state: SendState) -> None:
-    """Create the repo if needed and give it the visibility asked for, before any file is sent."""
+    """Create the repo if needed and give it the visibility asked for, before any file is sent.
+
+    A visibility is changed only when asked for, or when the confirmation showed the change: a repo the check
+    could not see, with no visibility asked for, keeps its own."""
     emit(UploadStage("repo", f"Creating {plan.repo_id} ({'private' if plan.private else 'public'}) if needed"))
     api.create_repo(plan.repo_id, private=plan.private, exist_ok=True, repo_type="model")
     private = bool(getattr(api.model_info(plan.repo_id), "private", False))
-    if private != plan.private:
+    state.private = plan.private
+    if private != plan.private and not plan.visibility_asked and plan.private_now is None:
+        state.private = private  # nobody asked, nothing was shown: keep it
+    elif private != plan.private:
         emit(UploadStage("repo", f"Making {plan.repo_id} {'private' if plan.private else 'public'} before sending anything"))
         api.update_repo_settings(plan.repo_id, private=plan.private, repo_type="model")
         state.visibility_changed = True
@@ -213,10 +222,10 @@ def send(api: Any, plan: UploadPlan, emit: Callable[[Any], None], cancel: thread
     else:
         emit(UploadStage("sending", f"Nothing to send: all {len(skipped)} files are already there"))
     emit(UploadStage("verifying", "Verifying the remote files and visibility against the local folder"))
-    problems = compare(api, plan, ops, deletes)
+    problems = compare(api, plan, ops, deletes, state.private)
     if problems:
         raise UploadError(f"Verification of {plan.repo_id} failed: " + "; ".join(problems[:5])
                           + ("…" if len(problems) > 5 else ""), hint="Run the upload again to send the files that differ.")
     emit(UploadFinished(plan.repo_id, plan.url, state.commit, len(to_send), len(skipped), sent_bytes, len(ops),
                         skipped_bytes=sum(sizes[op.path_in_repo] for op in skipped), deleted_files=tuple(deletes),
-                        private=plan.private, visibility_changed=state.visibility_changed))
+                        private=state.private, visibility_changed=state.visibility_changed))

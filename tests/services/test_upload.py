@@ -541,3 +541,15 @@ async def test_a_remote_file_that_appeared_after_the_check_is_never_deleted_unse
     assert plan.deletions == ["extra_config.json"]
     await run_upload(service, plan)
     assert "extra_config.json" not in hf(hubx).list_repo_files("alice/grown")
+
+
+async def test_a_repo_made_private_after_the_check_stays_private_when_nobody_asked(hubx, ready_folder: Path) -> None:
+    """The check saw no repo and showed "public"; the repo appeared private since: it is never made public unasked,
+    and the result says what the repo is."""
+    service = service_for(hubx)
+    plan = await service.preflight(ready_folder, "alice/appeared")
+    assert plan.repo_exists is False and plan.private is False and not plan.visibility_asked
+    hf(hubx).create_repo("alice/appeared", private=True)
+    events = await run_upload(service, plan)
+    assert hf(hubx).model_info("alice/appeared").private is True
+    assert events[-1].private is True and not events[-1].visibility_changed
