@@ -158,3 +158,32 @@ def test_a_plan_with_problems_is_refused_before_anything_starts(cluster_models: 
     with pytest.raises(ClusterError, match="no pipeline split for the llama architecture"):
         asyncio.run(run())
     assert rank_processes(model) == []
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
+def test_cluster_run_from_the_cli_leaves_no_rank_when_interrupted_or_killed(
+        cluster_models: dict[str, Path], tmp_path: Path, how: int) -> None:
+    """Ctrl-C stops the ranks in order; even `mlxtui` killed outright (a crash) leaves none: the supervisor's
+    pipe closes and it stops them."""
+    import json
+    import sys
+    import time
+
+    model = cluster_models["llama"]
+    hosts = tmp_path / "hosts.json"
+    hosts.write_text(json.dumps({"backend": "ring", "hosts": [{"ssh": "127.0.0.1"}, {"ssh": "127.0.0.1"}]}))
+    process = subprocess.Popen([sys.executable, "-m", "mlxtui", "cluster", "--hosts", str(hosts), "run", str(model)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith("Serving at http://127.0.0.1:"):
+            break
+    assert len(servers(model)) == 2, "".join(seen)
+    process.send_signal(how)
+    process.wait(timeout=120)
+    deadline = time.monotonic() + 120
+    while rank_processes(model) and time.monotonic() < deadline:
+        time.sleep(0.2)  # polling a condition, bounded: the supervisor stops the ranks on its own
+    assert rank_processes(model) == []
