@@ -148,3 +148,29 @@ async def test_chat_with_a_cluster_says_distributed_and_a_rank_dying_mid_reply_i
         result = await cluster.stop()
     assert result.survivors == ()
     assert rank_processes(model) == []
+
+
+async def test_quitting_the_app_stops_every_rank(tmp_path) -> None:
+    import asyncio
+
+    model = tiny_model(tmp_path / "llama", model_type="llama", tokenizer="llama3", chat_template=LLAMA3_TEMPLATE,
+                       dtype="float32")
+    app = HostsApp()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = app.query_one(ClusterPane)
+        await add_host(pilot, pane, "127.0.0.1")
+        await add_host(pilot, pane, "127.0.0.1")
+        box = pane.query_one("#cluster-model", Input)
+        box.focus()
+        box.value = str(model)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: pane.plan is not None)
+        pane.query_one("#cluster-table", DataTable).focus()
+        await pilot.press("l")
+        await wait_until(pilot, lambda: pane.cluster is not None and pane.cluster.ready.is_set())
+        cluster = pane.cluster
+        assert len(servers(model)) == 2
+        app.exit()
+    await asyncio.wait_for(cluster.stopped.wait(), 120)
+    assert cluster.result is not None and cluster.result.survivors == ()
+    assert rank_processes(model) == []
