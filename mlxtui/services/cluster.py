@@ -229,7 +229,8 @@ class Cluster:
             _RUNNING.pop(self.base_url, None)
             self.result = result
             self.stopped.set()
-            self.failed.set() if result.failure else None
+            if result.failure:
+                self.failed.set()
             self._put(result)
 
     async def _warm_up(self, timeout: float) -> None:

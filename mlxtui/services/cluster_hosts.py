@@ -55,7 +55,7 @@ class Host:
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"ssh": self.ssh, "ips": list(self.ips)}
         if self.rdma:
-            data["rdma"] = list(self.rdma)
+            data["rdma"] = [list(r) if isinstance(r, tuple) else r for r in self.rdma]
         return data
 
 
@@ -111,7 +111,8 @@ def _host(entry: Any, index: int, name: str) -> Host:
     rdma = entry.get("rdma", [])
     if not isinstance(rdma, list) or not all(r is None or isinstance(r, (str, list)) for r in rdma):
         raise BadFileError(f"{name}: host {ssh}'s \"rdma\" must be a list of device names or nulls.")
-    return Host(ssh, tuple(ips), tuple(rdma))
+    # Lists inside become tuples: a Host is hashable (checks are shared by ranks on the same host).
+    return Host(ssh, tuple(ips), tuple(tuple(r) if isinstance(r, list) else r for r in rdma))
 
 
 def parse_hosts(data: Any, name: str = "the hosts file", path: Path | None = None) -> Hosts:

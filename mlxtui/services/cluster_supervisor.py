@@ -83,7 +83,6 @@ class Supervisor:
         self.stop_event = threading.Event()
         self.reason = ""
         self.out_lock = threading.Lock()
-        self.logs = {}
         self.tunnel: subprocess.Popen[bytes] | None = None
         self.launch: subprocess.Popen[bytes] | None = None
 

@@ -55,6 +55,15 @@ def test_hosts_file_round_trips_in_mlx_launch_format_in_the_config_dir() -> None
     assert load_hosts() == hosts
 
 
+def test_a_jaccl_hosts_file_with_several_rdma_devices_per_peer_is_kept_as_written() -> None:
+    data = {"backend": "jaccl", "envs": ["MLX_METAL_FAST_SYNCH=1"], "hosts": [
+        {"ssh": "m1", "ips": ["10.0.0.1"], "rdma": [None, ["rdma_en2", "rdma_en3"]]},
+        {"ssh": "m2", "ips": ["10.0.0.2"], "rdma": [["rdma_en2", "rdma_en3"], None]}]}
+    hosts = parse_hosts(data)
+    assert len(set(hosts.hosts)) == 2  # hashable, so ranks on one host share its check
+    assert hosts.to_json() == data
+
+
 def test_cli_add_with_a_bad_ip_leaves_the_hosts_file_as_it_was() -> None:
     assert mlxtui("cluster", "add", "127.0.0.1").returncode == 0
     before = hosts_path().read_bytes()
