@@ -106,9 +106,17 @@ def report_problems(report: dict[str, Any] | None) -> list[str]:
 
 def support_problems(config: dict[str, Any], files: list[str], **card: Any) -> list[str]:
     """The shared support verdict (mlxtui.services.support, the one Inspect shows), weights format included."""
-    from mlxtui.services.support import verdict
+    from mlxtui.services import support
 
-    return list(verdict(config, files, **card).problems)
+    try:
+        return list(support.verdict(config, files, **card).problems)
+    except (TypeError, ValueError, AttributeError, KeyError) as error:
+        # the verdict's notes choked on a value of the wrong type; its problems (validated first) still stand
+        try:
+            problems = list(support.support_problems(config, files))
+        except (TypeError, ValueError, AttributeError, KeyError):
+            problems = []
+        return problems or [f"config.json holds a value of the wrong type ({type(error).__name__}: {error})"]
 
 
 def _read_config(folder: Path, where: str) -> dict[str, Any]:

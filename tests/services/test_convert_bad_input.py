@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mlxtui.services import Context
 from mlxtui.services.convert import ConvertOptions, ConvertService
-from mlxtui.services.errors import MlxtuiError
+from mlxtui.services.bounded import BadFileError
+from mlxtui.services.errors import InvalidInputError, MlxtuiError, NotFoundError, UnsupportedModelError
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -70,6 +71,12 @@ def _model_type_number(folder: Path) -> None:
     _break_config(folder, json.dumps(config))
 
 
+def _architectures_number(folder: Path) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    config["architectures"] = 1
+    _break_config(folder, json.dumps(config))
+
+
 @pytest.mark.parametrize(("breaker", "says", "code"), [
     (_bigint, "integer of 5000 digits", 6),
     (_deep, "nests deeper than", 6),
@@ -77,6 +84,7 @@ def _model_type_number(folder: Path) -> None:
     (_header_list, "header must be a JSON object", 6),
     (_header_string_shape, "has a shape that is not a list of sizes", 6),
     (_model_type_number, "model_type", 2),
+    (_architectures_number, "architectures", UnsupportedModelError.exit_code),  # once a TypeError in the verdict
 ])
 def test_a_broken_local_model_gives_one_line_and_writes_nothing(
     make_tiny_model, isolated_home: Path, breaker, says: str, code: int
@@ -159,3 +167,25 @@ async def test_any_safetensors_header_gives_a_plan_or_one_clear_error(
     except MlxtuiError as error:
         assert str(error) and "\n" not in str(error)
     _nothing_written(isolated_home)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(config=_config)
+@example(config={"model_type": "llama", "architectures": 1})
+def test_any_config_json_at_the_command_line_gives_one_line_or_a_conversion(
+    make_tiny_model, isolated_home: Path, config: object
+) -> None:
+    """The CLI: a refused config.json is one line with a documented exit code and leaves nothing behind."""
+    folder = make_tiny_model("cli-fuzz")
+    (folder / "config.json").write_text(json.dumps(config))
+    jobs = isolated_home / "data" / "mlxtui" / "jobs"
+    before = set(jobs.iterdir()) if jobs.exists() else set()
+    result = _mlxtui("convert", "--hf-path", str(folder), "-q")
+    if (set(jobs.iterdir()) if jobs.exists() else set()) != before:
+        return  # the checks passed and a job ran (its outcome is covered elsewhere)
+    codes = {InvalidInputError.exit_code, BadFileError.exit_code, UnsupportedModelError.exit_code, NotFoundError.exit_code, 1}
+    assert result.returncode in codes, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mlxtui: ") and "Traceback" not in result.stderr, result.stderr
+    models = isolated_home / "data" / "models" / "mlx"
+    assert not models.exists() or not any(models.iterdir())
