@@ -187,3 +187,30 @@ def test_cluster_run_from_the_cli_leaves_no_rank_when_interrupted_or_killed(
     while rank_processes(model) and time.monotonic() < deadline:
         time.sleep(0.2)  # polling a condition, bounded: the supervisor stops the ranks on its own
     assert rank_processes(model) == []
+
+
+def test_chat_with_hosts_prints_chats_json_plus_ranks_and_split(cluster_models: dict[str, Path], tmp_path: Path) -> None:
+    import json
+    import sys
+
+    model = cluster_models["qwen2"]
+    hosts = tmp_path / "hosts.json"
+    hosts.write_text(json.dumps([{"ssh": "127.0.0.1"}, {"ssh": "127.0.0.1"}]))  # mlx.launch also takes a bare list
+    done = subprocess.run([sys.executable, "-m", "mlxtui", "chat", str(model), "--hosts", str(hosts), "--prompt", PROMPT,
+                           "--max-tokens", "12", "--temp", "0", "--json"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["ranks"] == 2 and document["split"] == "pipeline"
+    assert document["reply"] == single_process_text(model, PROMPT, 12)
+    assert {"prompt_tokens", "generation_tps", "ttft_s", "generation_tokens", "finish_reason"} <= set(document)
+    assert rank_processes(model) == []
+    forced = subprocess.run([sys.executable, "-m", "mlxtui", "chat", str(model), "--hosts", str(hosts), "--split",
+                              "tensor", "--prompt", "hi", "--json"], capture_output=True, text=True, timeout=600)
+    # the qwen2 fixture has 4 heads, 2 kv heads and 256 intermediate: tensor over 2 works; a 3-rank file does not
+    assert forced.returncode == 0 and json.loads(forced.stdout)["split"] == "tensor", forced.stderr
+    hosts.write_text(json.dumps([{"ssh": "127.0.0.1"}] * 3))
+    three = subprocess.run([sys.executable, "-m", "mlxtui", "chat", str(model), "--hosts", str(hosts), "--split",
+                            "tensor", "--prompt", "hi", "--json"], capture_output=True, text=True, timeout=600)
+    assert three.returncode == 1 and three.stdout == ""
+    lines = three.stderr.strip().splitlines()
+    assert len(lines) == 1 and "tensor parallelism over 3 ranks needs num_attention_heads (4) divisible by 3" in lines[0]
