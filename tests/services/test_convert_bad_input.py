@@ -129,7 +129,7 @@ _config = st.one_of(
 )
 
 
-@settings(max_examples=40, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(config=_config)
 async def test_any_config_json_gives_a_plan_or_one_clear_error_and_writes_nothing(
     make_tiny_model, isolated_home: Path, config: object
@@ -154,7 +154,7 @@ _header = st.one_of(
 )
 
 
-@settings(max_examples=40, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(header=_header)
 async def test_any_safetensors_header_gives_a_plan_or_one_clear_error(
     make_tiny_model, isolated_home: Path, header: object
