@@ -42,12 +42,13 @@ def _batches(n: int, size: int) -> list[tuple[int, int]]:
 
 
 def _speed(model: Any, tokenizer: Any, prompt: list[int], gen_tokens: int, trials: int) -> dict[str, float]:
-    """Mean prompt and generation tokens/s and time to first token over `trials` runs (after one warm-up)."""
+    """Mean prompt and generation tokens/s and time to first token over `trials` runs, after one warm-up run
+    of the same size (as mlx_lm.benchmark does)."""
     import mlx.core as mx
     from mlx_lm import stream_generate
 
     tokenizer._eos_token_ids = set()  # as mlx_lm.benchmark: never stop early
-    for _ in stream_generate(model, tokenizer, prompt[:16], max_tokens=2):
+    for _ in stream_generate(model, tokenizer, prompt, max_tokens=gen_tokens):  # warm-up: the same run, as it does
         pass
     runs = []
     for _ in range(trials):

@@ -282,3 +282,54 @@ async def test_a_hub_source_is_checked_before_its_weights_are_downloaded(hub_ctx
     with pytest.raises(NotFoundError):
         await service.plan("alice/no-such-model", "4bit", out_dir=tmp_path / "out")
     assert not list(plan.folder.glob("*.safetensors")) and not (tmp_path / "out").exists()
+
+
+# -- the lab as a detached job -----------------------------------------------------------------------
+
+
+async def _follow_all(jobs: Any, job_id: str) -> list[object]:
+    return [event async for event in jobs.follow(job_id)]
+
+
+async def test_detached_lab_job_runs_in_its_own_session_and_can_be_followed(shared: dict[str, Any],
+                                                                           tmp_path: Path) -> None:
+    from mlxtui.services.lab_jobs import LabJobs
+
+    root = shared["root"]
+    service = LabService(Context(endpoint="http://127.0.0.1:9"), cache_root=root / "cache")
+    plan = await service.plan(str(TRAINED_MODEL), "8bit", seq_len=SEQ_LEN, max_sequences=MAX_SEQ, out_dir=root / "out")
+    jobs = LabJobs(service.ctx, root=tmp_path / "labs")
+    job_id = jobs.start(plan, prompt_tokens=32, gen_tokens=8, trials=1)
+    pid = jobs.state(job_id)["pid"]
+    assert os.getsid(pid) == pid  # its own session: a closed terminal or SSH connection does not reach it
+    events = await _follow_all(jobs, job_id)
+    assert isinstance(events[-1], LabFinished)
+    assert [r["name"] for r in events[-1].result["variants"]] == ["8bit"]
+    # a follower that comes later (a new mlxtui) replays the same events
+    again = await _follow_all(jobs, job_id)
+    assert again[-1].result == events[-1].result and jobs.state(job_id)["state"] == "done"
+
+
+async def test_cancelled_lab_job_leaves_no_half_written_variant(shared: dict[str, Any], tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlxtui.services.lab_jobs import LabJobEnded, LabJobs
+
+    monkeypatch.setenv("MLXTUI_LAB_SLOWDOWN_S", "60")
+    service = LabService(Context(endpoint="http://127.0.0.1:9"), cache_root=shared["root"] / "cache")
+    out = tmp_path / "out"
+    plan = await service.plan(str(TRAINED_MODEL), "2bit-gptq", seq_len=SEQ_LEN, max_sequences=MAX_SEQ, out_dir=out)
+    partial = out / f".{plan.outputs[0].name}.partial-lab"
+    jobs = LabJobs(service.ctx, root=tmp_path / "labs")
+    job_id = jobs.start(plan)
+    seen: list[object] = []
+    async with aclosing(jobs.follow(job_id)) as events:
+        async for event in events:
+            seen.append(event)
+            if isinstance(event, LabProgress) and event.stage == "build" and event.done == 3:
+                assert partial.is_dir()
+                await asyncio.to_thread(jobs.cancel, job_id)
+            if isinstance(event, LabJobEnded):
+                break
+    assert isinstance(seen[-1], LabJobEnded) and seen[-1].state == "cancelled"
+    assert not partial.exists() and not plan.outputs[0].exists()
+    assert jobs.state(job_id)["state"] == "cancelled"

@@ -9,6 +9,7 @@ Enter on a row opens that variant in Chat.
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import aclosing
 from typing import Any
 
@@ -68,6 +69,7 @@ class LabPane(ReportsFailures, Vertical):
         self.sort_key = "bytes"
         self.sort_reverse = False
         self.running = False
+        self.job_id: str | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="lab-form"):
@@ -99,39 +101,73 @@ class LabPane(ReportsFailures, Vertical):
         self.run_lab(source, self.query_one("#lab-variants", Input).value, self.query_one("#lab-data", Input).value.strip() or None)
 
     def action_stop(self) -> None:
-        if self.running:
-            self.workers.cancel_group(self, "lab")
-            self._status("Stopped; nothing half-built was kept.")
+        if self.running and self.job_id:
+            self._cancel(self.job_id)
         else:
             self.app.action_leave_field()  # type: ignore[attr-defined]
 
+    @work(group="lab-cancel", thread=True, exit_on_error=False)
+    def _cancel(self, job_id: str) -> None:
+        from mlxtui.services.lab_jobs import LabJobs
+
+        self.app.call_from_thread(self._status, "Stopping…")
+        LabJobs(self.app.ctx).cancel(job_id)  # type: ignore[attr-defined]
+
+    def on_show(self) -> None:
+        # a lab started earlier (by this app, or one that was closed) may still run: follow it again
+        if not self.running:
+            self._reattach()
+
+    @work(exclusive=True, group="lab", exit_on_error=False)
+    async def _reattach(self) -> None:
+        from mlxtui.services.lab_jobs import LabJobs
+
+        jobs = LabJobs(self.app.ctx)  # type: ignore[attr-defined]
+        job_id = await asyncio.to_thread(jobs.latest_active)
+        if job_id is not None:
+            await self._follow(jobs, job_id)
+
     @work(exclusive=True, group="lab", exit_on_error=False)
     async def run_lab(self, source: str, variants: str, data: str | None) -> None:
-        """Plan (one sentence on a bad input, before any work), then run and show each row as it comes."""
-        from mlxtui.services.lab import LabFinished, LabProgress, LabReferenceReady, LabService, LabVariantMeasured
+        """Plan (one sentence on a bad input, before any work), then start the lab as a detached job and follow it."""
+        from mlxtui.services.lab import LabService
+        from mlxtui.services.lab_jobs import LabJobs
 
-        service = LabService(self.app.ctx)  # type: ignore[attr-defined]
-        self.running = True
+        self.running = True  # from the first check on: showing the pane again must not replace this worker
         try:
             self._status("Checking…")
-            plan = await service.plan(source, variants, data=data)
-            rows: list[dict[str, Any]] = []
-            async with aclosing(service.run(plan)) as events:
+            plan = await LabService(self.app.ctx).plan(source, variants, data=data)  # type: ignore[attr-defined]
+        except MlxtuiError as error:
+            self.running = False
+            self._status(str(error))
+            self.notify(printable(str(error)), severity="error", markup=False)
+            return
+        jobs = LabJobs(self.app.ctx)  # type: ignore[attr-defined]
+        job_id = await asyncio.to_thread(jobs.start, plan)
+        await self._follow(jobs, job_id)
+
+    async def _follow(self, jobs: Any, job_id: str) -> None:
+        """Show a lab job's events; leaving (closing the app) leaves the job running."""
+        from mlxtui.services.lab import LabFinished, LabProgress, LabReferenceReady, LabVariantMeasured
+        from mlxtui.services.lab_jobs import LabJobEnded
+
+        self.running, self.job_id = True, job_id
+        try:
+            async with aclosing(jobs.follow(job_id)) as events:
                 async for event in events:
                     match event:
                         case LabProgress(stage=stage, variant=variant, done=done, total=total):
                             where = f" {variant}" if variant else ""
                             amount = f" {done:g}/{total:g}" if total else ""
-                            self._status(f"{stage}{where}{amount}")
+                            self._status(f"{stage}{where}{amount} · Esc stops")
                         case LabReferenceReady(perplexity=ppl, cached=cached):
                             self._status(f"reference perplexity {ppl:.3f} ({'cached' if cached else 'computed'})")
                         case LabVariantMeasured(row=row):
-                            rows.append(row)
+                            self._status(f"{row['name']} measured: KL {row['kl_mean']:.4f}")
                         case LabFinished(result=result):
                             self.show_result(result)
-        except MlxtuiError as error:
-            self._status(str(error))
-            self.notify(printable(str(error)), severity="error", markup=False)
+                        case LabJobEnded(message=message):
+                            self._status(message)
         finally:
             self.running = False
 
