@@ -87,7 +87,7 @@ def format_report(data: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     """Print the report; exit 0 if convertible, 2 if not, 1 (via MlxtuiError) if it could not be inspected."""
-    from mlxtui.services.errors import GatedError
+    from mlxtui.services.errors import GatedError, UnsupportedModelError
     from mlxtui.services.events import Notice
     from mlxtui.services.inspect import InspectReport, InspectService
 
@@ -114,5 +114,5 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         return GatedError.exit_code
     if not report.supported:
         print(f"mlxtui: {_p(report.repo_id)} cannot be converted: {_p(report.problems[0])}", file=sys.stderr)
-        return 2
+        return UnsupportedModelError.exit_code
     return 0

@@ -65,6 +65,7 @@ class InvalidInputError(MlxtuiError):
 
 
 class UnsupportedModelError(MlxtuiError):
+    exit_code = 7
     kind = "unsupported"
 
 
@@ -98,6 +99,7 @@ EXIT_CODES = {
     4: "not allowed: no token, a refused token, or a gated repo without access",
     5: "offline or rate limited: the Hub could not be reached or kept refusing",
     6: "a file from the Hub or disk is malformed, too large or hostile",
+    7: "the model was read, and the installed mlx-lm cannot convert or load it",
     70: "an unexpected internal error (the log file has the details)",
     130: "interrupted or cancelled by the user",
 }

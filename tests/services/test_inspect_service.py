@@ -158,7 +158,7 @@ def test_cli_inspect_json(hub, capsys: pytest.CaptureFixture[str]) -> None:
 def test_cli_inspect_unsupported_exits_2_with_reason(hub, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["--endpoint", hub.url, "inspect", "fancylabs/FancyNet-tiny"])
     out, err = capsys.readouterr()
-    assert code == 2 and "NOT convertible" in out
+    assert code == 7 and "NOT convertible" in out
     assert err.strip().count("\n") == 0 and "cannot be converted" in err
 
 
