@@ -294,13 +294,23 @@ def _daemon_future(runner: Callable[[], Any]) -> asyncio.Future[Any]:
     return future
 
 
+async def reporting(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+    """`in_thread` for a call that reports as it goes: runs `fn(emit, *args, **kwargs)` and yields every event it
+    passes to `emit` (and the Notices it causes) in order, then `Result(value)` (or raises)."""
+    async for event in _bridge(fn, args, kwargs, daemon=False, emit=True):
+        yield event
+
+
+__all__.append("reporting")
+
+
 async def _bridge(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], *,
-                  daemon: bool) -> AsyncIterator[Notice | Result]:
+                  daemon: bool, emit: bool = False) -> AsyncIterator[Any]:
     _install_filter()
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Notice] = asyncio.Queue()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
 
-    def post(notice: Notice) -> None:
+    def post(notice: Any) -> None:
         try:
             loop.call_soon_threadsafe(queue.put_nowait, notice)
         except RuntimeError:
@@ -310,7 +320,7 @@ async def _bridge(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[st
         ident = threading.get_ident()
         _listeners[ident] = post
         try:
-            return fn(*args, **kwargs)
+            return fn(post, *args, **kwargs) if emit else fn(*args, **kwargs)
         finally:
             _listeners.pop(ident, None)
 
