@@ -42,6 +42,7 @@ from mlxtui.services.convert_plan import (
     check_disk,
     check_outputs,
     check_support,
+    check_writable,
     disk_free,
     free_output,
     inspect_local,
@@ -170,6 +171,7 @@ class ConvertService:
         outs = list(outputs or [])
         outs += [None] * (len(variants) - len(outs))
         plan = check_outputs(plan, variants, outs, self.default_output, self.reserved_outputs())
+        check_writable(self.root / "job", f"The jobs folder ({self.root})")
         plan = replace(plan, revision=revision)
         return await asyncio.to_thread(check_disk, plan, hub_cache_dir())
 
@@ -218,6 +220,7 @@ class ConvertService:
 
         Hand it to `start_sync(plan, warm)`, or to `abandon(warm)` when the plan fails. The command line uses
         this so the conversion does not wait for a second interpreter's start-up."""
+        check_writable(self.root / "job", f"The jobs folder ({self.root})")
         job_id = jobstore.new_job_id()
         folder = self.root / job_id
         folder.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,7 @@ __all__ = [
     "inspect_repo",
     "check_outputs",
     "check_disk",
+    "check_writable",
     "absolute",
 ]
 
@@ -187,7 +188,7 @@ def inspect_repo(ctx: Any, repo_id: str, revision: str | None) -> tuple[ConvertP
         if "config.json" not in siblings:
             raise InvalidInputError(f"{repo_id} has no config.json, so it is not a model mlx-lm can convert.")
         cache = hub_cache_dir()
-        _check_writable(cache / "download", f"The download into the Hugging Face cache ({cache})")
+        check_writable(cache / "download", f"The download into the Hugging Face cache ({cache})")
         config_path = hf_hub_download(repo_id, "config.json", revision=info.sha, endpoint=ctx.endpoint,
                                       token=resolve_token(ctx) or False)
     except MlxtuiError:
@@ -207,19 +208,21 @@ def inspect_repo(ctx: Any, repo_id: str, revision: str | None) -> tuple[ConvertP
     return plan, sorted(siblings), library if isinstance(library, str) else None
 
 
-def _check_writable(output: Path, what: str = "") -> None:
-    """Refuse an output that cannot be created: under a file, or in a folder we may not write (read-only disk)."""
+def check_writable(output: Path, what: str = "") -> None:
+    """Refuse a folder that cannot be created: under a file, or where we may not write (a read-only disk).
+    `what` names it for people (default: the path itself, an output folder)."""
+    hint = ("Choose another output folder (Settings: convert.output_dir)." if not what else
+            "Point HF_HOME (or HF_HUB_CACHE) at a writable folder." if "cache" in what else
+            "Point XDG_DATA_HOME at a writable folder.")
     what = what or str(output)
     parent = _existing(output.parent)
     if not parent.is_dir():
-        raise InvalidInputError(f"{what} can't be created: {parent} is a file, not a folder. Choose another output folder.")
+        raise InvalidInputError(f"{what} can't be created: {parent} is a file, not a folder. {hint}")
     try:
         with tempfile.TemporaryFile(dir=parent, prefix=".mlxtui-write-check-"):
             pass
     except OSError as error:
         why = "it is on a read-only disk" if error.errno == errno.EROFS else (error.strerror or str(error)).lower()
-        hint = ("Choose another output folder (Settings: convert.output_dir)." if what == str(output) else
-                "Point HF_HOME (or HF_HUB_CACHE) at a writable folder.")
         raise InvalidInputError(f"{what} can't be created: {parent} is not writable ({why}). {hint}") from None
 
 
@@ -240,7 +243,7 @@ def check_outputs(plan: ConvertPlan, variants: list[ConvertOptions], outputs: li
                 )
             if path in taken or path in {p for _, p in chosen}:
                 raise InvalidInputError(f"Another conversion is already writing {path}; choose another folder.")
-        _check_writable(path)
+        check_writable(path)
         taken.add(path)
         chosen.append((options, path))
     return replace(plan, variants=tuple(chosen))
@@ -251,7 +254,7 @@ def check_disk(plan: ConvertPlan, cache: Path) -> ConvertPlan:
     from mlxtui.services.sizes import estimate_bytes
 
     if plan.download_bytes:
-        _check_writable(cache / "download", f"The download into the Hugging Face cache ({cache})")
+        check_writable(cache / "download", f"The download into the Hugging Face cache ({cache})")
     download = int(plan.download_bytes * DISK_MARGIN)
     # bytes needed per disk: each output on the disk of its folder, the download on the cache's
     needs: dict[int, list[Any]] = {}

@@ -295,3 +295,16 @@ def test_escape_sequences_in_names_reach_the_terminal_only_as_visible_text(make_
     assert "\x1b" not in result.stderr and "^[]0;pwned^G^[[2J" in result.stderr
     listed = _mlxtui("jobs")
     assert listed.returncode == 0 and "\x1b" not in listed.stdout and "^[[2J" in listed.stdout
+
+
+def test_a_jobs_folder_that_cannot_be_created_is_refused_before_anything_runs(make_tiny_model, isolated_home: Path) -> None:
+    src = make_tiny_model("tiny")
+    (isolated_home / "data" / "mlxtui").mkdir(parents=True)
+    (isolated_home / "data" / "mlxtui" / "jobs").write_text("a file where the jobs folder goes")
+    result = _mlxtui("convert", "--hf-path", str(src), "-q")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "The jobs folder" in lines[0] and "is a file, not a folder" in lines[0], result.stderr
+    assert (isolated_home / "data" / "mlxtui" / "jobs").read_text() == "a file where the jobs folder goes"
+    models = isolated_home / "data" / "models" / "mlx"
+    assert not models.exists() or not any(models.iterdir())

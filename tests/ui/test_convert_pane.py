@@ -235,3 +235,24 @@ async def test_reopening_mlxtui_reattaches_to_a_running_job(make_tiny_model, mon
         await wait_until(pilot, lambda: "done." in text(pane, "#convert-job"))
         assert "✓ 4bit · " in text(pane, "#convert-results")
         assert jobstore.load_job(job.dir).state == "done"
+
+
+async def test_an_unexpected_failure_is_reported_and_the_status_leaves_checking(
+    make_tiny_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug (not an MlxtuiError) in the service: the app's one failure handler reports it, and the pane's
+    status line says it failed instead of staying on 'Checking…'."""
+
+    async def broken_start(self, plan):  # our own service, made to fail as a bug would
+        raise RuntimeError("a bug in start")
+
+    monkeypatch.setattr(ConvertService, "start", broken_start)
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_convert(app, pilot)
+        pane.prefill(str(make_tiny_model("tiny")))
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: text(pane, "#convert-job").startswith("Failed:"))
+        assert "a bug in start" in text(pane, "#convert-job")
+        assert any("a bug in start" in str(n.message) for n in app._notifications)

@@ -352,6 +352,11 @@ class ConvertPane(ReportsFailures, Vertical):
             return
         self.notify(job.message or "Cancelled.", title="Convert")
 
+    def worker_failed(self, worker: Any, message: str) -> None:
+        """The app reported a worker of this pane that died: the status line says so instead of 'Checking…'."""
+        if worker.group in ("convert", "convert-cancel"):
+            self.query_one("#convert-job", Static).update(f"Failed: {printable(message, newlines=False)}")
+
     # -- running ----------------------------------------------------------------------------------
 
     @work(exclusive=True, group="convert", exit_on_error=False)
