@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("path", metavar="PATH", help="the MLX model folder")
     parser.add_argument("--from", dest="source", metavar="REPO", help="the original model (default: from mlxtui-provenance.json)")
-    parser.add_argument("--repo", metavar="REPO_ID", help="the repo id the usage snippet loads (default: the folder name)")
+    parser.add_argument("--repo", metavar="REPO_ID", help="the repo id it will be uploaded to: the title, the usage "
+                        "snippet and links follow it, also in a card you edited (default: the folder name)")
     parser.add_argument("--check", action="store_true", help="lint only; exit 1 on errors")
     parser.add_argument("--regenerate", action="store_true", help="rewrite the body even when it has text")
     parser.set_defaults(func=run)
@@ -55,12 +56,19 @@ async def _run(args: argparse.Namespace, ctx: Context) -> int:
         if not problems:
             print("README.md: ok")
         return 1 if errors else 0
+    if args.repo:
+        from mlxtui.services.modelfolder import validate_repo_id
+
+        args.repo = validate_repo_id(args.repo, namespaced=True)
     existing = service.read_card(folder)
+    changes: list[str] = []
     text, notes = await service.build(
-        folder, source=source, existing=existing, repo_id=args.repo, regenerate_body=args.regenerate
+        folder, source=source, existing=existing, repo_id=args.repo, regenerate_body=args.regenerate, changes=changes
     )
     for note in notes:
         print(f"note: {printable(note, newlines=False)}", file=sys.stderr)
+    for change in changes:
+        print(f"README.md: changed the {printable(change, newlines=False)}")
     if text == existing:
         print(f"{folder}/README.md: already up to date")
     else:

@@ -24,6 +24,8 @@ from mlxtui.services.card_build import (
     KEPT_SOURCE_KEYS,
     build_card,
     generate_body,
+    public_hub_url,
+    retarget_body,
     system_role_check,
     template_rejects_system,
 )
@@ -56,6 +58,8 @@ __all__ = [
     "set_metadata",
     "build_card",
     "generate_body",
+    "retarget_body",
+    "public_hub_url",
     "lint_card",
     "read_provenance",
     "system_role_check",
@@ -275,8 +279,11 @@ class CardService:
         existing: str | None = None,
         repo_id: str | None = None,
         regenerate_body: bool = False,
+        changes: list[str] | None = None,
     ) -> tuple[str, list[str]]:
-        """Build README text for `folder` (fetching the source card); returns (text, notes for the user)."""
+        """Build README text for `folder` (fetching the source card); returns (text, notes for the user).
+
+        With `repo_id`, the generated parts of an existing body follow it; each change goes to `changes`."""
         folder = self.check_folder(folder)
         provenance = read_provenance(folder)
         source = source or (provenance or {}).get("source")
@@ -293,8 +300,20 @@ class CardService:
             repo_id=repo_id,
             endpoint=self.ctx.endpoint,
             regenerate_body=regenerate_body,
+            changes=changes,
         )
         return text, notes
+
+    def retarget(self, text: str, repo_id: str) -> tuple[str, list[str]]:
+        """The card text with its generated parts (title, usage snippet, local-Hub links) moved to `repo_id`;
+        the front matter and the user's own words are kept as they are. Returns (text, changes)."""
+        parsed = split_card(text)
+        if not parsed.body.strip():
+            return text, []
+        body, changes = retarget_body(parsed.body, repo_id, self.ctx.endpoint)
+        if not changes:
+            return text, []
+        return text[: len(text) - len(parsed.body)] + body if text.endswith(parsed.body) else text, changes
 
     async def hub_facts(self, text: str, source: str | None = None) -> tuple[str | None, bool | None, list[str]]:
         """(license of the original, whether base_model exists on the Hub, notes) for lint_card."""

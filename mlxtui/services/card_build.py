@@ -24,7 +24,15 @@ from mlxtui.services.modelfolder import (
 )
 from mlxtui.services.template_check import chat_template_dry_run
 
-__all__ = ["KEPT_SOURCE_KEYS", "generate_body", "build_card", "system_role_check", "template_rejects_system"]
+__all__ = [
+    "KEPT_SOURCE_KEYS",
+    "generate_body",
+    "build_card",
+    "retarget_body",
+    "public_hub_url",
+    "system_role_check",
+    "template_rejects_system",
+]
 
 #: metadata carried over from the source model's card (everything else there describes the original)
 KEPT_SOURCE_KEYS = ("language", "license", "license_name", "license_link", "tags", "datasets", "pipeline_tag")
@@ -76,11 +84,60 @@ def _is_hub_source(source: str | None) -> bool:
     return bool(source) and is_repo_id(source) and public_source(source) == source and not Path(source).exists()
 
 
+#: a Hub on this machine (the demo, tests): its URL changes every run and means nothing to a reader
+_LOOPBACK = re.compile(r"^https?://(?:127(?:\.\d{1,3}){3}|localhost|\[::1\]|0\.0\.0\.0)(?::\d+)?/?$", re.IGNORECASE)
+
+
+def public_hub_url(endpoint: str) -> str | None:
+    """The Hub's URL as a card may print it, or None for a Hub on this machine (the demo's port changes
+    every run): then repos are named by their id only."""
+    endpoint = endpoint.rstrip("/")
+    return None if _LOOPBACK.match(endpoint) else endpoint
+
+
 def _source_link(source: str, endpoint: str) -> str:
-    """A repo id as a link; a local folder by its name only (issue 11: never the user's home path)."""
+    """A repo id as a link (a bare id on a local Hub); a local folder by its name only (never a home path)."""
     if _is_hub_source(source):
-        return f"[{source}]({endpoint.rstrip('/')}/{source})"
+        public = public_hub_url(endpoint)
+        return f"[{source}]({public}/{source})" if public else f"`{source}`"
     return public_source(source) or "a local folder"
+
+
+_SNIPPET = re.compile(r'^model, tokenizer = load\("([^"\n]*)"\)', re.MULTILINE)
+_LOCAL_LINK = re.compile(
+    r"\[([^\]\n]+)\]\((https?://(?:127(?:\.\d{1,3}){3}|localhost|\[::1\]|0\.0\.0\.0)(?::\d+)?)/([^)\s]+)\)",
+    re.IGNORECASE,
+)
+
+
+def retarget_body(body: str, repo_id: str | None, endpoint: str) -> tuple[str, list[str]]:
+    """The generated parts of a card body moved to `repo_id` (the repo it will be uploaded to): the title,
+    the `load("…")` snippet and links to a Hub on this machine. Everything else (the user's own words) is
+    kept byte for byte. Returns (body, one sentence per change) so the user sees what changed."""
+    changes: list[str] = []
+    found = _SNIPPET.search(body)
+    old = found.group(1) if found else None
+    if repo_id and old is not None and old != repo_id:
+        body = body.replace(f'load("{old}")', f'load("{repo_id}")')
+        changes.append(f'usage snippet: load("{repo_id}") (was load("{old}"))')
+        title = re.search(r"^# (.+)$", body, re.MULTILINE)
+        if title and title.group(1).strip() in (old, old.split("/")[-1]):
+            body = body[: title.start()] + f"# {repo_id}" + body[title.end():]
+            changes.append(f"title: {repo_id} (was {title.group(1).strip()})")
+    public = public_hub_url(endpoint)
+
+    def relink(match: re.Match[str]) -> str:
+        text, repo = match.group(1), match.group(3)
+        if text != repo:  # not one of ours: a link the user wrote
+            return match.group(0)
+        return f"[{repo}]({public}/{repo})" if public else f"`{repo}`"
+
+    relinked, count = _LOCAL_LINK.subn(relink, body)
+    if relinked != body:
+        changes.append(f"{count} link{'s' if count != 1 else ''} to a Hub on this machine "
+                       + (f"now point at {public}" if public else "now name the repo id only"))
+        body = relinked
+    return body, changes
 
 
 def generate_body(
@@ -99,8 +156,7 @@ def generate_body(
     options = _dict((provenance or {}).get("options"))
     versions = _dict((provenance or {}).get("versions"))
     name = repo_id or folder.name
-    title = name.split("/")[-1]
-    lines = [f"# {title}", ""]
+    lines = [f"# {name}", ""]
 
     quantized = is_quantized(config, provenance)
     quant = config.get("quantization") if isinstance(config.get("quantization"), dict) else {}
@@ -194,13 +250,15 @@ def build_card(
     repo_id: str | None = None,
     endpoint: str = "https://huggingface.co",
     regenerate_body: bool = False,
+    changes: list[str] | None = None,
 ) -> str:
     """README.md text for an MLX folder.
 
     Metadata: the source card's kept keys, overridden by the existing README's (the user's edits win),
     then `library_name: mlx`, the `mlx` tag, `base_model` and `base_model_relation: quantized` when
     quantized. Body: the existing one when it has text (a card the user edited is never rewritten),
-    else a generated one. Raises CardError when the existing README's YAML is broken, so nothing is lost.
+    else a generated one, whose generated parts follow `repo_id` (`retarget_body`; each change is added to
+    `changes`). The existing front matter's unchanged lines, comments included, are kept. Raises CardError when the existing README's YAML is broken, so nothing is lost.
     """
     folder = Path(folder)
     provenance = provenance if provenance is not None else read_provenance(folder)
@@ -232,6 +290,10 @@ def build_card(
         meta["pipeline_tag"] = source_meta["pipeline_tag"]
 
     body = existing_parsed.body if existing_parsed else ""
+    if body.strip() and not regenerate_body:
+        body, moved = retarget_body(body, repo_id, endpoint)
+        if changes is not None:
+            changes += moved
     if regenerate_body or not body.strip():
         body = generate_body(
             folder,
@@ -241,5 +303,8 @@ def build_card(
             repo_id=repo_id,
             endpoint=endpoint,
         )
+    if existing_parsed is not None and existing_parsed.present and meta == existing_meta and existing is not None \
+            and body == existing_parsed.body:
+        return existing  # nothing to change: byte for byte as it was
     # written by huggingface_hub's ModelCardData, so the keys are what the Hub's own client writes
-    return render_card(meta, body)
+    return render_card(meta, body, like=existing_parsed)

@@ -22,6 +22,7 @@ __all__ = [
     "parse_front_matter",
     "card_data",
     "render_card",
+    "merge_yaml",
     "with_metadata",
     "base_models",
     "first_base_model",
@@ -129,22 +130,75 @@ def card_data(text: str | None) -> dict[str, Any]:
     return parsed.meta or {}
 
 
-def render_card(meta: dict[str, Any], body: str) -> str:
-    """Front matter plus body as huggingface_hub's ModelCard writes it ("---\\n<yaml>\\n---\\n<body>").
-
-    Empty values (None, "", []) are left out; no metadata gives the body alone.
-    """
+def _yaml_of(clean: dict[str, Any]) -> str:
+    """YAML for metadata as huggingface_hub's ModelCardData writes it (what it refuses to hold, as it was)."""
     from huggingface_hub import ModelCardData
 
-    body = body.lstrip("\r\n")
-    clean = {k: v for k, v in meta.items() if v is not None and v != [] and v != ""}
-    if not clean:
-        return body
     data = ModelCardData(ignore_metadata_errors=True, **clean)
     dropped = {k: v for k, v in clean.items() if k not in data.to_dict()}
-    for key, value in dropped.items():  # what ModelCardData refuses to hold is written as it was
+    for key, value in dropped.items():
         setattr(data, key, value)
-    yaml_text = data.to_yaml(original_order=list(clean))
+    return data.to_yaml(original_order=list(clean))
+
+
+def _clean(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if v is not None and v != [] and v != ""}
+
+
+def _top_level_blocks(yaml_text: str) -> list[tuple[str | None, list[str]]]:
+    """The YAML's lines grouped by top-level key: (key, lines); comment and blank lines at column 0 are
+    blocks of their own (key None), so they survive any change to the keys around them."""
+    blocks: list[tuple[str | None, list[str]]] = []
+    for line in yaml_text.split("\n"):
+        stripped = line.strip()
+        starts_key = bool(line) and line[0] not in " \t-#" and ":" in line
+        if starts_key:
+            blocks.append((line.split(":", 1)[0].strip().strip("'\""), [line]))
+        elif not stripped or line.startswith("#") or not blocks:
+            blocks.append((None, [line]))
+        else:
+            blocks[-1][1].append(line)
+    return blocks
+
+
+def merge_yaml(old: FrontMatter, meta: dict[str, Any]) -> str | None:
+    """The YAML of `old` changed to hold `meta`, keeping every line that did not change: comments, key order
+    and the user's own formatting. Only keys whose value changed are rewritten (by ModelCardData); new keys
+    go at the end. None when that cannot be done safely (the caller then renders the whole front matter)."""
+    if old.meta is None or not old.present:
+        return None
+    clean = _clean(meta)
+    lines: list[str] = []
+    seen: set[str] = set()
+    for key, block in _top_level_blocks(old.yaml_text):
+        if key is None:
+            lines += block
+        elif key in seen or key not in old.meta:
+            return None  # a key written twice, or one YAML reads differently: not ours to guess
+        elif key not in clean:
+            seen.add(key)
+        else:
+            seen.add(key)
+            lines += block if clean[key] == old.meta.get(key) else _yaml_of({key: clean[key]}).split("\n")
+    added = {k: v for k, v in clean.items() if k not in seen}
+    if added:
+        lines += _yaml_of(added).split("\n")
+    merged = "\n".join(lines).strip("\n")
+    check = parse_front_matter(f"---\n{merged}\n---\n")
+    return merged if check.meta is not None and _clean(check.meta) == clean else None
+
+
+def render_card(meta: dict[str, Any], body: str, like: FrontMatter | None = None) -> str:
+    """Front matter plus body as huggingface_hub's ModelCard writes it ("---\\n<yaml>\\n---\\n<body>").
+
+    Empty values (None, "", []) are left out; no metadata gives the body alone. With `like` (the card's
+    current front matter), unchanged lines are kept as they were, comments included (see `merge_yaml`).
+    """
+    body = body.lstrip("\r\n")
+    clean = _clean(meta)
+    if not clean:
+        return body
+    yaml_text = (merge_yaml(like, clean) if like is not None else None) or _yaml_of(clean)
     return f"---\n{yaml_text}\n---\n\n{body}" if body else f"---\n{yaml_text}\n---\n"
 
 
@@ -161,7 +215,7 @@ def with_metadata(text: str, key: str, value: Any) -> str | None:
         meta[key] = value
     if not parsed.present:
         return render_card(meta, parsed.body)
-    return render_card(meta, parsed.body) if meta else parsed.body.lstrip("\r\n")
+    return render_card(meta, parsed.body, like=parsed) if meta else parsed.body.lstrip("\r\n")
 
 
 def string_list(value: Any) -> list[str]:

@@ -196,3 +196,57 @@ def test_list_form_base_model_reads_the_same_everywhere(tmp_path: Path) -> None:
     assert first_base_model(card_data(text)) == "org/first"
     assert split_card(text).meta["base_model"] == ["org/first", "org/second"]
     assert build_report(read_local_folder(tmp_path)).base_model == ["org/first", "org/second"]
+
+
+def test_a_merge_keeps_front_matter_comments_and_changes_only_what_it_must(mlx_folder: Path) -> None:
+    existing = ("---\n# checked with legal on 2026-11-02\nlicense: apache-2.0  # same as the original\n"
+                "pipeline_tag: text-generation\ntags:\n- chat\n# the tags end here\n---\n\n# Mine\n\nWords.\n")
+    text = build_card(mlx_folder, existing=existing, source="h2oai/h2o-danube2-tiny-chat")
+    assert "# checked with legal on 2026-11-02\n" in text and "license: apache-2.0  # same as the original\n" in text
+    assert "# the tags end here\n" in text and text.endswith("# Mine\n\nWords.\n")
+    meta = split_card(text).meta
+    assert meta["tags"] == ["chat", "mlx"] and meta["library_name"] == "mlx"
+    assert meta["base_model"] == "h2oai/h2o-danube2-tiny-chat"
+    # nothing left to change: the text comes back byte for byte
+    assert build_card(mlx_folder, existing=text, source="h2oai/h2o-danube2-tiny-chat") == text
+
+
+def test_the_form_keeps_front_matter_comments() -> None:
+    text = "---\n# a note\nlicense: mit # why\ntags:\n- mlx\n---\n\nBody\n"
+    changed = set_metadata(text, "language", ["en", "fr"])
+    assert changed.startswith("---\n# a note\nlicense: mit # why\ntags:\n- mlx\n")
+    assert split_card(changed).meta["language"] == ["en", "fr"] and changed.endswith("\n\nBody\n")
+    assert "# a note" in set_metadata(text, "license", "apache-2.0")
+
+
+def test_retarget_changes_only_the_generated_parts() -> None:
+    from mlxtui.services.card import retarget_body
+
+    body = ("# tiny-4bit\n\nConversion of [org/src](http://127.0.0.1:43123/org/src). See [docs](http://127.0.0.1:43123/x/y).\n\n"
+            "My words mention tiny-4bit.\n\n```python\nmodel, tokenizer = load(\"tiny-4bit\")\n```\n")
+    moved, changes = retarget_body(body, "alice/tiny-4bit", "http://127.0.0.1:43123")
+    assert moved.startswith("# alice/tiny-4bit\n") and 'load("alice/tiny-4bit")' in moved
+    assert "My words mention tiny-4bit." in moved and "[docs](http://127.0.0.1:43123/x/y)" in moved  # the user's link
+    assert "`org/src`" in moved and "43123/org/src" not in moved
+    assert len(changes) == 3
+    assert retarget_body(moved, "alice/tiny-4bit", "http://127.0.0.1:43123") == (moved, [])
+    public, _ = retarget_body(body, None, "https://hub.example.org")
+    assert "[org/src](https://hub.example.org/org/src)" in public and 'load("tiny-4bit")' in public
+
+
+@pytest.mark.parametrize(("endpoint", "public"), [
+    ("http://127.0.0.1:5000", None), ("http://localhost:8080/", None), ("http://[::1]:9", None),
+    ("https://huggingface.co", "https://huggingface.co"), ("https://hf-mirror.com/", "https://hf-mirror.com"),
+])
+def test_public_hub_url(endpoint: str, public: str | None) -> None:
+    from mlxtui.services.card import public_hub_url
+
+    assert public_hub_url(endpoint) == public
+
+
+async def test_the_service_retargets_editor_text_keeping_front_matter(mlx_folder: Path) -> None:
+    service = CardService(Context(endpoint="http://127.0.0.1:1"))
+    text, _ = await service.build(mlx_folder)
+    text = text.replace("---\n", "---\n# mine\n", 1)
+    moved, changes = service.retarget(text, "alice/x-4bit")
+    assert moved.startswith("---\n# mine\n") and 'load("alice/x-4bit")' in moved and changes
