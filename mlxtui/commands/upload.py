@@ -72,7 +72,7 @@ def _show_plan(plan) -> None:  # type: ignore[no-untyped-def]
 
 async def _run(args: argparse.Namespace, ctx: Context) -> int:
     from mlxtui.services.errors import CancelledByUser
-    from mlxtui.services.events import UploadFinished, UploadProgress, UploadStage
+    from mlxtui.services.events import Notice, UploadFinished, UploadProgress, UploadStage
     from mlxtui.services.upload import UploadService, finished_summary
 
     service = UploadService(ctx)
@@ -108,6 +108,8 @@ async def _run(args: argparse.Namespace, ctx: Context) -> int:
             match event:
                 case UploadStage(text=text):
                     print(printable(text, newlines=False))
+                case Notice(text=text):
+                    print(f"  {printable(text, newlines=False)}", file=sys.stderr)
                 case UploadProgress() as p:
                     now = time.monotonic()
                     if now - last >= 1.0 or p.bytes_done == p.bytes_total:

@@ -246,38 +246,22 @@ class UploadService:
         return fresh, f"The folder changed since the check ({what}); checked again: ok"
 
     async def _drive(self, plan: UploadPlan, cancel: threading.Event) -> AsyncIterator[Any]:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        done = object()
+        """Run `send` on a worker thread through hubclient's bridge; its events (and rate-limit Notices) in order."""
         state = SendState()
 
-        def emit(event: Any) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, event)
+        def run(emit: Any) -> None:
+            with UPLOAD_LOCK:
+                send(hubclient.make_api(self.ctx), plan, emit, cancel, state)
 
-        def run() -> None:
-            try:
-                with UPLOAD_LOCK:
-                    send(hubclient.make_api(self.ctx), plan, emit, cancel, state)
-            except BaseException as error:  # handed to the consumer, re-raised there
-                emit(error)
-            finally:
-                emit(done)
-
-        thread = threading.Thread(target=run, name="mlxtui-upload", daemon=True)
-        thread.start()
         try:
-            while True:
-                event = await queue.get()
-                if event is done:
-                    break
-                if isinstance(event, BaseException):
-                    async for outcome in self._failed(plan, event, cancel, state):
-                        yield outcome
-                    break
-                yield event
+            async for event in hubclient.reporting(run):
+                if not isinstance(event, hubclient.Result):
+                    yield event
+        except Exception as error:  # noqa: BLE001 - every failure is said truthfully, then raised as MlxtuiError
+            async for outcome in self._failed(plan, error, cancel, state):
+                yield outcome
         finally:
-            cancel.set()  # a consumer that stopped early stops the sender too
-            await asyncio.to_thread(thread.join, 30)
+            cancel.set()  # a consumer that stopped early stops the sender too (at its next read)
 
     async def _failed(self, plan: UploadPlan, error: BaseException, cancel: threading.Event,
                       state: SendState) -> AsyncIterator[Any]:

@@ -553,3 +553,15 @@ async def test_a_repo_made_private_after_the_check_stays_private_when_nobody_ask
     events = await run_upload(service, plan)
     assert hf(hubx).model_info("alice/appeared").private is True
     assert events[-1].private is True and not events[-1].visibility_changed
+
+
+async def test_a_rate_limited_upload_says_so_and_goes_on(hubx, ready_folder: Path) -> None:
+    """huggingface_hub waits and retries a 429 itself; the wait reaches the consumer as a Notice."""
+    from mlxtui.services.events import Notice
+
+    service = service_for(hubx)
+    plan = await service.preflight(ready_folder, "alice/rl")
+    hubx.faults.rate_limit(1, method="POST", path_prefix="/api/models/alice/rl/preupload")
+    events = await run_upload(service, plan)
+    assert any(isinstance(e, Notice) and "rate limited" in e.text for e in events)
+    assert isinstance(events[-1], UploadFinished)

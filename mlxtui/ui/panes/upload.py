@@ -22,7 +22,7 @@ from textual.widgets.option_list import Option
 from mlxtui.ui.failures import ReportsFailures
 from mlxtui.format import human_bytes, printable
 from mlxtui.services.errors import CancelledByUser, MlxtuiError
-from mlxtui.services.events import UploadFinished, UploadProgress, UploadStage
+from mlxtui.services.events import Notice, UploadFinished, UploadProgress, UploadStage
 from mlxtui.services.upload import Identity, UploadPlan, UploadService, finished_summary, suggest_repo_name
 from mlxtui.ui.screens.upload_confirm import UploadConfirmDialog
 from mlxtui.ui.panes import pane_css
@@ -283,6 +283,8 @@ class UploadPane(ReportsFailures, Vertical):
                         case UploadStage(text=text):
                             stage = printable(text, newlines=False)
                             status.update(Text(stage))
+                        case Notice(text=text):  # rate limited: huggingface_hub waits and retries
+                            status.update(Text(f"{stage}\n{printable(text, newlines=False)}", style="yellow"))
                         case UploadProgress() as p:
                             bar.update(total=max(p.bytes_total, 1), progress=p.bytes_done)
                             status.update(Text(
