@@ -7,8 +7,9 @@ Two ranks on 127.0.0.1 over the ring backend, the same model, split, prompt and 
 - by hand: `mlx.launch --hosts 127.0.0.1,127.0.0.1 --backend ring -- python -m mlx_lm server ... [--pipeline]`
   and a bare httpx SSE reader.
 
-Generation tokens/s is (tokens - 1) / (last token - first token) on the client, greedy; medians over rounds
-that alternate the two sides (each round launches afresh). Ratio mlxtui / by hand (goal >= 0.97).
+Generation tokens/s is (tokens - 1) / (last token - first token) on the client, greedy. Each round launches
+both clusters afresh and keeps both up (an idle cluster costs no CPU), then alternates requests between them,
+so each pair is measured under the same load. Ratio mlxtui / by hand (goal >= 0.97).
 Launch to first token: from the launch call (or Popen) to the first streamed token of the first request.
 
 Run: .venv/bin/python bench/cluster.py [--split pipeline|tensor] [--rounds 3] [--requests 5] [--tokens 200]
@@ -83,79 +84,40 @@ async def raw_request(url: str, tokens: int) -> tuple[float, int, float]:
     return ((n - 1) / (last - first) if n > 1 and last > first else 0.0), n, first - start
 
 
-async def raw_round(model: Path, split: str, requests: int, tokens: int) -> tuple[list[float], float, int]:
-    port = free_port()
-    base = free_port()
-    argv = [*mlx_launch_argv(), "--hosts", "127.0.0.1,127.0.0.1", "--backend", "ring", "--starting-port", str(base),
-            "--", sys.executable, "-m", "mlx_lm", "server", "--model", str(model), "--port", str(port)]
-    argv += ["--pipeline"] if split == "pipeline" else []
-    t0 = time.perf_counter()
-    launch = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        import httpx
-
-        while True:  # poll until rank 0 listens; this first reply warms up, as mlxtui's warm-up does
-            try:
-                rate, n, _ = await raw_request(url, tokens)
-                break
-            except httpx.ConnectError:
-                await asyncio.sleep(0.1)
-        rates = []
-        for _ in range(requests):
-            rate, n, _ = await raw_request(url, tokens)
-            rates.append(rate)
-        return rates, time.perf_counter() - t0, n
-    finally:
-        os.killpg(launch.pid, signal.SIGTERM)  # the ranks share mlx.launch's group here (no wrapper)
-        launch.wait()
-
-
-async def mlxtui_round(model: Path, split: str, requests: int, tokens: int) -> tuple[list[float], float, int]:
-    t0 = time.perf_counter()
-    cluster = await ClusterService().open(str(model), local_hosts(2), split)
-    try:
-        chat = ClusterChatService(cluster)
-        rates: list[float] = []
-        n = 0
-        to_first = 0.0
-        for i in range(requests + 1):
-            async for event in chat.reply([{"role": "user", "content": PROMPT}], None,
-                                          SamplingSettings(temperature=0.0, max_tokens=tokens)):
-                if isinstance(event, TokenDelta) and i == 0 and not to_first:
-                    to_first = time.perf_counter() - t0
-                if isinstance(event, ChatStats) and event.finish_reason:
-                    if i:
-                        rates.append(event.generation_tps)
-                    n = event.generation_tokens
-        return rates, to_first, n
-    finally:
-        await cluster.stop()
-
-
-async def first_token_raw(model: Path, split: str) -> float:
-    """Popen of mlx.launch to the first streamed token (the loop above times a whole first reply)."""
-    import httpx
-
+def launch_by_hand(model: Path, split: str) -> tuple[subprocess.Popen[bytes], str]:
+    """`mlx.launch ... -- python -m mlx_lm server` as a person would type it (its own session, for cleanup)."""
     port, base = free_port(), free_port()
     argv = [*mlx_launch_argv(), "--hosts", "127.0.0.1,127.0.0.1", "--backend", "ring", "--starting-port", str(base),
             "--", sys.executable, "-m", "mlx_lm", "server", "--model", str(model), "--port", str(port)]
     argv += ["--pipeline"] if split == "pipeline" else []
-    t0 = time.perf_counter()
     launch = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
-    try:
-        while True:
-            try:
-                asked = time.perf_counter()
-                _, _, ttft = await raw_request(f"http://127.0.0.1:{port}", 8)
-                return asked + ttft - t0
-            except httpx.ConnectError:
-                await asyncio.sleep(0.1)
-    finally:
-        os.killpg(launch.pid, signal.SIGTERM)
-        launch.wait()
+    return launch, f"http://127.0.0.1:{port}"
+
+
+async def first_token_by_hand(url: str, t0: float, tokens: int) -> float:
+    """Poll until rank 0 listens; the time from Popen to the first streamed token."""
+    import httpx
+
+    while True:
+        try:
+            asked = time.perf_counter()
+            _, _, ttft = await raw_request(url, tokens)
+            return asked + ttft - t0
+        except httpx.ConnectError:
+            await asyncio.sleep(0.1)
+
+
+async def mlxtui_request(chat: ClusterChatService, tokens: int, t0: float | None = None) -> tuple[float, int, float]:
+    """(tokens/s, tokens, time from t0 to the first token) through the app's client."""
+    rate, n, first = 0.0, 0, 0.0
+    async for event in chat.reply([{"role": "user", "content": PROMPT}], None,
+                                  SamplingSettings(temperature=0.0, max_tokens=tokens)):
+        if isinstance(event, TokenDelta) and t0 is not None and not first:
+            first = time.perf_counter() - t0
+        if isinstance(event, ChatStats) and event.finish_reason:
+            rate, n = event.generation_tps, event.generation_tokens
+    return rate, n, first
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -163,25 +125,49 @@ async def main_async(args: argparse.Namespace) -> None:
         model = make_model(Path(tmp))
         ours: list[float] = []
         theirs: list[float] = []
+        pairs: list[float] = []
         launch_ours: list[float] = []
         launch_theirs: list[float] = []
         for r in range(args.rounds):
-            sides = [("mlxtui", mlxtui_round), ("by hand", raw_round)]
-            if r % 2:
-                sides.reverse()
-            for name, run in sides:
-                rates, to_first, n = await run(model, args.split, args.requests, args.tokens)
-                (ours if name == "mlxtui" else theirs).extend(rates)
-                if name == "mlxtui":
-                    launch_ours.append(to_first)
-                print(f"round {r + 1} {name:8}: {statistics.median(rates):8.1f} tok/s ({n} tokens)", flush=True)
-            launch_theirs.append(await first_token_raw(model, args.split))
-        ratio = statistics.median(ours) / statistics.median(theirs)
-        print(f"\nsplit {args.split}, 2 ranks on 127.0.0.1 (ring), {args.rounds} rounds x {args.requests} requests")
+            # Launch both (one after the other, alone on the machine, order alternating), keep both up; an idle
+            # cluster costs no CPU, so requests can alternate A/B under the same load.
+            cluster = launch = None
+            try:
+                for side in (("mlxtui", "hand") if r % 2 == 0 else ("hand", "mlxtui")):
+                    t0 = time.perf_counter()
+                    if side == "mlxtui":
+                        cluster = await ClusterService().open(str(model), local_hosts(2), args.split)
+                        chat = ClusterChatService(cluster)
+                        launch_ours.append((await mlxtui_request(chat, 8, t0))[2])
+                    else:
+                        launch, url = launch_by_hand(model, args.split)
+                        launch_theirs.append(await first_token_by_hand(url, t0, 8))
+                for i in range(args.requests):
+                    order = ("mlxtui", "hand") if (i + r) % 2 == 0 else ("hand", "mlxtui")
+                    got = {}
+                    for side in order:
+                        if side == "mlxtui":
+                            got[side] = (await mlxtui_request(chat, args.tokens))[:2]
+                        else:
+                            got[side] = (await raw_request(url, args.tokens))[:2]
+                    ours.append(got["mlxtui"][0])
+                    theirs.append(got["hand"][0])
+                    pairs.append(got["mlxtui"][0] / got["hand"][0])
+                    print(f"round {r + 1} request {i + 1}: mlxtui {got['mlxtui'][0]:7.1f} tok/s, by hand "
+                          f"{got['hand'][0]:7.1f} tok/s ({got['mlxtui'][1]}/{got['hand'][1]} tokens)", flush=True)
+            finally:
+                if cluster is not None:
+                    await cluster.stop()
+                if launch is not None:
+                    os.killpg(launch.pid, signal.SIGTERM)  # the ranks share mlx.launch's group here (no wrapper)
+                    launch.wait()
+        print(f"\nsplit {args.split}, 2 ranks on 127.0.0.1 (ring), {args.rounds} rounds x {args.requests} request pairs, "
+              f"{args.tokens} greedy tokens")
         print(f"generation tok/s  mlxtui {statistics.median(ours):.1f}  by hand {statistics.median(theirs):.1f}  "
-              f"ratio {ratio:.3f} (goal >= 0.97)")
-        print(f"launch to first token  mlxtui {statistics.median(launch_ours):.2f} s (checks, plan, launch, "
-              f"warm-up, first token)  by hand {statistics.median(launch_theirs):.2f} s")
+              f"ratio of medians {statistics.median(ours) / statistics.median(theirs):.3f}  median pair ratio "
+              f"{statistics.median(pairs):.3f} (goal >= 0.97)")
+        print(f"launch to first token  mlxtui {statistics.median(launch_ours):.2f} s (checks, plan, supervisor, "
+              f"launch, warm-up, first token)  by hand {statistics.median(launch_theirs):.2f} s")
 
 
 def main() -> None:
