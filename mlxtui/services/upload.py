@@ -269,10 +269,12 @@ class UploadService:
         cancelled = cancel.is_set() or isinstance(error, CancelledByUser)
         mapped = hubclient.map_error(error, plan.repo_id, plan.endpoint, writing=True)
         dropped = isinstance(mapped, OfflineError)
-        if not (cancelled or dropped):
-            raise mapped from error
         note = (f" ({plan.repo_id} was made {'private' if plan.private else 'public'} before sending)"
                 if state.visibility_changed else "")
+        if not (cancelled or dropped):
+            if note and not state.commit_sent:
+                raise type(mapped)(mapped.message.rstrip(".") + note + ".", hint=mapped.hint) from error
+            raise mapped from error
         if not state.commit_sent:
             if cancelled:
                 raise CancelledByUser(NOTHING_PUBLISHED[:-1] + note + ".", hint="Run it again to resume.") from error

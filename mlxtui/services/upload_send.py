@@ -53,14 +53,14 @@ def _git_blob_sha1(data: bytes | None, path: str | None, size: int) -> str:
 
 
 def remote_files(api: Any, repo_id: str) -> dict[str, Any]:
-    """The repo's files (path -> RepoFile); empty for a repo without a tree yet."""
-    from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
+    """The repo's files (path -> RepoFile); empty for a repo that does not exist or has no tree yet."""
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
     from huggingface_hub.hf_api import RepoFile
 
     try:
         return {item.path: item for item in api.list_repo_tree(repo_id, recursive=True, repo_type="model")
                 if isinstance(item, RepoFile)}
-    except (EntryNotFoundError, RevisionNotFoundError):
+    except (EntryNotFoundError, RevisionNotFoundError, RepositoryNotFoundError):
         return {}
 
 
@@ -169,7 +169,7 @@ def send(api: Any, plan: UploadPlan, emit: Callable[[Any], None], cancel: thread
             raise CancelledByUser(NOTHING_PUBLISHED, hint="Run it again to resume.")
 
     stop_if_cancelled()
-    _visibility(api, plan, emit, state)
+    # everything that can refuse the upload comes before the first change on the Hub (repo, visibility)
     emit(UploadStage("hashing", f"Hashing {len(plan.files)} files"))
     ops = _operations(plan, cancel)
     emit(UploadStage("comparing", "Comparing with the files already on the server"))
@@ -182,6 +182,8 @@ def send(api: Any, plan: UploadPlan, emit: Callable[[Any], None], cancel: thread
         raise UploadError(f"{plan.repo_id} now holds {printable(', '.join(unconfirmed[:4]), newlines=False)}, which the "
                           "folder lacks and the confirmation did not list; nothing was published.",
                           hint="Check again, then upload: the new list of files to delete will be shown.")
+    stop_if_cancelled()
+    _visibility(api, plan, emit, state)
     to_send = [op for op in ops if not _same(op, remote.get(op.path_in_repo))]
     sizes = {f.path: f.size for f in plan.files}
     send_bytes = sum(sizes[op.path_in_repo] for op in to_send)

@@ -531,12 +531,13 @@ async def test_another_huggingface_hub_major_uploads_without_byte_progress(hubx,
 async def test_a_remote_file_that_appeared_after_the_check_is_never_deleted_unseen(hubx, ready_folder: Path) -> None:
     service = service_for(hubx)
     await run_upload(service, await service.preflight(ready_folder, "alice/grown"))
-    plan = await service.preflight(ready_folder, "alice/grown")
-    assert plan.deletions == []
+    plan = await service.preflight(ready_folder, "alice/grown", private=True)
+    assert plan.deletions == [] and plan.visibility_change == "public → private"
     hf(hubx).upload_file(path_or_fileobj=b"{}", path_in_repo="extra_config.json", repo_id="alice/grown")
     with pytest.raises(UploadError, match="now holds extra_config.json.*did not list; nothing was published"):
         await run_upload(service, plan)
     assert "extra_config.json" in hf(hubx).list_repo_files("alice/grown")
+    assert hf(hubx).model_info("alice/grown").private is False  # refused before any change on the Hub
     plan = await service.preflight(ready_folder, "alice/grown")
     assert plan.deletions == ["extra_config.json"]
     await run_upload(service, plan)
