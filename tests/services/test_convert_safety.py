@@ -104,10 +104,12 @@ def test_output_under_a_file_is_refused_before_anything_runs(make_tiny_model, tm
 
 def _unshare() -> list[str]:
     """A private mount namespace (unprivileged user namespaces), where a test may mount a small or read-only tmpfs."""
+    if sys.platform != "linux":
+        pytest.skip("user and mount namespaces are Linux's")
     probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True) if shutil.which("unshare") else None
     if probe is None or probe.returncode != 0:
         if os.environ.get("CI"):
-            pytest.fail("unshare -rm is needed for the disk tests and does not work here")
+            pytest.fail("unshare -rm is needed for the disk tests and does not work on this Linux CI machine")
         pytest.skip("needs unshare -rm (user and mount namespaces)")
     return ["unshare", "-rm"]
 
