@@ -90,12 +90,12 @@ async def test_plan_launch_and_escape_stops_every_rank(tmp_path) -> None:
         plan_text = text_of(pane.query_one("#cluster-plan", Static))
         assert "split: tensor over 2 ranks" in plan_text and "l: launch" in plan_text
         table = pane.query_one("#cluster-table", DataTable)
-        assert str(table.get_cell_at((0, 3))).startswith("ok · Python")
+        assert str(table.get_cell_at((0, 4))).startswith("ok · Python")
         table.focus()
         await pilot.press("l")
         await wait_until(pilot, lambda: pane.cluster is not None and pane.cluster.ready.is_set())
         await pilot.pause()
-        assert [str(table.get_cell_at((r, 4))) for r in range(2)] == ["running", "running"]
+        assert [str(table.get_cell_at((r, 3))) for r in range(2)] == ["running", "running"]
         assert "running: tensor over 2 ranks" in text_of(pane.query_one("#cluster-status", Static))
         assert len(servers(model)) == 2
         await pilot.press("escape")

@@ -49,7 +49,7 @@ class ClusterPane(ReportsFailures, Vertical):
         yield Static("", id="cluster-status")
         yield Input(placeholder="Add a host: NAME [IP …] (127.0.0.1 is this Mac), Enter", id="cluster-host")
         table: DataTable[str] = DataTable(id="cluster-table", cursor_type="row", zebra_stripes=True)
-        for label, key in (("Rank", "rank"), ("Host", "host"), ("IPs", "ips"), ("Check", "check"), ("State", "state")):
+        for label, key in (("Rank", "rank"), ("Host", "host"), ("IPs", "ips"), ("State", "state"), ("Check", "check")):
             table.add_column(label, key=key)
         yield table
         yield Input(placeholder="Model folder or repo id to plan over these hosts, Enter", id="cluster-model")
@@ -83,7 +83,7 @@ class ClusterPane(ReportsFailures, Vertical):
             verdict = "—" if check is None else ("ok · " if check.ok else "NOT READY · ") + check.summary()
             state = states.get(rank)
             table.add_row(str(rank), printable(host.ssh, newlines=False), " ".join(host.ips),
-                          printable(verdict, newlines=False), state.state if state else "—", key=str(rank))
+                          state.state if state else "—", printable(verdict, newlines=False), key=str(rank))
         where = f"{hosts_path()}" + (f" · backend {self.hosts.backend}" if self.hosts else " (none yet)")
         running = ""
         if self.cluster is not None and self.cluster.ready.is_set():
