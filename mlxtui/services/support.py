@@ -146,8 +146,14 @@ def _text_config(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def _architectures(config: dict[str, Any]) -> list[str]:
+    """config.json's `architectures`, keeping only names (a stranger's file may hold anything there)."""
+    value = config.get("architectures")
+    return [a for a in value if isinstance(a, str)] if isinstance(value, list) else []
+
+
 def is_vision_language(config: dict[str, Any]) -> bool:
-    architectures = config.get("architectures") or []
+    architectures = _architectures(config)
     return "vision_config" in config or any(
         isinstance(a, str) and ("VL" in a or "Vision" in a or "Llava" in a) for a in architectures
     )
@@ -230,7 +236,7 @@ def support_problems(config: dict, files: list[str] | None = None) -> list[str]:
     if problems or not isinstance(config, dict):
         return problems
     model_type: str = config["model_type"]
-    architectures = list(config.get("architectures") or [])
+    architectures = _architectures(config)
     if config.get("auto_map"):
         problems.append(
             "config.json has auto_map: the model needs its own Python code (trust_remote_code), "
@@ -281,7 +287,7 @@ def support_notes(config: dict[str, Any]) -> list[str]:
     notes: list[str] = []
     if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
         return notes
-    if is_vision_language(config) and mlx_lm_module_for(config["model_type"], config.get("architectures") or ()):
+    if is_vision_language(config) and mlx_lm_module_for(config["model_type"], _architectures(config)):
         notes.append("vision-language model: mlx-lm converts the text part only; for images use mlx-vlm")
     if config.get("model_type") in _mlx_lm_remapping()[0]:
         notes.append(f"mlx-lm loads {config['model_type']!r} with its "

@@ -339,3 +339,13 @@ def test_one_size_estimator_for_a_label_and_for_convert_options(label: str) -> N
     options = options_from_label(label)
     assert estimate_bytes(10**9, label, "bfloat16", LLAMA) == estimate_bytes(10**9, options, "bfloat16", LLAMA)
     assert estimate_bytes(10**9, options.to_dict(), "bfloat16", LLAMA) == estimate_bytes(10**9, options, "bfloat16", LLAMA)
+
+
+@pytest.mark.parametrize("architectures", [1, "LlamaForCausalLM", {"a": 1}, [1, 2], [None], True])
+def test_a_mistyped_architectures_field_is_a_problem_not_a_crash(architectures: object) -> None:
+    from mlxtui.services.support import support_notes, verdict
+
+    config = {"model_type": "llama", "architectures": architectures}
+    assert support_notes(config) == []
+    result = verdict(config, ["model.safetensors"])
+    assert not result.supported and any("architectures" in p for p in result.problems)
