@@ -18,13 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "library",
         help="list local models: converted folders and the Hugging Face cache",
-        description="Converted folders under the models directory and models in the Hugging Face cache, "
-        "with size, quantization and source.",
+        description="Converted folders under the models directory, every folder a conversion job wrote "
+        "elsewhere (--mlx-path; shown by its path), and models in the Hugging Face cache, with size, "
+        "quantization and source.",
     )
     parser.add_argument("--json", action="store_true", help="print the list as JSON")
     parser.set_defaults(func=run)
-
-
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -38,7 +37,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         print(f"No local models yet (converted folders go to {ctx.settings.models_dir()}).")
         return 0
     # names, labels and sources come from folders and cards written by others: shown, never interpreted
-    rows = [(printable(m.name, newlines=False), m) for m in models]
+    from mlxtui.services.workflow import short_path
+
+    rows = [(printable(m.name if m.in_models_dir else short_path(m.path), newlines=False), m) for m in models]
     width = max(len(name) for name, _ in rows)
     for name, m in rows:
         where = "folder" if m.kind == "folder" else "cache "

@@ -36,6 +36,7 @@ class LocalModel:
     repo_id: str | None = None  # cache entries
     revisions: tuple[str, ...] = ()  # cache entries: every cached commit
     has_weights: bool = True  # False: only small files are cached (Inspect read them), nothing to load
+    in_models_dir: bool = True  # folders: False for a job's output written elsewhere (--mlx-path)
 
 
 def hub_cache_dir() -> Path:
@@ -87,13 +88,42 @@ def _source(provenance: dict[str, Any] | None, card: dict[str, Any]) -> str | No
     return source if isinstance(source, str) and source else first_base_model(card)
 
 
+def _folder_entry(folder: Path, *, in_models_dir: bool = True) -> LocalModel | None:
+    """One model folder as the library shows it; None when it has no readable config.json."""
+    config = _config(folder)
+    if config is None:
+        return None
+    provenance = read_provenance(folder)  # type-checked; None when malformed
+    card = _card(folder)
+    model_type = config.get("model_type")
+    try:
+        modified = folder.stat().st_mtime
+    except OSError:
+        return None
+    return LocalModel(
+        name=folder.name,
+        path=str(folder),
+        kind="folder",
+        size_bytes=_folder_size(folder),
+        quantization=quant_label(config, (provenance or {}).get("options")),
+        source=_source(provenance, card),
+        model_type=model_type if isinstance(model_type, str) else None,
+        is_mlx=_is_mlx(config, folder, card),
+        modified=modified,
+        in_models_dir=in_models_dir,
+    )
+
+
 class LibraryService:
     """Lists and deletes local models. Blocking file work runs in a thread."""
 
-    def __init__(self, ctx: Context, *, models_dir: Path | None = None, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self, ctx: Context, *, models_dir: Path | None = None, cache_dir: Path | None = None, jobs_dir: Path | None = None
+    ) -> None:
         self.ctx = ctx
         self._models_dir = models_dir
         self._cache_dir = cache_dir
+        self._jobs_dir = jobs_dir
 
     @property
     def models_dir(self) -> Path:
@@ -111,34 +141,42 @@ class LibraryService:
         return self._folders() + self._cache()
 
     def _folders(self) -> list[LocalModel]:
+        """The models directory's folders plus every folder a conversion job wrote elsewhere, newest first."""
         root = self.models_dir
-        if not root.is_dir():
-            return []
         out = []
-        for folder in root.iterdir():
-            if folder.name.startswith(".") or not folder.is_dir():
-                continue  # hidden: partial outputs of running conversions
-            config = _config(folder)
-            if config is None:
-                continue
-            provenance = read_provenance(folder)  # type-checked; None when malformed
-            card = _card(folder)
-            model_type = config.get("model_type")
-            out.append(
-                LocalModel(
-                    name=folder.name,
-                    path=str(folder),
-                    kind="folder",
-                    size_bytes=_folder_size(folder),
-                    quantization=quant_label(config, (provenance or {}).get("options")),
-                    source=_source(provenance, card),
-                    model_type=model_type if isinstance(model_type, str) else None,
-                    is_mlx=_is_mlx(config, folder, card),
-                    modified=folder.stat().st_mtime,
-                )
-            )
+        seen: set[Path] = set()
+        if root.is_dir():
+            for folder in root.iterdir():
+                if folder.name.startswith(".") or not folder.is_dir():
+                    continue  # hidden: partial outputs of running conversions
+                seen.add(folder.resolve())
+                entry = _folder_entry(folder)
+                if entry is not None:
+                    out.append(entry)
+        for folder in self._job_outputs():
+            if folder.resolve() not in seen:
+                seen.add(folder.resolve())
+                entry = _folder_entry(folder, in_models_dir=False)
+                if entry is not None:
+                    out.append(entry)
         out.sort(key=lambda m: m.modified, reverse=True)
         return out
+
+    def _job_outputs(self) -> list[Path]:
+        """Outputs of finished conversions (the job store), wherever they were written (`--mlx-path`)."""
+        from mlxtui.services.jobs import list_jobs
+
+        try:
+            jobs = list_jobs(self._jobs_dir)
+        except OSError:
+            return []
+        return [Path(v.output) for job in jobs for v in job.variants
+                if v.state == "done" and isinstance(v.output, str) and Path(v.output).is_dir()]
+
+    def newest_conversion(self) -> LocalModel | None:
+        """The most recent converted MLX folder (the models directory or a job's output), for a pane reached
+        with nothing open (Card, Upload)."""
+        return next((m for m in self._folders() if m.is_mlx), None)
 
     def _cache(self) -> list[LocalModel]:
         if not self.cache_dir.is_dir():

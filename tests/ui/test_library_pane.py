@@ -138,3 +138,28 @@ async def test_a_malformed_provenance_file_never_breaks_the_library(make_tiny_mo
         table = pane.query_one("#library-table", DataTable)
         cells = [str(c) for row in range(table.row_count) for c in table.get_row_at(row)]
         assert all("\x1b" not in c for c in cells) and any("^[" in c for c in cells)
+
+
+async def test_a_cached_mlx_conversion_without_weights_offers_chat_not_convert(make_tiny_model, tmp_path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14: Enter on a cached mlx-community/…-4bit is already a conversion: Chat (which downloads it)."""
+    from mlxtui.services.library import LibraryService
+    from tests.services.test_library import _seed_cache
+
+    small = tmp_path / "small"
+    small.mkdir()
+    config = json.loads((make_tiny_model("tiny") / "config.json").read_text())
+    config["quantization"] = {"group_size": 64, "bits": 4}
+    (small / "config.json").write_text(json.dumps(config))
+    _seed_cache(LibraryService(Context()).cache_dir, "mlx-community/tiny-4bit", small)
+    opened: list[str] = []
+    monkeypatch.setattr(ChatPane, "open_model", lambda self, path: opened.append(path))
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_library(app, pilot)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: opened == ["mlx-community/tiny-4bit"])
+        assert app.query_one("#panes", TabbedContent).active == "chat"
+        messages = [n.message for n in app._notifications]
+        assert not any("Convert it" in m for m in messages) and any("Chat downloads its weights" in m for m in messages)
+        assert pane.models[0].is_mlx

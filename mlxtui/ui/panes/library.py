@@ -18,6 +18,7 @@ from mlxtui.ui.failures import ReportsFailures
 from mlxtui.format import human_bytes, printable
 from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.library import LibraryService, LocalModel
+from mlxtui.services.workflow import short_path
 from mlxtui.ui.messages import ChatWithModel, EditCard
 from mlxtui.ui.screens.confirm import ConfirmDialog
 from mlxtui.ui.panes import pane_css
@@ -100,7 +101,7 @@ class LibraryPane(ReportsFailures, Vertical):
         for model in models:
             # names, labels and sources come from folders and cards written by others: plain Text, escaped
             table.add_row(
-                _safe(model.name),
+                _safe(model.name if model.in_models_dir else short_path(model.path)),
                 "folder" if model.kind == "folder" else "HF cache",
                 _safe(model.quantization + (" mlx" if model.is_mlx and model.kind == "cache" else "")),
                 human_bytes(model.size_bytes) + ("" if model.has_weights else ", no weights"),
@@ -141,7 +142,12 @@ class LibraryPane(ReportsFailures, Vertical):
     def action_chat(self) -> None:
         """Open the highlighted model in Chat."""
         model = self.selected()
-        if model is not None and not model.has_weights:
+        if model is not None and not model.has_weights and model.is_mlx and model.repo_id:
+            # already an MLX conversion (mlx-community/…-4bit): Chat downloads its weights, nothing to convert
+            self.notify(f"Only the small files of {printable(model.name, newlines=False)} are cached: Chat downloads "
+                        "its weights first.", markup=False)
+            self.post_message(ChatWithModel(model.repo_id))
+        elif model is not None and not model.has_weights:
             self.notify(f"Only the small files of {printable(model.name, newlines=False)} are cached (Inspect read them): there are no "
                         "weights to load. Convert it, or chat with a conversion of it.", severity="warning", markup=False)
         elif model is not None:
