@@ -334,6 +334,9 @@ class ChatPane(ReportsFailures, Vertical):
             self.notify(str(error), severity="error")
             return False
         conversation = self.conversation
+        if conversation.messages and conversation.messages[-1]["role"] == "user":
+            # A reopened file that ends with an unanswered message (saved by an older mlxtui): this one replaces it.
+            conversation.drop_unanswered()
         conversation.add_user(text)
         conversation.system = self.system_area.text
         conversation.sampling = asdict(sampling)
@@ -509,13 +512,7 @@ class ChatPane(ReportsFailures, Vertical):
         if self.last_prompt is None:
             self.notify("No prompt yet: send a message first.", severity="information")
             return
-        p = self.last_prompt
-        title = f"Rendered prompt: {p.prompt_tokens + p.cached_tokens} tokens ({p.cached_tokens} reused from the cache)"
-        if p.system_folded:
-            title += " · system folded into the first turn"
-        if p.completion_mode:
-            title += " · completion mode"
-        self.app.push_screen(PromptScreen(p.text, title))
+        self.app.push_screen(PromptScreen.of(self.last_prompt))
 
     def action_new_conversation(self) -> None:
         if self._answering and self.service:

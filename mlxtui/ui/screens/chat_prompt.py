@@ -9,6 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, TextArea
 
 from mlxtui.format import printable
+from mlxtui.services.events import PromptRendered
 
 __all__ = ["PromptScreen"]
 
@@ -22,6 +23,16 @@ class PromptScreen(ModalScreen[None]):
         super().__init__()
         #: the exact prompt; shown terminal-safe (earlier replies in it may hold control characters)
         self.text, self.title_text = text, title
+
+    @classmethod
+    def of(cls, p: PromptRendered) -> PromptScreen:
+        """The screen for a rendered prompt, titled with its token counts and how it was made."""
+        title = f"Rendered prompt: {p.prompt_tokens + p.cached_tokens} tokens ({p.cached_tokens} reused from the cache)"
+        if p.system_folded:
+            title += " · system folded into the first turn"
+        if p.completion_mode:
+            title += " · completion mode"
+        return cls(p.text, title)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt-body"):

@@ -219,6 +219,14 @@ class FrozenMarkdown(Widget):
             self._width = 0  # the width changed meanwhile: draw everything again at the next layout
         self.refresh(layout=True)
 
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, self._restyle)
+
+    def _restyle(self, _theme: Any) -> None:
+        """Lines drawn in the old theme's colours are drawn again (the text itself never changes)."""
+        self._width = 0
+        self.refresh(layout=True)
+
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return len(self._lines(width)) if width else 0
 
