@@ -27,7 +27,7 @@ from mlxtui.services import jobs as jobstore
 from mlxtui.services.convert_observe import Cancelled, Reporter, download_bar, observing
 from mlxtui.services.convert_options import ConvertOptions
 from mlxtui.services.errors import ConversionError, MlxtuiError, UnsupportedModelError
-from mlxtui.services.modelfolder import ALLOW_PATTERNS, PROVENANCE_FILE
+from mlxtui.services.modelfolder import ALLOW_PATTERNS, PROVENANCE_FILE, public_source
 
 __all__ = ["main", "run_job", "Cancelled", "PROVENANCE_FILE", "DISK_FULL", "LOCK_FD_ENV"]
 
@@ -156,7 +156,8 @@ def _convert_variant(job: jobstore.Job, index: int, model_path: Path, reporter: 
     timings["download_s"] = download_s
     timings["total_s"] = time.monotonic() - started + download_s
     provenance = {
-        "source": job.source,
+        # uploaded with the folder: a local source by its folder name, never its path (job.json keeps the path)
+        "source": public_source(job.source),
         "source_revision": job.source_revision,
         "options": {
             "quantize": options.quantize,

@@ -92,7 +92,9 @@ async def test_queue_of_variants_matches_mlx_lm_byte_for_byte(make_tiny_model, t
         _assert_same_folder(out, ref)
 
     provenance = json.loads((outputs[1] / PROVENANCE_FILE).read_text())
-    assert provenance["source"] == str(src) and provenance["source_revision"] is None
+    # the record is uploaded with the folder: the local source by name, never its path (issue 11)
+    assert provenance["source"] == f"a local folder named {src.name}" and provenance["source_revision"] is None
+    assert str(tmp_path) not in (outputs[1] / PROVENANCE_FILE).read_text()
     assert provenance["options"] == {
         "quantize": True, "q_bits": 3, "q_group_size": 64, "q_mode": "affine", "quant_predicate": "mixed_3_6",
         "dtype": "float32", "dequantize": False, "trust_remote_code": False,
