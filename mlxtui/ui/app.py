@@ -167,6 +167,8 @@ class MlxtuiApp(App[int]):
         self.work = ModelInWork()
         #: pane id -> the widget that had focus when the user left that pane
         self._last_focus: dict[str, Widget] = {}
+        #: the first pane shown at start-up: its empty search box takes typing at once
+        self._first_arrival = True
         themes, problems = load_themes(paths.themes_dirs())
         for theme in themes:
             self.register_theme(theme)
@@ -222,13 +224,14 @@ class MlxtuiApp(App[int]):
             await asyncio.sleep(0.02)  # time for a frame between panes: keys are answered while they load
 
     def action_show_pane(self, pane: str) -> None:
+        """Show `pane` and focus its home widget (never a text field with text: see mlxtui/ui/focus.py)."""
         switcher = self.query_one("#panes", TabbedContent)
         already_shown = switcher.active == pane
         if not already_shown and self.focused is not None and switcher.active:
-            self._last_focus[switcher.active] = self.focused  # come back to where you were typing
+            self._last_focus[switcher.active] = self.focused  # a table keeps its row when the user comes back
         switcher.active = pane
         found = self.query(f"#{pane}-pane")
-        if not found or found.first().has_focus_within:
+        if not found or (found.first().has_focus_within and not isinstance(self.focused, Tabs)):
             return
         if already_shown:
             self._focus_first(found.first())
@@ -237,35 +240,89 @@ class MlxtuiApp(App[int]):
             self.set_focus(None)
             self.call_after_refresh(self._focus_first, found.first())
 
-    def _focus_first(self, pane: Widget, fallback: bool = False) -> None:
-        """Focus the pane's main input so typing works at once, unless the user has moved on meanwhile.
+    @on(TabbedContent.TabActivated, "#panes")
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """A tab clicked (or chosen with arrows on the tab bar) is an arrival too: focus goes home."""
+        pane_id = event.pane.id or ""
+        if not self.screen_stack:  # shutting down
+            return
+        if self.focused is None or isinstance(self.focused, Tabs):
+            found = self.query(f"#{pane_id}-pane")
+            if found:
+                self.call_after_refresh(self._focus_first, found.first())
 
-        Widget.focus() takes effect later, so the generic fallback (first focusable child) runs one refresh
-        after the pane's own choice, and only if that found nothing.
+    def _focus_first(self, pane: Widget) -> None:
+        """Focus the pane's home widget (or the widget the user left, unless it is a text field), unless the
+        user has moved on meanwhile.
+
+        On the first screen an empty Search box takes the cursor, so typing searches at once.
         """
+        from mlxtui.ui.focus import holds_text, home_widget, is_text_field
+
         tab = pane.parent
-        if tab is None or self.query_one("#panes", TabbedContent).active != tab.id or pane.has_focus_within:
+        if tab is None or self.query_one("#panes", TabbedContent).active != tab.id:
             return
-        if not fallback:
-            last = self._last_focus.pop(tab.id or "", None)
-            if last is not None and last.is_attached and pane in last.ancestors and last.focusable:
-                last.focus()
-            else:
-                pane.focus()  # panes override focus() to pick their own main widget
-            self.call_after_refresh(self._focus_first, pane, True)
+        if pane.has_focus_within and not isinstance(self.focused, Tabs):
             return
-        for child in pane.query("*"):
-            if child.focusable:
-                child.focus()
+        last = self._last_focus.pop(tab.id or "", None)
+        if self._first_arrival:
+            self._first_arrival = False
+            box = pane.query("#search-query")
+            if box and not holds_text(box.first()):
+                box.first().focus()
                 return
+        if last is not None and last.is_attached and pane in last.ancestors and last.focusable \
+                and not is_text_field(last):
+            last.focus()
+        else:
+            self.set_focus(home_widget(pane))  # not .focus(): some panes override it to pick a field
+
+    def _active_pane(self) -> Widget | None:
+        switcher = self.query_one("#panes", TabbedContent)
+        found = self.query(f"#{switcher.active}-pane") if switcher.active else None
+        return found.first() if found else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Escape's field binding acts only in a text field on the main screen; `/` only where a pane has a field."""
+        from mlxtui.ui.focus import edit_widget, is_text_field
+
+        if action in ("leave_field", "edit"):
+            if not self.screen_stack or self.screen is not self.screen_stack[0]:
+                return False  # a dialog uses its own Escape
+            pane = self._active_pane()
+            if pane is None:
+                return False
+            if action == "leave_field":
+                return is_text_field(self.focused) and pane in self.focused.ancestors  # type: ignore[union-attr]
+            return edit_widget(pane) is not None
+        return True
 
     def action_leave_field(self) -> None:
-        """Move focus from a text field to the tab bar, where digits and arrows switch panes.
+        """Escape in a text field (and a pane's Escape with nothing to cancel): back to the pane's home widget,
+        where digits switch panes and the pane's letter keys work."""
+        from mlxtui.ui.focus import home_widget
 
-        Escape reaches the app only when nothing nearer uses it (no job, reply or upload to cancel), so a
-        keyboard-only user is never stuck in a field.
-        """
-        self.query_one("#panes", TabbedContent).query_one(Tabs).focus()
+        pane = self._active_pane()
+        if pane is not None:
+            self.set_focus(home_widget(pane))  # not .focus(): some panes override it to pick a field
+
+    def action_home(self) -> None:
+        """Escape anywhere else in a pane (a button, a checkbox, the tab bar): to the pane's home widget."""
+        self.action_leave_field()
+
+    def action_edit(self) -> None:
+        """`/`: start editing the pane's main field; a one-line field has its text selected, so typing replaces it."""
+        from textual.widgets import Input
+
+        from mlxtui.ui.focus import edit_widget
+
+        pane = self._active_pane()
+        field = edit_widget(pane) if pane is not None else None
+        if field is None:
+            return
+        field.focus()
+        if isinstance(field, Input):
+            field.call_after_refresh(field.select_all)  # after focus, which may move the cursor
 
     def action_help(self) -> None:
         from mlxtui.ui.screens.help import HelpScreen  # not needed for the first frame

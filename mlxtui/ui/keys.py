@@ -33,13 +33,22 @@ PANES: list[tuple[str, str]] = [
 
 
 def app_bindings() -> list[Binding]:
-    """The app's own bindings: a digit per pane, Escape, help, quit."""
+    """The app's own bindings: a digit per pane, the edit key, Escape, help, quit.
+
+    No alt+digit: terminals send ESC+digit (or, on macOS, a symbol such as ¡ or ™), which Textual cannot tell
+    apart from typing, so it never worked over tmux or SSH.
+    """
     return [
         *[
-            Binding(f"{n},alt+{n}", f"show_pane('{pane}')", title, id=f"app.pane.{pane}", show=False)
+            Binding(str(n), f"show_pane('{pane}')", title, id=f"app.pane.{pane}", show=False)
             for n, (pane, title) in enumerate(PANES, start=1)
         ],
-        Binding("escape", "leave_field", "Leave the field (then 1-9 switch panes)", id="app.leave_field", show=False),
+        Binding("slash", "edit", "Edit", id="app.edit"),
+        # Priority, so it wins over a pane's own Escape (cancel) while the cursor is in a field; it steps aside
+        # (check_action) everywhere else.
+        Binding("escape", "leave_field", "Leave field", id="app.leave_field", priority=True),
+        Binding("escape", "home", "Back to the pane's list (from a button or the tab bar)", id="app.home",
+                show=False),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
@@ -81,11 +90,30 @@ def key_rows() -> list[KeyRow]:
     return rows
 
 
+#: the focus policy, the same in every pane (mlxtui/ui/focus.py); README's Keys section says the same
+KEY_POLICY = [
+    "The same in every pane:",
+    "",
+    "- **Arriving in a pane** (a digit, a tab click, the palette) puts focus on its *home*: its main table, list"
+    " or log, or the pane itself. Never in a text field, so 1-9 switch panes and the pane's letter keys work at"
+    " once. The one exception is the first screen: an empty Search box takes typing straight away.",
+    "- **`/` starts editing** the pane's main field, with its text selected (Enter does the same where the pane"
+    " itself is home). Tab and shift+Tab move between fields; in the Card editor Tab leaves the editor too.",
+    "- **While the cursor is in a text field, every key is text**, digits included.",
+    "- **Escape leaves the field** for the pane's home; Escape at home does the pane's own Escape (cancel, stop)"
+    " where it has one.",
+    "- alt+digit is not used: terminals send it as ESC+digit or as a symbol (¡ ™ £ …) that reads as typing.",
+    "",
+]
+
+
 def keys_markdown() -> str:
     lines = [
         "# Keys",
         "",
         "Generated from the bindings by `python -m mlxtui.ui.keys > docs/keys.md`; a test fails when it is stale.",
+        "",
+        *KEY_POLICY,
         "Any binding with an id can be remapped in the `[keymap]` table of `~/.config/mlxtui/config.toml`,",
         'for example `"app.help" = "f1"` (see docs/configuration.md).',
         "",

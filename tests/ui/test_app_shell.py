@@ -27,15 +27,22 @@ async def test_digit_keys_switch_panes() -> None:
             app.set_focus(None)
 
 
-async def test_search_box_has_focus_at_start_and_alt_digits_switch_from_inside_it() -> None:
+async def test_empty_search_box_has_focus_at_start_and_a_digit_typed_there_is_text() -> None:
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
-        focused = app.focused
-        assert focused is not None and app.query_one("#search-pane") in focused.ancestors
-        await pilot.press("alt+4")
+        assert app.focused is app.query_one("#search-query")
+        await pilot.press("4")
         await pilot.pause()
-        assert app.query_one("#panes", TabbedContent).active == "chat"
+        assert app.query_one("#panes", TabbedContent).active == "search"
+        assert app.query_one("#search-query").value == "4"
+
+
+async def test_alt_digits_are_not_bound() -> None:
+    """Terminals send alt+digit as ESC+digit or a symbol that reads as typing: the app does not pretend."""
+    from mlxtui.ui.keys import app_bindings
+
+    assert not [b.key for b in app_bindings() if "alt+" in b.key]
 
 
 async def test_help_screen_lists_keys_of_every_pane() -> None:
@@ -98,41 +105,48 @@ async def test_too_small_terminal_shows_a_notice_not_a_crash() -> None:
         assert not app.has_class("-too-small")
 
 
-async def test_switching_panes_moves_focus_into_the_new_pane() -> None:
+async def test_switching_panes_moves_focus_into_the_new_pane_and_never_into_a_text_field() -> None:
+    from mlxtui.ui.focus import is_text_field
+
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
-        for pane in ["inspect", "convert", "chat", "card", "upload", "library", "search"]:
+        for pane in ["inspect", "convert", "chat", "card", "upload", "library", "lab", "cluster", "search"]:
             app.action_show_pane(pane)
             for _ in range(50):
                 await pilot.pause(0.02)
                 focused = app.focused
-                if focused is not None and app.query_one(f"#{pane}-pane") in focused.ancestors:
+                if focused is not None and app.query_one(f"#{pane}-pane") in (focused, *focused.ancestors):
                     break
-            assert app.query_one("#panes", TabbedContent).active == pane, (pane, app.focused, app.focused and list(app.focused.ancestors)[:3])
+            assert app.query_one("#panes", TabbedContent).active == pane
             focused = app.focused
-            assert focused is not None and app.query_one(f"#{pane}-pane") in focused.ancestors, (pane, focused)
+            assert focused is not None and app.query_one(f"#{pane}-pane") in (focused, *focused.ancestors), (pane, focused)
+            assert not is_text_field(focused), (pane, focused)
 
 
-async def test_escape_with_nothing_to_cancel_leaves_the_field_so_digits_switch_panes() -> None:
+async def test_escape_leaves_a_field_for_the_panes_home_so_digits_switch_panes() -> None:
+    from mlxtui.ui.focus import home_widget
+
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
-        # Every pane with a text field first in it; the digit then goes to the tab bar, not the field.
         for pane, digit in [("inspect", "3"), ("convert", "4"), ("chat", "5"), ("card", "6"), ("upload", "7"),
-                            ("library", "2")]:
+                            ("lab", "9"), ("cluster", "1"), ("search", "2")]:
             app.action_show_pane(pane)
             for _ in range(50):
                 await pilot.pause(0.02)
-                if app.focused is not None and app.query_one(f"#{pane}-pane") in app.focused.ancestors:
+                if app.focused is not None and app.query_one(f"#{pane}-pane") in (app.focused, *app.focused.ancestors):
                     break
-            before = app.focused
+            await pilot.press("slash")  # into the pane's main field
+            await pilot.pause()
+            assert type(app.focused).__name__ in ("Input", "TextArea"), (pane, app.focused)
             await pilot.press("escape")
-            await pilot.pause(0.2)
-            assert type(app.focused).__name__ == "ContentTabs", (pane, before, app.focused)
+            await pilot.pause()
+            assert app.focused is home_widget(app.query_one(f"#{pane}-pane")), (pane, app.focused)
             await pilot.press(digit)
             await pilot.pause()
-            wanted = {"2": "inspect", "3": "convert", "4": "chat", "5": "card", "6": "upload", "7": "library"}[digit]
+            wanted = {"1": "search", "2": "inspect", "3": "convert", "4": "chat", "5": "card", "6": "upload",
+                      "7": "library", "9": "cluster"}[digit]
             assert app.query_one("#panes", TabbedContent).active == wanted, (pane, digit)
 
 

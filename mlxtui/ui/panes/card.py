@@ -20,6 +20,7 @@ from textual.widgets import ContentSwitcher, Input, Label, Markdown, OptionList,
 from textual.widgets.option_list import Option
 
 from mlxtui.ui.failures import ReportsFailures
+from mlxtui.ui.focus import PaneFocus
 from mlxtui.services.card import (
     FORM_FIELDS,
     CardService,
@@ -50,8 +51,11 @@ _FIELD_LABELS = {
 }
 
 
-class CardPane(ReportsFailures, Vertical):
+class CardPane(ReportsFailures, PaneFocus, Vertical):
     """Edit the model card of an MLX folder."""
+
+    HOME = None  # the pane itself: `/` or Enter starts editing, Escape comes back
+    can_focus = True
 
     DEFAULT_CSS = pane_css(__file__)
     SCOPED_CSS = False  # the stylesheet names the pane in its own selectors
@@ -61,6 +65,8 @@ class CardPane(ReportsFailures, Vertical):
         Binding("ctrl+t", "toggle_preview", "Preview", id="card.preview"),
         Binding("ctrl+l", "lint", "Lint (Hub)", id="card.lint"),
         Binding("ctrl+o", "upload", "Upload…", id="card.upload"),
+        Binding("slash", "app.edit", "Edit", id="card.edit"),
+        Binding("enter", "app.edit", "Edit", id="card.edit_enter", show=False),
     ]
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
@@ -88,7 +94,7 @@ class CardPane(ReportsFailures, Vertical):
         with Horizontal(id="card-body"):
             with ContentSwitcher(initial="card-editor", id="card-view"):
                 yield TextArea(
-                    "", language=self._language(), soft_wrap=True, tab_behavior="indent", id="card-editor",
+                    "", language=self._language(), soft_wrap=True, tab_behavior="focus", id="card-editor",
                     placeholder="Open a converted MLX folder to write its model card.",
                 )
                 with VerticalScroll(id="card-preview-scroll"):
@@ -129,12 +135,9 @@ class CardPane(ReportsFailures, Vertical):
             except OSError:
                 pass
 
-    def focus(self, scroll_visible: bool = True) -> "CardPane":
-        """Editor when a card is open, else the folder input."""
-        if not self.has_focus_within:
-            target = self.editor if self.folder is not None else self.query_one("#card-folder", Input)
-            target.focus(scroll_visible)
-        return self
+    def edit_target(self) -> str:
+        """The editor once a card is open; before that, the folder to open."""
+        return "#card-editor" if self.folder is not None else "#card-folder"
 
     # -- contract ---------------------------------------------------------------------------------
 
@@ -167,7 +170,8 @@ class CardPane(ReportsFailures, Vertical):
             self.notify(f"Restored unsaved edits from {saved}. ctrl+s saves them to README.md.", title="Draft")
         elif state.generated:
             self.notify("A card was built from the original model and the conversion. Review it, then ctrl+s.")
-        self.editor.focus()
+        if self.has_focus_within or self.app.focused is None:
+            self.focus()  # home (the pane): `/` or Enter edits, digits still switch panes
         self._hub_lint()
 
     def worker_failed(self, worker: Any, message: str) -> None:

@@ -19,6 +19,7 @@ from textual.widgets import ContentSwitcher, DataTable, Input, Static, TextArea,
 from textual.widgets.tree import TreeNode
 
 from mlxtui.ui.failures import ReportsFailures
+from mlxtui.ui.focus import PaneFocus
 from mlxtui.format import human_bytes, human_count, printable
 from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.events import Notice
@@ -59,14 +60,17 @@ def _add_child(node: TreeNode[Any], label: str, value: Any, budget: list[int]) -
         node.add_leaf(Text.assemble((label, "bold"), ": ", shown[:200] + ("…" if len(shown) > 200 else "")), data=value)
 
 
-class InspectPane(ReportsFailures, Vertical):
+class InspectPane(ReportsFailures, PaneFocus, Vertical):
     """Inspect a repo id or local folder before converting it."""
+
+    HOME = "#inspect-facts"  # the report: arrows and PageDown scroll it
+    EDIT = "#inspect-source"
 
     DEFAULT_CSS = pane_css(__file__)
     SCOPED_CSS = False  # the stylesheet names the pane in its own selectors
 
     BINDINGS = [
-        Binding("slash", "focus_source", "Model", id="inspect.focus"),
+        Binding("slash", "app.edit", "Model", id="inspect.focus"),
         Binding("t", "toggle_raw", "Tree/raw", id="inspect.toggle_raw"),
         Binding("c", "convert", "Convert", id="inspect.convert"),
         Binding("ctrl+r", "reload", "Reload", id="inspect.reload"),
@@ -89,8 +93,9 @@ class InspectPane(ReportsFailures, Vertical):
                 yield Static(id="inspect-verdict")
                 yield Static(id="inspect-summary")
                 estimates: DataTable = DataTable(id="inspect-estimates", cursor_type="row", show_cursor=False)
-                for label in ("Quantization", "Bits/weight", "Size", "Fits"):
-                    estimates.add_column(label, key=label.lower())
+                for label, key in (("Quant", "quantization"), ("Bits/w", "bits/weight"), ("Model needs", "size"),
+                                   ("Fits budget", "fits")):
+                    estimates.add_column(label, key=key)
                 yield estimates
                 yield Static(id="inspect-template")
                 yield Static("Existing MLX conversions", id="inspect-conversions-title", classes="section-title")
@@ -104,12 +109,6 @@ class InspectPane(ReportsFailures, Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#inspect-body").display = False
-
-    def focus(self, scroll_visible: bool = True) -> "InspectPane":
-        """The app focuses the pane when it is shown: hand focus to the input (or keep it inside)."""
-        if not self.has_focus_within:
-            self.query_one("#inspect-source", Input).focus(scroll_visible)
-        return self
 
     # -- contract ---------------------------------------------------------------------------------
 
@@ -186,10 +185,12 @@ class InspectPane(ReportsFailures, Vertical):
         version = f" {report.mlx_lm_version}" if report.mlx_lm_version else ""
         kind = printable(report.model_type or "?", newlines=False)
         arch = printable(", ".join(report.architectures) or "?", newlines=False)
+        # the whole verdict line in one style: a style change next to the space let the bold word run into
+        # "by" in some renderings ("✔ Supportedby mlx-lm", issue 14)
         if report.supported:
-            text = Text.assemble(("✔ Supported", "bold"), f" by mlx-lm{version}\n{kind} · {arch}")
+            text = Text.assemble((f"✔ Supported by mlx-lm{version}", "bold"), f"\n{kind} · {arch}")
         else:
-            text = Text.assemble(("✘ Not convertible", "bold"), f" with mlx-lm{version}\n{kind} · {arch}")
+            text = Text.assemble((f"✘ Not convertible with mlx-lm{version}", "bold"), f"\n{kind} · {arch}")
         for problem in report.problems:
             text.append(f"\n• {printable(problem, newlines=False)}")
         for note in report.notes:
@@ -205,10 +206,14 @@ class InspectPane(ReportsFailures, Vertical):
         source = {"safetensors metadata": "safetensors", "safetensors index": "index",
                   "safetensors index size": "index size"}.get(report.parameters_source or "",
                                                                "estimated" if report.parameters_source else "unknown")
+        sizes = {e["quantization"]: e["bytes"] for e in report.estimates}
+        need = " · ".join(f"{human_bytes(sizes[q])} {q}" for q in ("4bit", "bf16") if q in sizes)
         lines = [
             f"Params   {human_count(report.parameters)} {report.dtype} ({source})",
             f"KV cache {human_bytes(kv.get('4096'))} @4k · {human_bytes(kv.get('32768'))} @32k tokens",
-            f"Memory   {human_bytes(mem.get('total_bytes'))}, budget {human_bytes(mem.get('budget_bytes'))}",
+            # the model's own need (per quantization: the table below), then the machine's, each named
+            f"Model    needs {need}" if need else "Model    needs ? (parameters unknown)",
+            f"Machine  {human_bytes(mem.get('total_bytes'))} memory, {human_bytes(mem.get('budget_bytes'))} for a model",
             f"Disk     {human_bytes(disk.get('free_bytes'))} free, needs {human_bytes(disk.get('needed_bytes'))}:"
             f" {disk_fit}",
             f"License  {printable(report.license or '?', newlines=False)} · gated: {printable(gated, newlines=False)}"
@@ -271,9 +276,6 @@ class InspectPane(ReportsFailures, Vertical):
             self.show_model(event.row_key.value)
 
     # -- actions ----------------------------------------------------------------------------------
-
-    def action_focus_source(self) -> None:
-        self.query_one("#inspect-source", Input).focus()
 
     def action_toggle_raw(self) -> None:
         switcher = self.query_one("#inspect-config", ContentSwitcher)

@@ -15,6 +15,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from mlxtui.ui.failures import ReportsFailures
+from mlxtui.ui.focus import PaneFocus
 from mlxtui.format import human_bytes, printable
 from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.library import LibraryService, LocalModel
@@ -30,8 +31,10 @@ def _safe(value: str) -> Text:
     return Text(printable(value, newlines=False))
 
 
-class LibraryPane(ReportsFailures, Vertical):
+class LibraryPane(ReportsFailures, PaneFocus, Vertical):
     """Local models: open in Chat or Card, delete."""
+
+    HOME = "#library-table"
 
     DEFAULT_CSS = pane_css(__file__)
     SCOPED_CSS = False  # the stylesheet names the pane in its own selectors
@@ -69,12 +72,6 @@ class LibraryPane(ReportsFailures, Vertical):
         # read when shown, not at start-up (scanning the HF cache imports huggingface_hub); a conversion may
         # also have finished, or a model been downloaded, since the last look
         self.reload()
-
-    def focus(self, scroll_visible: bool = True) -> "LibraryPane":
-        """The app focuses the pane when it is shown: hand focus to the table."""
-        if not self.has_focus_within:
-            self.query_one("#library-table", DataTable).focus(scroll_visible)
-        return self
 
     @work(exclusive=True, group="library", exit_on_error=False)
     async def reload(self) -> None:

@@ -18,6 +18,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, Select, Static
 
 from mlxtui.ui.failures import ReportsFailures
+from mlxtui.ui.focus import PaneFocus
 from mlxtui.format import human_count, printable
 from mlxtui.services.errors import MlxtuiError, OfflineError
 from mlxtui.services.events import Notice, SearchHit, SearchPage
@@ -50,14 +51,17 @@ def _count(n: int | None) -> str:
     return human_count(n, digits=1, missing="–")
 
 
-class SearchPane(ReportsFailures, Vertical):
+class SearchPane(ReportsFailures, PaneFocus, Vertical):
     """Search the Hub for models; Enter on a row opens it in Inspect."""
+
+    HOME = "#search-results"
+    EDIT = "#search-query"
 
     DEFAULT_CSS = pane_css(__file__)
     SCOPED_CSS = False  # the stylesheet names the pane in its own selectors
 
     BINDINGS = [
-        Binding("slash", "focus_query", "Search", id="search.focus"),
+        Binding("slash", "app.edit", "Search", id="search.focus"),
         Binding("f", "focus_filters", "Filters", id="search.filters"),
         Binding("s", "cycle_sort", "Sort", id="search.sort"),
         Binding("ctrl+r", "refresh", "Refresh", id="search.refresh"),
@@ -117,12 +121,6 @@ class SearchPane(ReportsFailures, Vertical):
     def _hub_online(self, online: bool | None) -> None:
         if online and not self._searched_once:
             self.start_search()
-
-    def focus(self, scroll_visible: bool = True) -> "SearchPane":
-        """The app focuses the pane when it is shown: hand focus to the input (or keep it inside)."""
-        if not self.has_focus_within:
-            self.query_one("#search-query", Input).focus(scroll_visible)
-        return self
 
     # -- the query --------------------------------------------------------------------------------
 
@@ -288,9 +286,6 @@ class SearchPane(ReportsFailures, Vertical):
             self.post_message(ShowModel(event.row_key.value))
 
     # -- actions ----------------------------------------------------------------------------------
-
-    def action_focus_query(self) -> None:
-        self.query_one("#search-query", Input).focus()
 
     def action_focus_filters(self) -> None:
         self.query_one("#search-author", Input).focus()
