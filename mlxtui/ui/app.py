@@ -23,7 +23,7 @@ from mlxtui.services import Context
 from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.workflow import ModelInWork
 from mlxtui.settings import save_settings
-from mlxtui.ui.keys import PANES, app_bindings
+from mlxtui.ui.keys import PANES, SHORT_TITLES, app_bindings
 from mlxtui.ui.messages import (
     ChatWithModel,
     ConversionFinished,
@@ -156,6 +156,9 @@ class MlxtuiApp(App[int]):
         chat_model: str | None = None,
     ) -> None:
         super().__init__()
+        from mlxtui.ui.escdigits import read_esc_digit_as_escape_then_digit
+
+        read_esc_digit_as_escape_then_digit()  # alt+digit and quick Escape-digit in tmux: leave the field, switch
         self.ctx = ctx
         #: `mlxtui chat MODEL --tui`: open on Chat with this model loading (a folder, repo id or endpoint URL)
         self._chat_model = chat_model
@@ -194,7 +197,7 @@ class MlxtuiApp(App[int]):
                     first = n == 1
                     yield load_pane_class(pane)(id=f"{pane}-pane") if self.is_headless or first else PaneSlot(pane)
         yield Static(id="too-small")
-        yield Footer()
+        yield Footer(compact=True)  # every pane's keys fit in 80 columns
 
     def on_mount(self) -> None:
         if self.ctx.settings.keymap:
@@ -273,9 +276,10 @@ class MlxtuiApp(App[int]):
                 return
         if last is not None and last.is_attached and pane in last.ancestors and last.focusable \
                 and not is_text_field(last):
-            last.focus()
+            self.set_focus(last, scroll_visible=False)
         else:
-            self.set_focus(home_widget(pane))  # not .focus(): some panes override it to pick a field
+            # not .focus(), which some panes override to pick a field; no scrolling: a pane opens at its top
+            self.set_focus(home_widget(pane), scroll_visible=False)
 
     def _active_pane(self) -> Widget | None:
         switcher = self.query_one("#panes", TabbedContent)
@@ -517,3 +521,18 @@ class MlxtuiApp(App[int]):
             f"{MIN_WIDTH}x{MIN_HEIGHT}. Enlarge the window (ctrl+q quits)."
         )
         self.set_class(small, "-too-small")
+        # Below 100 columns panes use their narrow layouts (app.tcss); below 86 the tabs lose their padding,
+        # below 77 they show short names, so all nine stay on screen down to 60 columns.
+        self.set_class(size.width < 100, "-narrow")
+        self.set_class(size.width < 86, "-tight-tabs")
+        self.set_class(size.height < 30, "-short")
+        short = size.width < 77
+        switcher = self.query_one("#panes", TabbedContent)
+        for n, (pane, title) in enumerate(PANES, start=1):
+            label = f"{n} {SHORT_TITLES[pane] if short else title}"
+            try:
+                tab = switcher.get_tab(pane)
+            except Exception:  # noqa: BLE001 - not composed yet; on_mount calls this again
+                continue
+            if str(tab.label) != label:
+                tab.label = label

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from textual.binding import Binding, BindingType
 from textual.keys import format_key
 
-__all__ = ["KeyRow", "PANES", "app_bindings", "key_rows", "keys_markdown"]
+__all__ = ["KeyRow", "PANES", "SHORT_TITLES", "app_bindings", "key_rows", "keys_markdown"]
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,18 @@ PANES: list[tuple[str, str]] = [
     ("cluster", "Hosts"),
 ]
 
+#: tab labels when the terminal is too narrow for the titles (under 77 columns: all nine fit in 60)
+SHORT_TITLES: dict[str, str] = {
+    "search": "Srch", "inspect": "Insp", "convert": "Conv", "chat": "Chat", "card": "Card",
+    "upload": "Upl", "library": "Lib", "lab": "Lab", "cluster": "Hst",
+}
+
 
 def app_bindings() -> list[Binding]:
     """The app's own bindings: a digit per pane, the edit key, Escape, help, quit.
 
-    No alt+digit: terminals send ESC+digit (or, on macOS, a symbol such as ¡ or ™), which Textual cannot tell
-    apart from typing, so it never worked over tmux or SSH.
+    No alt+digit binding: terminals send it as ESC+digit, which mlxtui.ui.escdigits reads as Escape then the
+    digit, so it leaves the field and switches pane through the bindings below.
     """
     return [
         *[
@@ -102,7 +108,8 @@ KEY_POLICY = [
     "- **While the cursor is in a text field, every key is text**, digits included.",
     "- **Escape leaves the field** for the pane's home; Escape at home does the pane's own Escape (cancel, stop)"
     " where it has one.",
-    "- alt+digit is not used: terminals send it as ESC+digit or as a symbol (¡ ™ £ …) that reads as typing.",
+    "- **alt+digit** is read as Escape then the digit (terminals send it as ESC+digit, and so does tmux for Escape"
+    " and a digit typed within its escape-time): out of the field, then to that pane.",
     "",
 ]
 
