@@ -105,6 +105,7 @@ class LabPlan:
     ref_bytes: int = 0
     ref_bits_per_weight: float | None = None
     repo: str | None = None  # a Hub source: weights downloaded once, at the start of the run
+    model_id: str = ""  # changes with the source's weights: variants built from other weights are not reused
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -114,6 +115,37 @@ def reference_cache_dir() -> Path:
 
 def _weights_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.glob("*.safetensors"))
+
+
+def _check_recipe_layers(name: str, config: dict[str, Any], parsed: list[LabVariant]) -> None:
+    """The mixed recipes need down_proj layers (mlx_lm.convert.mixed_quant_predicate_builder): look at the
+    model mlx-lm would build from this config (arrays stay lazy: nothing is allocated) and refuse without them."""
+    from mlx_lm.utils import _get_classes
+
+    model_class, args_class = _get_classes(config)
+    model = model_class(args_class.from_dict(config))
+    has_down = any("down_proj" in key for key, _ in model.named_modules())
+    del model  # not kept alive by the traceback below: MLX arrays freed at interpreter exit can abort it
+    if not has_down:
+        recipe = next(v.name for v in parsed if v.options is not None and v.options.quant_predicate)
+        raise UnsupportedModelError(
+            f"{recipe}: mlx-lm's mixed recipes need down_proj layers, which {name} "
+            f"({config.get('model_type')}) does not have; choose plain bits instead."
+        )
+
+
+def _check_out_dir(out_dir: Path, model_id: str, outputs: list[Path]) -> None:
+    """Variant folders already in `out_dir` are reused: refuse when an earlier lab made them from other weights."""
+    try:
+        old = modelfolder.read_small_json(out_dir, RESULTS_FILE) or {}
+    except MlxtuiError:
+        old = {}
+    reference = old.get("reference") if isinstance(old.get("reference"), dict) else {}
+    if reference.get("model_id") not in (None, model_id) and any(p.exists() for p in outputs):
+        raise InvalidInputError(
+            f"{out_dir} holds variants made from other weights (another model, or an earlier version of this one); "
+            "give another --output folder or remove that one."
+        )
 
 
 def _reference_size(folder: Path) -> tuple[int, float | None]:
@@ -240,6 +272,8 @@ class LabService:
         import numpy as np
         from mlx_lm.utils import load_tokenizer
 
+        if any(v.options is not None and v.options.quant_predicate for v in parsed):
+            _check_recipe_layers(folder.name, config, parsed)
         tokenizer = load_tokenizer(folder)
         ids = np.array(tokenizer.encode(text), dtype=np.int32)
         n_seq = min(len(ids) // seq_len, max_sequences) if max_sequences > 0 else len(ids) // seq_len
@@ -256,7 +290,9 @@ class LabService:
             calib_ids = ids
         n_calib = max(1, min(len(calib_ids) // seq_len, 32))
         calib = calib_ids[: n_calib * seq_len].reshape(-1, seq_len) if len(calib_ids) >= seq_len else data[:1]
-        digest = hashlib.sha256(_model_identity(folder, repo).encode() + data.tobytes() + str(seq_len).encode()).hexdigest()[:32]
+        model_id = hashlib.sha256(_model_identity(folder, repo).encode()).hexdigest()[:32]
+        _check_out_dir(out_dir, model_id, [out_dir / f"{folder.name}-{v.name}" for v in parsed])
+        digest = hashlib.sha256(model_id.encode() + data.tobytes() + str(seq_len).encode()).hexdigest()[:32]
         work = paths.data_dir() / "lab" / "work" / digest
         work.mkdir(parents=True, exist_ok=True)
         np.save(work / "tokens.npy", data)
@@ -267,7 +303,7 @@ class LabService:
             source=source, folder=folder, config=config, variants=tuple(parsed), outputs=outputs, out_dir=out_dir,
             text_name=name, text_description=description, tokens=int(len(ids)), seq_len=seq_len, sequences=n_seq,
             work=work, cache=(self.cache_root or reference_cache_dir()) / digest, ref_bytes=ref_bytes,
-            ref_bits_per_weight=bpw, repo=repo,
+            ref_bits_per_weight=bpw, repo=repo, model_id=model_id,
         )
 
     # -- run ---------------------------------------------------------------------------------------
@@ -445,7 +481,7 @@ def result_object(plan: LabPlan, ref: dict[str, Any], cached: bool, rows: list[d
         "reference": {
             "name": plan.source, "path": str(plan.folder), "bytes": plan.ref_bytes,
             "bits_per_weight": plan.ref_bits_per_weight, "perplexity": ref["perplexity"],
-            "perplexity_se": ref["perplexity_se"], "cached": cached,
+            "perplexity_se": ref["perplexity_se"], "cached": cached, "model_id": plan.model_id,
         },
         "eval_text": plan.text_description,
         "eval_tokens": plan.tokens,

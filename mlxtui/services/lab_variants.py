@@ -110,13 +110,5 @@ def check_variant(variant: LabVariant, config: dict[str, Any]) -> None:
             f"{variant.name}: mlx-lm's AWQ has no layer map for {model_type or 'this'} models "
             f"(it knows {', '.join(sorted(AWQ_MODEL_TYPES))})."
         )
-    if variant.options is not None and variant.options.quant_predicate and not _has_mlp_down(config):
-        raise UnsupportedModelError(
-            f"{variant.name}: the mixed recipes need down_proj layers, which {model_type or 'this'} models do not have."
-        )
-
-
-def _has_mlp_down(config: dict[str, Any]) -> bool:
-    # mixed_quant_predicate_builder looks for "down_proj" modules; every Llama-style MLP has them
-    return "intermediate_size" in config or "intermediate_size" in (config.get("text_config") or {})
+    # the mixed recipes' need for down_proj layers is checked on the model itself (services/lab.py)
 

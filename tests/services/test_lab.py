@@ -333,3 +333,34 @@ async def test_cancelled_lab_job_leaves_no_half_written_variant(shared: dict[str
     assert isinstance(seen[-1], LabJobEnded) and seen[-1].state == "cancelled"
     assert not partial.exists() and not plan.outputs[0].exists()
     assert jobs.state(job_id)["state"] == "cancelled"
+
+
+async def test_gptq_variant_is_built_offline_and_beats_round_to_nearest(shared: dict[str, Any]) -> None:
+    root = shared["root"]
+    service = LabService(Context(endpoint="http://127.0.0.1:9"), cache_root=root / "cache")
+    result, events = await _lab(service, "4bit-gptq", root / "out")
+    (row,) = result["variants"]
+    assert row["method"] == "gptq" and (Path(row["path"]) / "config.json").is_file()
+    assert [e.stage for e in events if isinstance(e, LabProgress) and e.message][:1] == ["build"]
+    # same bits, same text: GPTQ's error feedback (calibrated on the built-in calib split) beats plain 4-bit
+    assert row["kl_mean"] < _rows(shared["result"])["4bit"]["kl_mean"]
+
+
+async def test_variants_made_from_other_weights_are_not_reused(shared: dict[str, Any], tmp_path: Path) -> None:
+    other = trained_copy(tmp_path / "tiny-trained-llama")  # same name, other weights (as far as the lab knows)
+    out = shared["root"] / "out"
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(InvalidInputError, match="holds variants made from other weights") as info:
+        await LabService(Context()).plan(str(other), "8bit", seq_len=SEQ_LEN, out_dir=out)
+    assert "\n" not in str(info.value) and sorted(p.name for p in out.iterdir()) == before
+
+
+async def test_mixed_recipe_on_a_model_without_down_proj_is_refused(tmp_path: Path) -> None:
+    folder = trained_copy(tmp_path / "gpt2ish")
+    (folder / "config.json").write_text(json.dumps({
+        "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "n_embd": 128, "n_layer": 2, "n_head": 4,
+        "n_positions": 1024, "n_ctx": 1024, "vocab_size": 512, "layer_norm_epsilon": 1e-5, "torch_dtype": "float32"}))
+    with pytest.raises(UnsupportedModelError, match="mixed recipes need down_proj layers.*gpt2") as info:
+        await LabService(Context()).plan(str(folder), "4bit,mixed_3_6", seq_len=SEQ_LEN, out_dir=tmp_path / "out")
+    assert "\n" not in str(info.value)
+    _nothing_written(tmp_path / "out")
