@@ -90,6 +90,18 @@ def finished_summary(done: UploadFinished) -> str:
     return line + "."
 
 
+def _relative(folder: Path, path: str) -> str:
+    """An --exclude path as the folder-relative path it names (an absolute path inside the folder works too)."""
+    given = Path(path).expanduser()
+    if given.is_absolute():
+        for base in (folder, folder.resolve()):
+            try:
+                return given.relative_to(base).as_posix()
+            except ValueError:
+                continue
+    return path
+
+
 class UploadService:
     """whoami, preflight, upload and verify, against ctx.endpoint. Holds the Context, never a token of its own."""
 
@@ -131,7 +143,7 @@ class UploadService:
         if not folder.is_dir():
             raise InvalidInputError(f"{printable(folder, newlines=False)} is not a folder.",
                                     hint="Give the path of a converted MLX model.")
-        exclude = tuple(exclude)
+        exclude = tuple(_relative(folder, e) for e in exclude)
         checks, identity = await self._token_checks()
         if "/" not in repo_id.strip() and identity is None:
             # no account to default the namespace to: still check the folder, and say what is missing

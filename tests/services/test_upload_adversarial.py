@@ -362,3 +362,12 @@ async def test_a_fifo_is_refused_without_being_opened(hubx, folder: Path) -> Non
     os.mkfifo(folder / "vocab.txt")  # opening it would block the preflight for ever
     plan = await service(hubx).preflight(folder, "alice/fifo")
     assert "vocab.txt (not a regular file)" in checks(plan)["Unexpected files"].detail
+
+
+async def test_exclude_takes_a_relative_or_an_absolute_path(hubx, folder: Path) -> None:
+    (folder / "a.txt").write_text(TOKEN)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "b.txt").write_text(TOKEN)
+    plan = await service(hubx).preflight(folder, "alice/ex", exclude=["a.txt", str(folder / "sub")])
+    assert plan.ok, plan.errors
+    assert {"a.txt", "sub/b.txt"}.isdisjoint(f.path for f in plan.files)
