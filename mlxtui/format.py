@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["human_bytes", "human_count", "printable"]
+__all__ = ["elide_middle", "human_bytes", "human_count", "printable"]
 
 
 def human_bytes(n: float | None) -> str:
@@ -46,3 +46,17 @@ def printable(text: object, *, newlines: bool = True) -> str:
     """
     pattern = _CONTROL if newlines else _CONTROL_ALL
     return pattern.sub(_visible, str(text))
+
+
+def elide_middle(text: str, width: int) -> str:
+    """`text` in at most `width` cells, cut in the middle with … so both ends stay readable (a repo id's org and
+    quantization suffix, a path's root and folder name)."""
+    if width <= 0:
+        return ""
+    if len(text) <= width:
+        return text
+    if width == 1:
+        return "…"
+    head = (width - 1 + 1) // 2
+    tail = width - 1 - head
+    return text[:head] + "…" + (text[-tail:] if tail else "")
