@@ -62,11 +62,15 @@ async def _run(args: argparse.Namespace, ctx: Context) -> int:
           f"{plan.text_description}", file=sys.stderr)
     result: dict[str, Any] | None = None
     last = 0.0
+    said = ""
     async with aclosing(service.run(plan, prompt_tokens=args.prompt_tokens, gen_tokens=args.generation_tokens)) as events:
         async for event in events:
             match event:
                 case LabProgress(stage=stage, variant=variant, message=message) if message:
-                    print(f"mlxtui: {stage} {variant}: {message}".replace("  ", " "), file=sys.stderr)
+                    line = f"mlxtui: {stage} {variant}: {message}".replace("  ", " ")
+                    if line != said:  # a conversion reports its step many times a second: say each step once
+                        said = line
+                        print(line, file=sys.stderr)
                 case LabProgress(stage=stage, variant=variant, done=done, total=total) if total:
                     if time.monotonic() - last > 2 or done >= total:
                         last = time.monotonic()

@@ -119,3 +119,24 @@ async def test_run_from_the_form_refuses_a_bad_variant_in_one_sentence(tmp_path:
         status = _plain(pane.query_one("#lab-status", Static))
         assert "recipes like mixed_3_6 work only with affine quantization, not nvfp4" in status
         assert not pane.running and pane.result is None
+
+
+async def test_a_lab_started_from_the_form_runs_as_a_job_and_fills_the_table(tmp_path: Path) -> None:
+    app = LabHost()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = app.query_one(LabPane)
+        pane.seq_len, pane.max_sequences = 64, 4  # a small evaluation keeps the test short
+        pane.query_one("#lab-source", Input).value = str(TRAINED_MODEL)
+        pane.query_one("#lab-variants", Input).value = "8bit,2bit"
+        pane.query_one("#lab-source", Input).focus()
+        await pilot.press("enter")
+        await settle(app)
+        await pilot.pause()
+        assert pane.result is not None, _plain(pane.query_one("#lab-status", Static))
+        assert _names(pane) == ["2bit", "8bit"]  # by size
+        assert pane.job_id and not pane.running
+        table = pane.query_one("#lab-table", DataTable)
+        table.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.chats and app.chats[0].endswith("tiny-trained-llama-2bit")

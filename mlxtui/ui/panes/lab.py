@@ -70,6 +70,9 @@ class LabPane(ReportsFailures, Vertical):
         self.sort_reverse = False
         self.running = False
         self.job_id: str | None = None
+        #: evaluation sequence length and count (the command's --seq-len and --max-sequences)
+        self.seq_len = 256
+        self.max_sequences = 64
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="lab-form"):
@@ -136,7 +139,8 @@ class LabPane(ReportsFailures, Vertical):
         self.running = True  # from the first check on: showing the pane again must not replace this worker
         try:
             self._status("Checking…")
-            plan = await LabService(self.app.ctx).plan(source, variants, data=data)  # type: ignore[attr-defined]
+            plan = await LabService(self.app.ctx).plan(  # type: ignore[attr-defined]
+                source, variants, data=data, seq_len=self.seq_len, max_sequences=self.max_sequences)
         except MlxtuiError as error:
             self.running = False
             self._status(str(error))
