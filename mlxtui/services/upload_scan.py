@@ -81,7 +81,7 @@ _SHAPES: tuple[tuple[str, re.Pattern[bytes], bool, bool], ...] = tuple(
         ("AWS secret key", rb"secret_?access_?key[\"']?\s*(?:=|:|=>)\s*[\"']?(?P<s>[a-z0-9/+]{40})", True, False),
         ("AWS secret key", rb"aws_?secret(?:_?key)?[\"']?\s*(?:=|:|=>)\s*[\"']?(?P<s>[a-z0-9/+]{40})", True, False),
         ("OpenAI-style key", rb"(?P<s>sk-(?:proj-|ant-|svcacct-|admin-)?[A-Za-z0-9_-]{20,})", False, True),
-        ("Slack token", rb"(?P<s>xox[abposr]-[A-Za-z0-9-]{10,})", False, True),
+        ("Slack token", rb"(?P<s>xox[abposr]-[0-9]{8,}-[A-Za-z0-9-]{10,})", False, True),
         ("Google API key", rb"(?P<s>AIza[0-9A-Za-z_-]{35})", False, True),
     )
 )

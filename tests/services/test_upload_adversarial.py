@@ -155,6 +155,7 @@ SHAPES = {
     "pkcs8 private key": "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----",
     "encrypted private key": "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIF\n-----END ENCRYPTED PRIVATE KEY-----",
     "ec private key": "-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----",
+    "slack bot token": "xoxb-17653672481-19874698323-" + "pdFZKVeTuE8sk7oO",
     "pgp private key": "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOY\n-----END PGP PRIVATE KEY BLOCK-----",
 }
 
@@ -172,7 +173,7 @@ def test_every_secret_shape_is_found_with_its_line(shape: str) -> None:
 @pytest.mark.parametrize("text", [
     "hf_hub_download is a function", "use hf_transfer for speed", "see https://huggingface.co/docs",
     "the task-specific head", "AKIA is not a key", "BEGIN PUBLIC KEY", "-----BEGIN CERTIFICATE-----",
-    "skip-connection", "ghp_short",
+    "skip-connection", "ghp_short", "hugs xoxo-gossip-girl-fan", "sk-learn", "AIza short",
 ])
 def test_ordinary_text_is_not_a_secret(text: str) -> None:
     assert scan_bytes(text.encode()) == []
