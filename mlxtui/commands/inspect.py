@@ -52,14 +52,16 @@ def format_report(data: dict[str, Any]) -> str:
                  f"   dtype: {_p(data.get('dtype'))}")
     if data["estimates"]:
         fits = data["memory"]["fits"]
-        lines.append("  estimates:  quantization   bits/weight   size       fits memory")
+        budget = human_bytes(data["memory"]["budget_bytes"]) if data["memory"].get("budget_bytes") else "?"
+        lines.append(f"  the model needs:  quantization   bits/weight   model size   fits this machine's {budget}")
         for e in data["estimates"]:
             fit = {True: "yes", False: "no", None: "?"}[fits.get(e["quantization"])]
-            lines.append(f"              {e['quantization']:<13}{e['bits_per_weight']:>8.3f}      {human_bytes(e['bytes']):<10} {fit}")
+            lines.append(f"                    {e['quantization']:<13}{e['bits_per_weight']:>8.3f}      {human_bytes(e['bytes']):<12} {fit}")
     kv = data["kv_cache"]
     lines.append("  KV cache: " + ", ".join(f"{int(k) // 1024}k tokens {human_bytes(v)}" for k, v in kv.items()))
     mem, disk = data["memory"], data["disk"]
-    lines.append(f"  memory: {human_bytes(mem['total_bytes'])} (budget {human_bytes(mem['budget_bytes'])})")
+    lines.append(f"  this machine: {human_bytes(mem['total_bytes'])} memory, {human_bytes(mem['budget_bytes'])} of it for a "
+                 "model (the budget)")
     lines.append(f"  disk: {human_bytes(disk['free_bytes'])} free; download {human_bytes(disk['download_bytes'])} + "
                  f"{disk['output_quantization']} output {human_bytes(disk['output_bytes'])}"
                  + {True: " fits", False: " DOES NOT FIT", None: ""}[disk["fits"]])

@@ -20,6 +20,7 @@ from mlxtui.devhub.spec import ModelSpec
 from mlxtui.devhub.templates import CHATML_TEMPLATE, DANUBE_TEMPLATE, LLAMA3_TEMPLATE, ZEPHYR_TEMPLATE
 from mlxtui.devhub.tokenizer import write_tokenizer
 from mlxtui.devhub.weights import parameter_count, tensor_shapes, write_weights
+from mlxtui.services.modelfolder import RANDOM_WEIGHTS_TAG
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 # Bump when the written files change, so cached demo hubs are rebuilt.
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"  # 3: the random-weights tag
 
 # --- config, generation config, card -------------------------------------------------------------
 
@@ -117,8 +118,10 @@ def _card(spec: ModelSpec) -> str:
         meta["base_model"] = spec.base_model
     if spec.datasets:
         meta["datasets"] = list(spec.datasets)
-    if spec.tags:
-        meta["tags"] = list(spec.tags)
+    # every generated model has random weights: the tag lets Inspect, Chat and the card say so
+    tags = [*spec.tags, RANDOM_WEIGHTS_TAG] if spec.random_weights and RANDOM_WEIGHTS_TAG not in spec.tags else list(spec.tags)
+    if tags:
+        meta["tags"] = tags
     meta["pipeline_tag"] = spec.pipeline_tag
     meta.update(spec.extra_card)
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
@@ -144,7 +147,8 @@ def _card(spec: ModelSpec) -> str:
         f"| Vocabulary | {spec.vocab_size} |\n| Context | {spec.max_position_embeddings} |\n"
         f"| Weights | {spec.dtype} |\n\n"
         f"## Usage\n\n{template_note}\n{usage}\n"
-        "## Limitations\n\nThe weights are random: this model is a fixture for tools, not for answers.\n"
+        + ("## Limitations\n\nThe weights are random: this model is a fixture for tools, not for answers.\n"
+           if spec.random_weights else "")
     )
 
 

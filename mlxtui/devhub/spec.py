@@ -52,6 +52,8 @@ class ModelSpec:
     base_model: str | None = None
     description: str = ""
     extra_card: dict[str, Any] = field(default_factory=dict)
+    #: generated weights are random; a spec whose weights are replaced by trained ones sets this False
+    random_weights: bool = True
     # Hub attributes the demo store records.
     gated: bool = False
     private: bool = False

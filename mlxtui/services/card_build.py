@@ -14,6 +14,8 @@ from typing import Any
 from mlxtui.services.card_frontmatter import parse_front_matter, render_card, string_list
 from mlxtui.services.errors import CardError, MlxtuiError
 from mlxtui.services.modelfolder import (
+    RANDOM_WEIGHTS_NOTE,
+    has_random_weights,
     is_quantized,
     is_repo_id,
     public_source,
@@ -148,6 +150,7 @@ def generate_body(
     provenance: dict[str, Any] | None = None,
     repo_id: str | None = None,
     endpoint: str = "https://huggingface.co",
+    random_weights: bool = False,
 ) -> str:
     """The card body: title, what the model is, conversion details, mlx-lm usage, link to the original."""
     folder = Path(folder)
@@ -170,6 +173,8 @@ def generate_body(
     mlx_lm_version = versions.get("mlx_lm")
     what += f", made with mlx-lm {mlx_lm_version}." if mlx_lm_version else "."
     lines += [what, ""]
+    if random_weights:  # a demo model: say so before anyone wonders why it answers in gibberish
+        lines += [f"> **Note:** {RANDOM_WEIGHTS_NOTE}", ""]
     description = _first_paragraph(source_body) if source_body else None
     if description:
         lines += ["From the original model card:", "", f"> {description}", ""]
@@ -302,6 +307,7 @@ def build_card(
             provenance=provenance,
             repo_id=repo_id,
             endpoint=endpoint,
+            random_weights=has_random_weights(tags=meta.get("tags")),
         )
     if existing_parsed is not None and existing_parsed.present and meta == existing_meta and existing is not None \
             and body == existing_parsed.body:

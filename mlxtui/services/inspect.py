@@ -18,7 +18,13 @@ from mlxtui.services.bounded import BadFileError, parse_json
 from mlxtui.services.errors import InvalidInputError, MlxtuiError
 from mlxtui.services.events import Notice
 from mlxtui.services.inspect_files import ModelFiles, looks_like_path, read_local_folder, safe_file_names
-from mlxtui.services.modelfolder import ALLOW_PATTERNS, chat_template_of, source_dtype
+from mlxtui.services.modelfolder import (
+    ALLOW_PATTERNS,
+    RANDOM_WEIGHTS_NOTE,
+    chat_template_of,
+    has_random_weights,
+    source_dtype,
+)
 from mlxtui.services.sizes import (
     DTYPE_BYTES,
     KV_CONTEXTS,
@@ -185,7 +191,7 @@ def build_report(files: ModelFiles, *, models_dir: Path | None = None, memory_by
     card = files.card_data if isinstance(files.card_data, dict) else {}
     tags = [t for t in (files.tags or card.get("tags") or []) if isinstance(t, str)]
     library_name = _str(files.library_name) or _str(card.get("library_name"))
-    notes: list[str] = []
+    notes: list[str] = [RANDOM_WEIGHTS_NOTE] if has_random_weights(tags=tags) else []
     if config is not None:
         # the file list is known for a repo and a folder, not for an offline cache read
         found = support_verdict(config, None if files.from_cache else names, library_name=library_name, tags=tags)

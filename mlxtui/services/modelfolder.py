@@ -38,6 +38,9 @@ __all__ = [
     "safetensors_totals",
     "read_text",
     "public_source",
+    "RANDOM_WEIGHTS_TAG",
+    "RANDOM_WEIGHTS_NOTE",
+    "has_random_weights",
 ]
 
 CONFIG_FILE = "config.json"
@@ -276,3 +279,22 @@ def public_source(source: str | None) -> str | None:
         return text
     name = Path(text.replace("\\", "/").rstrip("/")).name or "model"
     return f"a local folder named {name}"
+
+
+#: the tag the demo Hub's generated models carry in their card (and their conversions keep): random weights
+RANDOM_WEIGHTS_TAG = "random-weights"
+RANDOM_WEIGHTS_NOTE = "A demo model with random weights: it answers in gibberish, by design."
+
+
+def has_random_weights(folder: Path | str | None = None, *, tags: Any = None) -> bool:
+    """True for a demo model whose weights are random: its card's tags (or `tags`) name RANDOM_WEIGHTS_TAG."""
+    if tags is None and folder is not None:
+        from mlxtui.services.card_frontmatter import card_data  # lazy: card_frontmatter imports this module
+
+        try:
+            tags = card_data(read_text(Path(folder) / CARD_FILE)).get("tags")
+        except (OSError, BadFileError):
+            return False
+    if isinstance(tags, str):
+        tags = [tags]
+    return isinstance(tags, list) and RANDOM_WEIGHTS_TAG in tags

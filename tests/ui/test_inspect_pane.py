@@ -241,3 +241,25 @@ def test_the_pane_answers_generated_configs_and_cards(tmp_path: Path) -> None:
             assert sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir()) == before
 
     run()
+
+
+async def test_words_say_what_is_meant_model_need_machine_budget_and_random_weights(hub, tmp_path: Path) -> None:
+    """Issue 14: the model's own need per quantization and the machine's budget are each labelled; the verdict
+    line is one span ("✔ Supportedby" came from a style change beside the space); demo models say their
+    weights are random."""
+    app = make_app(hub, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await inspect_pane(pilot)
+        pane.show_model("h2oai/h2o-danube2-tiny-chat")
+        await settle(pilot)
+        verdict = pane.query_one("#inspect-verdict", Static).render()
+        first = str(verdict).splitlines()[0]
+        assert first.startswith("✔ Supported by mlx-lm")
+        assert any(span.start == 0 and span.end == len(first) for span in verdict.spans)  # one style
+        assert "random weights" in str(verdict) and "gibberish" in str(verdict)
+        summary = text_of(app, "#inspect-summary")
+        assert "Model    needs " in summary and "4bit" in summary and "bf16" in summary
+        machine = next(line for line in summary.splitlines() if line.startswith("Machine"))
+        assert "memory" in machine and "for a model" in machine
+        labels = [str(c.label) for c in pane.query_one("#inspect-estimates", DataTable).columns.values()]
+        assert "Model needs" in labels and "Fits budget" in labels

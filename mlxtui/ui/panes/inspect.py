@@ -19,7 +19,6 @@ from textual.widgets import ContentSwitcher, DataTable, Input, Static, TextArea,
 from textual.widgets.tree import TreeNode
 
 from mlxtui.ui.failures import ReportsFailures
-from mlxtui.ui.focus import PaneFocus
 from mlxtui.format import human_bytes, human_count, printable
 from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.events import Notice
@@ -60,17 +59,14 @@ def _add_child(node: TreeNode[Any], label: str, value: Any, budget: list[int]) -
         node.add_leaf(Text.assemble((label, "bold"), ": ", shown[:200] + ("…" if len(shown) > 200 else "")), data=value)
 
 
-class InspectPane(ReportsFailures, PaneFocus, Vertical):
+class InspectPane(ReportsFailures, Vertical):
     """Inspect a repo id or local folder before converting it."""
-
-    HOME = "#inspect-facts"  # the report: arrows and PageDown scroll it
-    EDIT = "#inspect-source"
 
     DEFAULT_CSS = pane_css(__file__)
     SCOPED_CSS = False  # the stylesheet names the pane in its own selectors
 
     BINDINGS = [
-        Binding("slash", "app.edit", "Model", id="inspect.focus"),
+        Binding("slash", "focus_source", "Model", id="inspect.focus"),
         Binding("t", "toggle_raw", "Tree/raw", id="inspect.toggle_raw"),
         Binding("c", "convert", "Convert", id="inspect.convert"),
         Binding("ctrl+r", "reload", "Reload", id="inspect.reload"),
@@ -109,6 +105,12 @@ class InspectPane(ReportsFailures, PaneFocus, Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#inspect-body").display = False
+
+    def focus(self, scroll_visible: bool = True) -> "InspectPane":
+        """The app focuses the pane when it is shown: hand focus to the input (or keep it inside)."""
+        if not self.has_focus_within:
+            self.query_one("#inspect-source", Input).focus(scroll_visible)
+        return self
 
     # -- contract ---------------------------------------------------------------------------------
 
@@ -276,6 +278,9 @@ class InspectPane(ReportsFailures, PaneFocus, Vertical):
             self.show_model(event.row_key.value)
 
     # -- actions ----------------------------------------------------------------------------------
+
+    def action_focus_source(self) -> None:
+        self.query_one("#inspect-source", Input).focus()
 
     def action_toggle_raw(self) -> None:
         switcher = self.query_one("#inspect-config", ContentSwitcher)
