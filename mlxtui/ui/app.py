@@ -525,6 +525,7 @@ class MlxtuiApp(App[int]):
         # below 77 they show short names, so all nine stay on screen down to 60 columns.
         self.set_class(size.width < 100, "-narrow")
         self.set_class(size.width < 86, "-tight-tabs")
+        self.set_class(size.width < 70, "-very-narrow")
         self.set_class(size.height < 30, "-short")
         short = size.width < 77
         switcher = self.query_one("#panes", TabbedContent)

@@ -17,6 +17,9 @@ THEME_VARIABLE_DEFAULTS: dict[str, str] = {
     "badge-demo": "#1F6FEB",
     "badge-offline": "#F85149",
     "mlx-badge": "#F0883E",
+    # lines between columns and sections: grey, which stays grey (bright black) in 16 colours, where $panel
+    # becomes black and vanishes on a black background
+    "divider": "#41464E",
 }
 
 _FIELDS = {f.name for f in fields(Theme)}

@@ -96,7 +96,7 @@ async def test_config_tree_and_raw_toggle(hub, tmp_path: Path) -> None:
     app = make_app(hub, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         await inspect_pane(pilot)
-        await pilot.press(*"Qwen/Qwen2-tiny", "enter")
+        await pilot.press("slash", *"Qwen/Qwen2-tiny", "enter")  # / edits the model field
         await settle(pilot)
         tree = app.query_one("#inspect-tree", Tree)
         labels = [str(child.label) for child in tree.root.children]

@@ -33,6 +33,7 @@ from mlxtui.services.card import (
 )
 from mlxtui.format import printable
 from mlxtui.services.errors import MlxtuiError
+from mlxtui.services.workflow import short_path
 from mlxtui.ui.messages import UploadFolder
 from mlxtui.ui.panes import pane_css
 
@@ -143,7 +144,9 @@ class CardPane(ReportsFailures, PaneFocus, Vertical):
 
     def open_folder(self, path: str, source: str | None = None) -> None:
         """Open the card of the MLX folder at `path`; `source` is the original repo when known."""
-        self.query_one("#card-folder", Input).value = path
+        box = self.query_one("#card-folder", Input)
+        box.value = short_path(path)  # ~ for home; read from the left (the cursor at the end would show the tail)
+        box.cursor_position = 0
         self._open(path, source)
 
     @on(Input.Submitted, "#card-folder")

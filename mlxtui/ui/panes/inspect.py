@@ -19,6 +19,7 @@ from textual.widgets import ContentSwitcher, DataTable, Input, Static, TextArea,
 from textual.widgets.tree import TreeNode
 
 from mlxtui.ui.failures import ReportsFailures
+from mlxtui.ui.focus import PaneFocus
 from mlxtui.format import human_bytes, human_count, printable
 from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.events import Notice
@@ -59,14 +60,17 @@ def _add_child(node: TreeNode[Any], label: str, value: Any, budget: list[int]) -
         node.add_leaf(Text.assemble((label, "bold"), ": ", shown[:200] + ("…" if len(shown) > 200 else "")), data=value)
 
 
-class InspectPane(ReportsFailures, Vertical):
+class InspectPane(ReportsFailures, PaneFocus, Vertical):
     """Inspect a repo id or local folder before converting it."""
+
+    HOME = "#inspect-facts"  # the report: arrows and PageDown scroll it
+    EDIT = "#inspect-source"
 
     DEFAULT_CSS = pane_css(__file__)
     SCOPED_CSS = False  # the stylesheet names the pane in its own selectors
 
     BINDINGS = [
-        Binding("slash", "focus_source", "Model", id="inspect.focus"),
+        Binding("slash", "app.edit", "Model", id="inspect.focus"),
         Binding("t", "toggle_raw", "Tree/raw", id="inspect.toggle_raw"),
         Binding("c", "convert", "Convert", id="inspect.convert"),
         Binding("ctrl+r", "reload", "Reload", id="inspect.reload"),
@@ -105,12 +109,6 @@ class InspectPane(ReportsFailures, Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#inspect-body").display = False
-
-    def focus(self, scroll_visible: bool = True) -> "InspectPane":
-        """The app focuses the pane when it is shown: hand focus to the input (or keep it inside)."""
-        if not self.has_focus_within:
-            self.query_one("#inspect-source", Input).focus(scroll_visible)
-        return self
 
     # -- contract ---------------------------------------------------------------------------------
 
@@ -167,6 +165,8 @@ class InspectPane(ReportsFailures, Vertical):
         """Fill every section from a report."""
         self.report = report
         self.query_one("#inspect-body").display = True
+        if self.app.focused is self:  # home was the pane while there was no report: now the report is home
+            self.app.set_focus(self.query_one("#inspect-facts"), scroll_visible=False)
         where = report.repo_id + (f" @ {report.revision}" if report.revision else "")
         cached = " (from the local cache: the Hub was unreachable)" if report.from_cache else ""
         self.query_one("#inspect-status", Static).update(
@@ -279,22 +279,40 @@ class InspectPane(ReportsFailures, Vertical):
 
     # -- actions ----------------------------------------------------------------------------------
 
-    def action_focus_source(self) -> None:
-        self.query_one("#inspect-source", Input).focus()
-
     def action_toggle_raw(self) -> None:
+        """Tree ↔ raw config.json; on a narrow terminal, where the config has no column of its own (the facts
+        take the width), the report → tree → raw → report."""
         switcher = self.query_one("#inspect-config", ContentSwitcher)
+        if self.app.has_class("-narrow"):
+            if not self.has_class("-show-config"):
+                self.add_class("-show-config")
+                switcher.current = "inspect-tree"
+                self.call_after_refresh(self.query_one("#inspect-tree").focus)
+                return
+            if switcher.current == "inspect-raw":
+                self._show_report()
+                return
         switcher.current = "inspect-raw" if switcher.current == "inspect-tree" else "inspect-tree"
+        if self.has_class("-show-config"):
+            self.call_after_refresh(self.query_one(f"#{switcher.current}").focus)
+
+    def _show_report(self) -> None:
+        """Narrow terminal: from config.json back to the report, focus with it."""
+        self.remove_class("-show-config")
+        self.query_one("#inspect-config", ContentSwitcher).current = "inspect-tree"
+        self.call_after_refresh(self.query_one("#inspect-facts").focus)
 
     def action_reload(self) -> None:
         if self.source:
             self._start(self.source, self.revision)
 
     def action_cancel(self) -> None:
-        """Escape: stop reading the model; with nothing to stop, leave the field for the tab bar."""
+        """Escape: stop reading the model; with nothing to stop, back to the report (home)."""
         if any(w.is_running for w in self.workers if w.group == "inspect"):
             self.workers.cancel_group(self, "inspect")
             self.query_one("#inspect-status", Static).update("Cancelled.")
+        elif self.has_class("-show-config"):
+            self._show_report()  # narrow: from the config back to the report
         else:
             self.app.action_leave_field()  # type: ignore[attr-defined]
 

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Static
 
 from mlxtui.ui.failures import ReportsFailures
 from mlxtui.ui.focus import PaneFocus
-from mlxtui.format import human_bytes, printable
+from mlxtui.format import elide_middle, human_bytes, printable
 from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.library import LibraryService, LocalModel
 from mlxtui.services.workflow import short_path
@@ -95,16 +95,24 @@ class LibraryPane(ReportsFailures, PaneFocus, Vertical):
         current = self.selected()
         self.models = models
         table.clear()
-        for model in models:
-            # names, labels and sources come from folders and cards written by others: plain Text, escaped
-            table.add_row(
-                _safe(model.name if model.in_models_dir else short_path(model.path)),
+        # names, labels and sources come from folders and cards written by others: plain text, escaped
+        rows = [
+            [
+                printable(model.name if model.in_models_dir else short_path(model.path), newlines=False),
                 "folder" if model.kind == "folder" else "HF cache",
-                _safe(model.quantization + (" mlx" if model.is_mlx and model.kind == "cache" else "")),
+                printable(model.quantization + (" mlx" if model.is_mlx and model.kind == "cache" else ""),
+                          newlines=False),
                 human_bytes(model.size_bytes) + ("" if model.has_weights else ", no weights"),
-                _safe(model.source if model.source and model.source != model.name else "-"),
-                key=model.path,
-            )
+                printable(short_path(model.source) if model.source and model.source != model.name else "-",
+                          newlines=False),
+            ]
+            for model in models
+        ]
+        name_width, source_width = self._fit_widths(rows)
+        self._fitted_width = self.size.width
+        for model, row in zip(models, rows):
+            row[0], row[4] = elide_middle(row[0], name_width), elide_middle(row[4], source_width)
+            table.add_row(*(Text(cell) for cell in row), key=model.path)
         if current is not None and any(m.path == current.path for m in models):
             table.move_cursor(row=table.get_row_index(current.path))
         folders = sum(1 for m in models if m.kind == "folder")
@@ -117,6 +125,18 @@ class LibraryPane(ReportsFailures, PaneFocus, Vertical):
         else:
             status.update(Text(f"No local models yet. Conversions go to {printable(str(self.service.models_dir))}."))
         self._show_detail()
+
+    def _fit_widths(self, rows: list[list[str]]) -> tuple[int, int]:
+        """Widths of the Model and Source columns so that the whole row fits the pane: the other columns are
+        short facts (where, quantization, size) and keep theirs; long names and sources are cut in the middle."""
+        widest = [max([len(r[i]) for r in rows] + [len(h)]) for i, h in enumerate(("Model", "Where", "Quant", "Size", "Source"))]
+        room = (self.size.width or 120) - 2 - 2 * 5 - sum(widest[1:4])  # scrollbar, cell padding, fixed columns
+        name = min(widest[0], max(12, room - min(widest[4], max(10, room // 2))))
+        return name, max(6, min(widest[4], room - name))
+
+    def on_resize(self) -> None:
+        if self.models and self.size.width != getattr(self, "_fitted_width", None):
+            self.show_models(self.models)
 
     def selected(self) -> LocalModel | None:
         """The highlighted model, if any."""

@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Input, Select, Static
 
 from mlxtui.ui.failures import ReportsFailures
 from mlxtui.ui.focus import PaneFocus
-from mlxtui.format import human_count, printable
+from mlxtui.format import elide_middle, human_count, printable
 from mlxtui.services.errors import MlxtuiError, OfflineError
 from mlxtui.services.events import Notice, SearchHit, SearchPage
 from mlxtui.ui.messages import ShowModel
@@ -45,6 +45,22 @@ PIPELINE_OPTIONS = [
 # Badges sit next to the repo id so they stay visible on an 80-column terminal.
 COLUMNS = [("Repo", "repo"), ("MLX", "mlx"), ("🔒", "lock"), ("Downloads", "downloads"), ("Likes", "likes"),
            ("Params", "params"), ("Updated", "updated")]
+#: cells each column other than Repo takes (content and padding); Repo gets the rest, cut in the middle
+COLUMN_CELLS = {"mlx": 5, "lock": 4, "downloads": 11, "likes": 7, "params": 8, "updated": 12}
+#: columns left out, in this order, while Repo would get fewer cells than REPO_MIN (a 60-column terminal)
+DROP_ORDER = ["likes", "params"]
+REPO_MIN = 24
+
+
+def fit_columns(width: int) -> tuple[list[str], int]:
+    """The columns shown at `width` cells and the Repo column's width (the table's scrollbar and padding kept)."""
+    keys = [key for _, key in COLUMNS]
+    room = lambda: width - 4 - sum(COLUMN_CELLS[k] for k in keys if k != "repo")  # noqa: E731
+    for key in DROP_ORDER:
+        if room() >= REPO_MIN:
+            break
+        keys.remove(key)
+    return keys, max(room(), 12)
 
 
 def _count(n: int | None) -> str:
@@ -65,7 +81,7 @@ class SearchPane(ReportsFailures, PaneFocus, Vertical):
         Binding("f", "focus_filters", "Filters", id="search.filters"),
         Binding("s", "cycle_sort", "Sort", id="search.sort"),
         Binding("ctrl+r", "refresh", "Refresh", id="search.refresh"),
-        Binding("i", "open", "Inspect", id="search.open"),
+        Binding("i", "open", "Inspect", id="search.open", show=False),  # Enter on a row does the same
         Binding("escape", "focus_results", "Results", id="search.results", show=False),
     ]
 
@@ -83,6 +99,9 @@ class SearchPane(ReportsFailures, PaneFocus, Vertical):
         self._loading_more = False
         self._restoring = True
         self._searched_once = False
+        #: the rows shown, to rebuild the table when the width changes its columns
+        self._hits: list[SearchHit] = []
+        self._fit: tuple[list[str], int] = ([key for _, key in COLUMNS], 60)
 
     def compose(self) -> ComposeResult:
         # Widgets start with the remembered query and filters, so restoring fires no change events.
@@ -104,6 +123,24 @@ class SearchPane(ReportsFailures, PaneFocus, Vertical):
         for label, key in COLUMNS:
             table.add_column(label, key=key)
         yield table
+
+    def on_resize(self) -> None:
+        """Columns fit the width: Repo ids are cut in the middle, and on a very narrow terminal Likes and
+        Params step aside, so Updated is never cut off."""
+        keys, repo_width = fit_columns(self.size.width)
+        if (keys, repo_width) == self._fit:
+            return
+        self._fit = (keys, repo_width)
+        table = self.query_one("#search-results", DataTable)
+        row = table.cursor_row
+        table.clear(columns=True)
+        for label, key in COLUMNS:
+            if key in keys:
+                table.add_column(label, key=key)
+        for hit in self._hits:
+            self._add_row(table, hit, keep=False)
+        if table.row_count:
+            table.move_cursor(row=min(row, table.row_count - 1))
 
     def on_mount(self) -> None:
         self.set_timer(0.05, self._restored)  # change events from mounting arrive before this
@@ -232,6 +269,7 @@ class SearchPane(ReportsFailures, PaneFocus, Vertical):
         table = self.query_one("#search-results", DataTable)
         if first:
             table.clear()
+            self._hits = []
             self.cursor = cursor
             self.shown_query = query
         for hit in event.hits:
@@ -243,20 +281,24 @@ class SearchPane(ReportsFailures, PaneFocus, Vertical):
             f"sorted by {cursor.query.sort}{more}" if table.row_count else f"No models found for {what}."
         )
 
-    def _add_row(self, table: DataTable, hit: SearchHit) -> None:
+    def _add_row(self, table: DataTable, hit: SearchHit, *, keep: bool = True) -> None:
         if hit.repo_id in table.rows:
             return
+        if keep:
+            self._hits.append(hit)
+        keys, repo_width = self._fit
         mlx_colour = self.app.get_css_variables().get("mlx-badge", "orange")
-        table.add_row(
-            Text(printable(hit.repo_id, newlines=False)),  # a name from the Hub: plain text, escapes shown
-            Text("MLX", style=f"bold {mlx_colour}") if hit.mlx else "",
-            "🔒" if (hit.gated or hit.private) else "",
-            Text(_count(hit.downloads), justify="right"),
-            Text(_count(hit.likes), justify="right"),
-            Text(_count(hit.parameters), justify="right"),
-            Text(printable((hit.last_modified or "–")[:10], newlines=False)),
-            key=hit.repo_id,
-        )
+        cells = {
+            # a name from the Hub: plain text, escapes shown; cut in the middle so org and suffix stay
+            "repo": Text(elide_middle(printable(hit.repo_id, newlines=False), repo_width)),
+            "mlx": Text("MLX", style=f"bold {mlx_colour}") if hit.mlx else "",
+            "lock": "🔒" if (hit.gated or hit.private) else "",
+            "downloads": Text(_count(hit.downloads), justify="right"),
+            "likes": Text(_count(hit.likes), justify="right"),
+            "params": Text(_count(hit.parameters), justify="right"),
+            "updated": Text(printable((hit.last_modified or "–")[:10], newlines=False)),
+        }
+        table.add_row(*(cells[key] for key in keys), key=hit.repo_id)
 
     def worker_failed(self, worker: object, message: str) -> None:
         """The app's failure handler: the status says what happened instead of "Searching…" forever."""
