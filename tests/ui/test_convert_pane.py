@@ -256,3 +256,65 @@ async def test_an_unexpected_failure_is_reported_and_the_status_leaves_checking(
         await wait_until(pilot, lambda: text(pane, "#convert-job").startswith("Failed:"))
         assert "a bug in start" in text(pane, "#convert-job")
         assert any("a bug in start" in str(n.message) for n in app._notifications)
+
+
+async def test_a_finished_conversion_hands_off_to_chat_card_and_upload(make_tiny_model) -> None:
+    """Issue 14: the finished conversion becomes the model in work and Chat, Card, Upload are one key away."""
+    from mlxtui.ui.panes.card import CardPane
+
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_convert(app, pilot)
+        source = str(make_tiny_model("tiny"))
+        pane.prefill(source)
+        await pilot.pause()
+        assert not app.active_bindings.get("h") or app.active_bindings["h"].node is not pane  # nothing to offer yet
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: "done." in text(pane, "#convert-job"))
+        output = str(app.ctx.settings.models_dir() / "tiny-4bit")
+        await wait_until(pilot, lambda: app.work.folder == output)
+        assert app.work.source == source and "tiny-4bit" in str(app.query_one("#work", Static).render())
+        assert "Library (7)" not in " ".join(n.message for n in app._notifications)
+        app.set_focus(pane.query_one("#convert-log"))  # at rest (not typing in a field)
+        await pilot.pause()
+        shown = {b.binding.key: b.binding.description for b in app.active_bindings.values() if b.binding.show}
+        assert shown.get("h") == "Chat" and shown.get("e") == "Card" and shown.get("u") == "Upload"
+        await pilot.press("e")
+        card = app.query_one(CardPane)
+        await wait_until(pilot, lambda: card.folder is not None and str(card.folder) == output)
+        assert app.query_one("#panes", TabbedContent).active == "card"
+
+
+async def test_not_started_clears_when_the_source_is_fixed(make_tiny_model) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_convert(app, pilot)
+        pane.prefill("4")
+        await pilot.pause()
+        pane.action_run()
+        await wait_until(pilot, lambda: "Not started" in text(pane, "#convert-job"))
+        assert "no folder" in text(pane, "#convert-job").lower()
+        pane.query_one("#convert-source", Input).value = str(make_tiny_model("tiny"))
+        await wait_until(pilot, lambda: "Not started" not in text(pane, "#convert-job"))
+        assert text(pane, "#convert-job") == "No job running."
+
+
+async def test_cancelling_shows_one_toast(make_tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLXTUI_CONVERT_SLOWDOWN_S", "0.5")
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_convert(app, pilot)
+        pane.confirm_after_s = 3600
+        pane.prefill(str(make_tiny_model("tiny")))
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: pane.query_one("#progress-quantize").display)
+        app.set_focus(pane.query_one("#convert-log"))  # at rest: Escape cancels (in a field it leaves the field)
+        await pilot.pause()
+        before = len(app._notifications)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: "cancelled" in text(pane, "#convert-job"))
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        toasts = list(app._notifications)[before:]
+        assert len(toasts) == 1, [t.message for t in toasts]

@@ -32,6 +32,7 @@ from mlxtui.services.convert import (
 from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.modelfolder import read_config, source_dtype
 from mlxtui.services.events import ConvertFinished, ConvertLog, ConvertProgress, ConvertVariantDone
+from mlxtui.ui.messages import ChatWithModel, ConversionFinished, EditCard, UploadFolder
 from mlxtui.ui.screens.confirm import ConfirmDialog
 from mlxtui.ui.widgets.progress import ProgressRow, human_duration
 from mlxtui.ui.panes import pane_css
@@ -59,6 +60,10 @@ class ConvertPane(ReportsFailures, Vertical):
         Binding("ctrl+r", "run", "Convert", id="convert.run"),
         Binding("ctrl+t", "queue", "Add to queue", id="convert.queue"),
         Binding("escape", "cancel", "Cancel job", id="convert.cancel"),
+        # the hand-off of a finished conversion (shown once there is one): one key to each next step
+        Binding("h", "chat_result", "Chat", id="convert.chat"),
+        Binding("e", "card_result", "Card", id="convert.card"),
+        Binding("u", "upload_result", "Upload", id="convert.upload"),
     ]
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
@@ -76,6 +81,11 @@ class ConvertPane(ReportsFailures, Vertical):
         self._variant = -1
         self._results: list[Text] = []
         self._reserved: set[Path] = set()  # outputs of running jobs, refreshed with the jobs list
+        #: the folders the job being shown wrote, and its source: what Chat, Card and Upload are offered
+        self.outputs: list[str] = []
+        self._job_source: str | None = None
+        self._not_started = False  # the status line says why the last start was refused
+        self._finished = False  # the job being shown finished and wrote `outputs`
 
     # -- layout -----------------------------------------------------------------------------------
 
@@ -243,6 +253,9 @@ class ConvertPane(ReportsFailures, Vertical):
     def _source_changed(self, event: Input.Changed) -> None:
         if event.input.id == "convert-source" and self.report and self.report.get("repo_id") not in (None, event.value.strip()):
             self.report = None  # the verdict was about another model
+        if self._not_started:  # "Not started: there is no folder '4'…" was about the old source
+            self._not_started = False
+            self.query_one("#convert-job", Static).update("No job running.")
         self._form_changed()
 
     @on(Input.Changed, "#convert-output")
@@ -350,7 +363,9 @@ class ConvertPane(ReportsFailures, Vertical):
         except MlxtuiError as error:
             self.notify(str(error), severity="error")
             return
-        self.notify(job.message or "Cancelled.", title="Convert")
+        following = any(w.group == "convert" and w.is_running for w in self.workers)
+        if not following:  # else the job's own "cancelled" event is the one toast for it
+            self.notify(job.message or "Cancelled.", title="Convert")
 
     def worker_failed(self, worker: Any, message: str) -> None:
         """The app reported a worker of this pane that died: the status line says so instead of 'Checking…'."""
@@ -365,6 +380,7 @@ class ConvertPane(ReportsFailures, Vertical):
     ) -> None:
         """Plan (every check, before any download), start the worker process, then follow it."""
         status = self.query_one("#convert-job", Static)
+        self._not_started = False
         status.update(f"Checking {source}…")
         try:
             plan = await self.service.plan(source, variants, revision=revision, outputs=outputs, report=self.report)
@@ -372,6 +388,7 @@ class ConvertPane(ReportsFailures, Vertical):
         except MlxtuiError as error:
             reason = printable(str(error), newlines=False)
             status.update(f"Not started: {reason}")
+            self._not_started = True
             self.notify(reason, severity="error", title="Convert")
             return
         self.queue.clear()
@@ -393,6 +410,10 @@ class ConvertPane(ReportsFailures, Vertical):
     async def _follow(self, job_id: str, labels: list[str], source: str) -> None:
         self.job_id = job_id
         self.job_labels = labels
+        self.outputs = []
+        self._job_source = source
+        self._finished = False
+        self.refresh_bindings()
         self._variant = -2
         for name in _ROWS:
             self.query_one(f"#progress-{name}", ProgressRow).reset()
@@ -425,16 +446,42 @@ class ConvertPane(ReportsFailures, Vertical):
                 # push the figures off screen (or under a toast).
                 facts = f"✓ {label}{bpw} · {human_bytes(done.size_bytes)} · {human_duration(done.elapsed_s)}"
                 self._results.append(Text(f"{facts}\n  {done.output}", overflow="fold"))
+                self.outputs.append(str(done.output))
                 self.query_one("#convert-results", Static).update(Text("\n").join(self._results))
             case ConvertFinished(state=state, message=message):
                 title = self.query_one("#convert-job", Static)
                 if state == "done":
-                    title.update(f"Job {event.job_id} done.")
-                    self.notify("Conversion finished. Open it from the Library (7).", title="Convert")
+                    title.update(f"Job {event.job_id} done. Next: h Chat · e Card · u Upload")
+                    self._finished = True
+                    self.refresh_bindings()
+                    if self.outputs:
+                        # the newest output becomes the model in work (top bar; Card and Upload open on it)
+                        self.post_message(ConversionFinished(self.outputs[-1], self._job_source))
+                    self.notify("Conversion finished. Next: h Chat · e Card · u Upload.", title="Convert")
                 else:
                     message = printable(message, newlines=False)
                     title.update(f"Job {event.job_id} {state}: {message}")
                     self.notify(message or state, title=f"Convert {state}", severity="warning" if state == "cancelled" else "error")
+
+    # -- hand-off -----------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Chat, Card and Upload are offered (and shown in the footer) once a conversion has finished."""
+        if action in ("chat_result", "card_result", "upload_result"):
+            return bool(self.outputs) and self._finished
+        return True
+
+    def action_chat_result(self) -> None:
+        if self.outputs:
+            self.post_message(ChatWithModel(self.outputs[-1]))
+
+    def action_card_result(self) -> None:
+        if self.outputs:
+            self.post_message(EditCard(self.outputs[-1], self._job_source))
+
+    def action_upload_result(self) -> None:
+        if self.outputs:
+            self.post_message(UploadFolder(self.outputs[-1]))
 
     def _label(self, variant: int) -> str:
         return self.job_labels[variant] if 0 <= variant < len(self.job_labels) else "all"
