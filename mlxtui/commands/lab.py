@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--prompt-tokens", type=int, default=128, help="prompt length for the speed test")
     parser.add_argument("--generation-tokens", type=int, default=64, help="tokens generated in the speed test")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    parser.add_argument("--publish", metavar="OWNER", default=None,
+                        help="then upload each variant to OWNER/<name>-<variant>, each card linking its siblings")
     parser.set_defaults(func=run)
 
 
@@ -89,6 +91,15 @@ async def _run(args: argparse.Namespace, ctx: Context) -> int:
         print(json.dumps(result, indent=2))
     else:
         print(format_table(result))
+    if args.publish:
+        from mlxtui.services.lab_publish import PublishPlanned, publish
+
+        async for event in publish(ctx, plan.out_dir, args.publish, [v.name for v in plan.variants]):
+            if isinstance(event, PublishPlanned):
+                for name, repo in event.repos.items():
+                    print(f"mlxtui: publishing {name} to {repo}", file=sys.stderr)
+        print("mlxtui: published " + ", ".join(f"{args.publish}/{Path(r['path']).name}" for r in result["variants"]),
+              file=sys.stderr)
     return 0
 
 

@@ -69,8 +69,13 @@ def card_section(result: dict[str, Any], names: list[str] | None = None, this: s
         "| Variant | Bits/weight | Size | Perplexity | KL mean | KL p99 | Top-1 agreement |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
+    repos = result.get("repos") if isinstance(result.get("repos"), dict) else {}
+    endpoint = str(result.get("repos_endpoint") or "https://huggingface.co").rstrip("/")
     for row in rows:
-        name = f"**{row['name']}** (this model)" if row["name"] == this else row["name"]
+        name = row["name"]
+        if name != this and isinstance(repos.get(name), str):
+            name = f"[{name}]({endpoint}/{repos[name]})"  # a published sibling
+        name = f"**{name}** (this model)" if row["name"] == this else name
         lines.append(
             f"| {name} | {row['bits_per_weight']:.2f} | {row['bytes'] / 1e6:.1f} MB | "
             f"{row['perplexity']:.3f} ± {row['perplexity_se']:.3f} | {row['kl_mean']:.4f} | {row['kl_p99']:.4f} | "

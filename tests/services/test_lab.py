@@ -44,14 +44,31 @@ async def _lab(service: LabService, variants: str, out: Path, **run: Any) -> tup
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One lab run, its folders (data home, outputs, reference cache) and events."""
-    root = tmp_path_factory.mktemp("lab")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("XDG_DATA_HOME", str(root / "data"))
-        mp.setenv("HF_HOME", str(root / "hf"))
-        service = LabService(Context(endpoint="http://127.0.0.1:9"), cache_root=root / "cache")
-        result, events = asyncio.run(_lab(service, "8bit,4bit,2bit,2bit-gs32", root / "out"))
-    return {"root": root, "result": result, "events": events, "service": service}
+    """One lab run, its folders (data home, outputs, reference cache) and what it reported.
+
+    Run once per test session even with pytest-xdist: the first worker runs it under a file lock in the
+    session's shared temporary folder, the others read its summary."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    # under xdist each worker's base is <session>/popen-gwN: its parent is this session's, shared by all workers
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "lab-shared"
+    root.mkdir(exist_ok=True)
+    summary = root / "summary.json"
+    with FileLock(str(root / ".lock")):
+        if not summary.exists():
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setenv("XDG_DATA_HOME", str(root / "data"))
+                mp.setenv("HF_HOME", str(root / "hf"))
+                service = LabService(Context(endpoint="http://127.0.0.1:9"), cache_root=root / "cache")
+                result, events = asyncio.run(_lab(service, "8bit,4bit,2bit,2bit-gs32", root / "out"))
+            summary.write_text(json.dumps({
+                "result": result,
+                "ready_cached": [e.cached for e in events if isinstance(e, LabReferenceReady)],
+                "reference_progress": sum(1 for e in events if isinstance(e, LabProgress) and e.stage == "reference"),
+                "reference_runs": service.reference_runs,
+            }))
+    return {"root": root, **json.loads(summary.read_text())}
 
 
 def _rows(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -100,9 +117,8 @@ def test_group_size_32_beats_64_at_equal_bits(shared: dict[str, Any]) -> None:
 
 
 def test_first_run_computes_the_reference_once(shared: dict[str, Any]) -> None:
-    ready = [e for e in shared["events"] if isinstance(e, LabReferenceReady)]
-    assert len(ready) == 1 and not ready[0].cached
-    assert shared["service"].reference_runs == 1
+    assert shared["ready_cached"] == [False] and shared["reference_progress"] > 0
+    assert shared["reference_runs"] == 1
     assert shared["result"]["reference"]["cached"] is False
 
 
@@ -348,7 +364,9 @@ async def test_gptq_variant_is_built_offline_and_beats_round_to_nearest(shared: 
 
 async def test_variants_made_from_other_weights_are_not_reused(shared: dict[str, Any], tmp_path: Path) -> None:
     other = trained_copy(tmp_path / "tiny-trained-llama")  # same name, other weights (as far as the lab knows)
-    out = shared["root"] / "out"
+    out = tmp_path / "out"  # an earlier lab's folder: its results and one variant folder
+    (out / "tiny-trained-llama-8bit").mkdir(parents=True)
+    (out / "lab-results.json").write_bytes((shared["root"] / "out" / "lab-results.json").read_bytes())
     before = sorted(p.name for p in out.iterdir())
     with pytest.raises(InvalidInputError, match="holds variants made from other weights") as info:
         await LabService(Context()).plan(str(other), "8bit", seq_len=SEQ_LEN, out_dir=out)
@@ -364,3 +382,39 @@ async def test_mixed_recipe_on_a_model_without_down_proj_is_refused(tmp_path: Pa
         await LabService(Context()).plan(str(folder), "4bit,mixed_3_6", seq_len=SEQ_LEN, out_dir=tmp_path / "out")
     assert "\n" not in str(info.value)
     _nothing_written(tmp_path / "out")
+
+
+async def test_publish_sends_each_variant_to_its_own_repo_with_cards_linking_siblings(
+        shared: dict[str, Any], tmp_path: Path, devhub_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import huggingface_hub.constants as constants
+    from huggingface_hub import HfApi
+
+    from mlxtui.services.lab_publish import PublishPlanned, publish
+
+    # a private copy of the lab's folder (cards are rewritten), with the results pointing at it
+    out = tmp_path / "out"
+    shutil.copytree(shared["root"] / "out", out)
+    results = out / "lab-results.json"
+    results.write_text(results.read_text().replace(str(shared["root"] / "out"), str(out)))
+    hub = devhub_factory()
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    ctx = Context(endpoint=hub.url, token=hub.write_token)
+    events = [event async for event in publish(ctx, out, "alice", ["4bit", "2bit-g32"])]
+    assert isinstance(events[0], PublishPlanned)
+    assert events[0].repos == {"4bit": "alice/tiny-trained-llama-4bit", "2bit-g32": "alice/tiny-trained-llama-2bit-g32"}
+    api = HfApi(endpoint=hub.url, token=hub.write_token)
+    for repo in events[0].repos.values():
+        assert "model.safetensors" in api.list_repo_files(repo)
+    card = Path(api.hf_hub_download("alice/tiny-trained-llama-4bit", "README.md", cache_dir=tmp_path / "dl")).read_text()
+    assert "## Quantization quality" in card and "| **4bit** (this model) |" in card
+    assert f"[2bit-g32]({hub.url}/alice/tiny-trained-llama-2bit-g32)" in card
+
+
+async def test_publish_of_an_unmeasured_variant_sends_nothing(shared: dict[str, Any], tmp_path: Path) -> None:
+    from mlxtui.services.lab_publish import publish
+
+    with pytest.raises(InvalidInputError, match="measured no variant named 3bit"):
+        _ = [e async for e in publish(Context(endpoint="http://127.0.0.1:9"), shared["root"] / "out", "alice", ["3bit"])]

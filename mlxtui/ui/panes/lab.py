@@ -24,6 +24,7 @@ from mlxtui.format import human_bytes, printable
 from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.lab_report import pareto_names, pick_sentence, size_kl_plot
 from mlxtui.ui.failures import ReportsFailures
+from mlxtui.ui.focus import PaneFocus
 from mlxtui.ui.messages import ChatWithModel
 from mlxtui.ui.panes import pane_css
 
@@ -49,11 +50,13 @@ COLUMNS: list[tuple[str, str, Any]] = [
 ]
 
 
-class LabPane(ReportsFailures, Vertical):
+class LabPane(ReportsFailures, PaneFocus, Vertical):
     """Run a lab, then compare its variants."""
 
     DEFAULT_CSS = pane_css(__file__)
     SCOPED_CSS = False
+    HOME = "#lab-table"
+    EDIT = "#lab-source"
 
     BINDINGS = [
         Binding("ctrl+r", "run", "Run lab", id="lab.run"),
