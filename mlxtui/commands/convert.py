@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("-q", "--quantize", action="store_true", help="generate a quantized model")
     parser.add_argument("--q-group-size", type=int, default=None, help="group size for quantization (32, 64, 128)")
     parser.add_argument("--q-bits", type=int, default=None, help="bits per weight (2, 3, 4, 5, 6, 8)")
-    parser.add_argument("--q-mode", default="affine", choices=list(MODES), help="quantization mode")
+    parser.add_argument("--q-mode", default=None, choices=list(MODES), help="quantization mode (default: affine)")
     parser.add_argument("--quant-predicate", choices=list(RECIPES), default=None, help="mixed-bit quantization recipe")
     parser.add_argument("--dtype", choices=list(DTYPES), default=None, help="dtype of non-quantized parameters")
     parser.add_argument("-d", "--dequantize", action="store_true", help="dequantize a quantized model")
@@ -55,7 +55,7 @@ def _options(args: argparse.Namespace) -> list[Any]:
         quantize=args.quantize,
         q_bits=args.q_bits,
         q_group_size=args.q_group_size,
-        q_mode=args.q_mode,
+        q_mode=args.q_mode or "affine",
         quant_predicate=args.quant_predicate,
         dtype=args.dtype,
         dequantize=args.dequantize,
@@ -63,8 +63,6 @@ def _options(args: argparse.Namespace) -> list[Any]:
     )
     more = [options_from_label(label, first) for label in args.also.split(",") if label.strip()]
     return [first, *more]
-
-
 
 
 class ProgressPrinter:
@@ -141,6 +139,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             "mlxtui convert does not upload (mlx-lm's uploader rewrites README.md and fails with huggingface_hub 2.x); "
             "convert first, then run `mlxtui upload FOLDER`."
         )
+    given = [flag for flag, value in (("--q-bits", args.q_bits), ("--q-group-size", args.q_group_size),
+                                      ("--q-mode", args.q_mode), ("--quant-predicate", args.quant_predicate))
+             if value is not None]
+    if given and not args.quantize:  # mlx-lm would ignore them and write an unquantized model
+        raise InvalidInputError(f"{', '.join(given)} only apply with -q (--quantize): add -q to quantize, or drop "
+                                f"{'it' if len(given) == 1 else 'them'} to convert without quantizing.")
     variants = _options(args)
     for options in variants:
         options.validate()  # before any process starts

@@ -66,6 +66,12 @@ class ConvertOptions:
             if self.quant_predicate is not None:
                 # mlx-lm ignores a recipe without -q; say so instead of converting unquantized.
                 out.append(f"The recipe {self.quant_predicate} needs quantization switched on.")
+            given = [f"{self.q_bits} bits"] if self.q_bits is not None else []
+            given += [f"group size {self.q_group_size}"] if self.q_group_size is not None else []
+            given += [f"mode {self.q_mode}"] if self.q_mode != "affine" else []
+            if given:  # mlx-lm ignores them too: the result would silently be unquantized
+                out.append(f"{' and '.join(given).capitalize()} need quantization switched on; without it the model "
+                           "is converted unquantized.")
             return out
         if self.q_bits is not None and self.q_bits not in BITS:
             out.append(f"{self.q_bits} bits is not supported; choose one of {', '.join(map(str, FORM_BITS))}.")

@@ -171,10 +171,16 @@ def inspect_repo(ctx: Any, repo_id: str, revision: str | None) -> tuple[ConvertP
     from mlxtui.services.inspect_files import safe_file_names
     from mlxtui.services.library import hub_cache_dir
 
-    no_such = (f"There is no folder {repo_id!r} here and no repo {repo_id!r} on {ctx.endpoint}. "
-               "Check the spelling (a repo id looks like owner/name).")
+    # a path is named as a path, a repo id as a repo (issue 14: not "no repo '/tmp/…'")
+    if repo_id.startswith(("/", ".", "~")) or "\\" in repo_id or repo_id.count("/") > 1:
+        raise NotFoundError(f"There is no folder {repo_id}.", hint="Check the path (or give a repo id, owner/name).")
+    if "/" in repo_id:
+        no_such = f"There is no repo {repo_id!r} on {ctx.endpoint} (and no folder of that name here)."
+    else:
+        no_such = (f"There is no folder {repo_id!r} here and no repo {repo_id!r} on {ctx.endpoint}. "
+                   "Check the spelling (a repo id looks like owner/name).")
     if not modelfolder.is_repo_id(repo_id):
-        raise NotFoundError(no_such)  # a mistyped local path: huggingface_hub would only call it a bad repo id
+        raise NotFoundError(no_such)  # neither a folder nor a valid repo id: huggingface_hub would only call it bad
     try:
         info = make_api(ctx).model_info(repo_id, revision=revision, files_metadata=True)
         siblings = {s.rfilename: int(s.size or 0) for s in (info.siblings or [])}
@@ -196,7 +202,9 @@ def inspect_repo(ctx: Any, repo_id: str, revision: str | None) -> tuple[ConvertP
     except Exception as error:  # noqa: BLE001 - mapped to the one Hub error map
         mapped = map_error(error, repo_id, ctx.endpoint, what=f"revision {revision!r}" if revision else "")
         if isinstance(mapped, NotFoundError) and "revision" not in str(mapped):
-            raise NotFoundError(no_such) from None
+            from mlxtui.services.hub import with_close_matches
+
+            raise with_close_matches(ctx, NotFoundError(no_such), repo_id) from None
         raise mapped from None
     config = _read_config(Path(config_path).parent, repo_id)
     files = {name: size for name, size in siblings.items()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mlxtui.services import Context
-from mlxtui.services.errors import GatedError, InvalidInputError, MlxtuiError, OfflineError
+from mlxtui.services.errors import GatedError, InvalidInputError, MlxtuiError, NotFoundError, OfflineError
 from mlxtui.services.events import Notice, SearchHit, SearchPage
 from mlxtui.services.hubclient import (
     MAX_RETRIES,
@@ -33,7 +33,10 @@ from mlxtui.services.hubclient import (
 from mlxtui.services.bounded import BadFileError, read_json_object
 from mlxtui.services.modelfolder import PROVENANCE_FILE, quant_label, read_text, validate_repo_id
 
-__all__ = ["HubService", "SearchCursor", "SearchQuery", "SORTS", "validate_repo_id", "MAX_RETRIES"]
+__all__ = [
+    "HubService", "SearchCursor", "SearchQuery", "SORTS", "validate_repo_id", "MAX_RETRIES", "close_repo_ids",
+    "with_close_matches", "repo_ids_starting",
+]
 
 #: user-facing sort names -> list_models sort values
 SORTS = {"downloads": "downloads", "likes": "likes", "trending": "trending_score", "updated": "last_modified"}
@@ -57,6 +60,46 @@ class SearchQuery:
     library: str = ""
     pipeline_tag: str = ""
     sort: str = "downloads"
+
+
+def _ids(ctx: Context, **query: Any) -> list[str]:
+    """Repo ids of one search (best effort: a failed search is no ids, never an error of its own)."""
+    try:
+        return [m.id for m in make_api(ctx).list_models(**query) if isinstance(getattr(m, "id", None), str)]
+    except Exception:  # noqa: BLE001 - suggestions are a courtesy on top of an error already being reported
+        return []
+
+
+def close_repo_ids(ctx: Context, repo_id: str, limit: int = 3) -> list[str]:
+    """Hub repos whose id is close to a `repo_id` that does not exist (a typo): at most three searches, by the
+    name, by its longest word and by the owner, then the closest ids by spelling."""
+    import difflib
+
+    owner, _, name = repo_id.strip().rpartition("/")
+    words = sorted((w for w in re.split(r"[-_.]", name) if len(w) >= 3), key=len, reverse=True)
+    found: list[str] = []
+    for query in dict.fromkeys([name, *words[:1]]):
+        found += _ids(ctx, search=query, limit=50)
+    if owner:
+        found += _ids(ctx, author=owner, limit=100)
+    by_lower = {f.lower(): f for f in dict.fromkeys(found) if f.lower() != repo_id.lower()}
+    return [by_lower[m] for m in difflib.get_close_matches(repo_id.lower(), list(by_lower), n=limit, cutoff=0.6)]
+
+
+def with_close_matches(ctx: Context, error: MlxtuiError, repo_id: str) -> MlxtuiError:
+    """A "not found" error with close Hub matches added ("Did you mean …?"), or the error as it was."""
+    matches = close_repo_ids(ctx, repo_id)
+    if not matches:
+        return error
+    return NotFoundError(f"{error.message} Did you mean {' or '.join(matches)}?", hint=error.hint)
+
+
+def repo_ids_starting(ctx: Context, prefix: str, limit: int = 20) -> list[str]:
+    """Hub repo ids that begin with `prefix` (case-insensitive), most downloaded first: completion as you type."""
+    owner, slash, name = prefix.partition("/")
+    query: dict[str, Any] = {"author": owner, "search": name or None} if slash and owner else {"search": prefix}
+    ids = _ids(ctx, sort="downloads", limit=limit * 3, **query)
+    return [i for i in ids if i.lower().startswith(prefix.lower())][:limit]
 
 
 class HubService:
@@ -125,7 +168,12 @@ class HubService:
             async for event in with_retries(info, repo_id, revision=revision):
                 yield event.value if isinstance(event, Result) else event
         except Exception as error:
-            raise self.map_error(error, repo_id, f"revision {revision!r}" if revision else "") from error
+            from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+            mapped = self.map_error(error, repo_id, f"revision {revision!r}" if revision else "")
+            if isinstance(error, RepositoryNotFoundError) and not isinstance(error, GatedRepoError):
+                mapped = await asyncio.to_thread(with_close_matches, self.ctx, mapped, repo_id)  # a typo?
+            raise mapped from error
 
     def _download_small(self, repo_id: str, filename: str, revision: str | None, local_only: bool = False) -> str | None:
         """Path of a small file in the HF cache (downloaded when needed); None when the repo lacks it."""

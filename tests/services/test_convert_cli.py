@@ -38,7 +38,11 @@ def test_convert_with_mlx_lm_flags_prints_progress_and_the_outputs(make_tiny_mod
 @pytest.mark.parametrize(
     ("args", "reason", "code"),
     [
-        (["--hf-path", "./no/such/model"], "There is no folder './no/such/model' here and no repo", 3),
+        (["--hf-path", "./no/such/model"], "There is no folder ./no/such/model.", 3),
+        (["--hf-path", "/tmp/no/such/model"], "There is no folder /tmp/no/such/model.", 3),
+        (["--hf-path", "{src}", "--q-bits", "4"], "--q-bits only apply with -q (--quantize)", 2),
+        (["--hf-path", "{src}", "--q-group-size", "32", "--q-mode", "mxfp4"], "--q-group-size, --q-mode only apply with -q", 2),
+        (["--hf-path", "{src}", "--quant-predicate", "mixed_3_6"], "--quant-predicate only apply with -q", 2),
         (["--hf-path", "{src}", "-q", "--q-bits", "7"], "7 bits is not supported", 2),
         (["--hf-path", "{src}", "-q", "--q-mode", "mxfp4", "--q-group-size", "64"], "mxfp4 always uses group size 32", 2),
         (["--hf-path", "{src}", "-q", "-d"], "exclude each other", 2),
@@ -74,3 +78,21 @@ def test_detach_then_follow_and_cancel_from_jobs(make_tiny_model, monkeypatch: p
     again = _mlxtui("convert", "--hf-path", str(src), "-q", "--detach")
     finished = _mlxtui("jobs", "--follow", again.stdout.strip())
     assert finished.returncode == 0 and "done: " in finished.stderr
+
+
+def test_a_missing_path_is_never_called_a_repo(make_tiny_model, isolated_home: Path) -> None:
+    result = _mlxtui("convert", "--hf-path", "/tmp/no/such/model", "-q")
+    assert result.returncode == 3 and "no repo" not in result.stderr and "/tmp/no/such/model" in result.stderr
+
+
+@pytest.mark.usefixtures("restore_hub_environment")
+def test_a_typo_in_a_repo_id_suggests_close_hub_matches(hub, capsys: pytest.CaptureFixture[str]) -> None:
+    from mlxtui.cli import main
+
+    code = main(["--endpoint", hub.url, "convert", "--hf-path", "h2oai/h2o-danube2-tiny-chta", "-q"])
+    err = capsys.readouterr().err.strip()
+    assert code == 3 and len(err.splitlines()) == 1, err
+    assert "There is no repo 'h2oai/h2o-danube2-tiny-chta'" in err and "Did you mean h2oai/h2o-danube2-tiny-chat" in err
+    code = main(["--endpoint", hub.url, "inspect", "h2oia/h2o-danube2-tiny-chat"])  # the owner mistyped
+    err = capsys.readouterr().err.strip()
+    assert code == 3 and "Did you mean h2oai/h2o-danube2-tiny-chat" in err, err

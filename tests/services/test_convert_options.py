@@ -161,11 +161,14 @@ async def test_no_weights(service: ConvertService, make_tiny_model) -> None:
         await service.plan(str(folder), ConvertOptions())
 
 
-async def test_local_path_with_a_typo_says_no_folder_and_no_repo(service: ConvertService, tmp_path: Path) -> None:
-    with pytest.raises(NotFoundError, match="There is no folder .* and no repo"):
-        await service.plan(str(tmp_path / "modles" / "tiny"), ConvertOptions())
-    with pytest.raises(NotFoundError, match="There is no folder"):
-        await service.plan("./tiny-modle", ConvertOptions())
+async def test_local_path_with_a_typo_says_no_folder_never_no_repo(service: ConvertService, tmp_path: Path) -> None:
+    # issue 14: a path is named as a path ("no repo '/tmp/…'" called it a repo id)
+    for path in (str(tmp_path / "modles" / "tiny"), "./tiny-modle", "~/no-such-model"):
+        with pytest.raises(NotFoundError, match="There is no folder ") as raised:
+            await service.plan(path, ConvertOptions())
+        assert "repo" not in raised.value.message and path in raised.value.message
+    with pytest.raises(NotFoundError, match="There is no folder '4' here and no repo '4'"):  # either could be meant
+        await service.plan("4", ConvertOptions())
 
 
 async def test_not_enough_disk_is_refused_before_starting(
@@ -202,3 +205,14 @@ def test_the_label_is_the_model_folders_quant_label(quantize, q_bits, q_group_si
     assert options.label(source_dtype) == quant_label(options=options.to_dict(), source_dtype_hint=source_dtype)
     if quantize and not options.problems():
         assert options_from_label(options.label()).label() == options.label()
+
+
+@pytest.mark.parametrize("options", [
+    ConvertOptions(q_bits=4), ConvertOptions(q_group_size=32), ConvertOptions(q_mode="mxfp4"),
+    ConvertOptions(q_bits=8, dequantize=True),
+])
+def test_quantization_settings_without_quantize_are_a_problem_not_a_silent_bf16(options: ConvertOptions) -> None:
+    problems = options.problems()
+    assert any("need quantization switched on" in p for p in problems), problems
+    with pytest.raises(InvalidInputError, match="switched on"):
+        options.validate()
