@@ -218,24 +218,25 @@ class LabService:
             repo = source
             folder = await asyncio.to_thread(self._download, repo, small=True)
         folder = folder.resolve()
+        base = repo.split("/")[-1] if repo else folder.name  # a snapshot folder is named by its commit
         config = modelfolder.read_config(folder)
         if modelfolder.is_quantized(config, modelfolder.read_provenance(folder)):
             raise UnsupportedModelError(
-                f"{folder.name} is already quantized ({modelfolder.quant_label(config)}); "
+                f"{base} is already quantized ({modelfolder.quant_label(config)}); "
                 "the lab needs the unquantized model as its reference."
             )
         files = sorted(p.name for p in folder.iterdir()) if repo is None else await asyncio.to_thread(self._repo_files, repo)
         if not any(name.endswith(".safetensors") for name in files):
-            raise NotFoundError(f"{folder.name} has no safetensors weights.")
+            raise NotFoundError(f"{base} has no safetensors weights.")
         from mlxtui.services.support import support_problems
 
         problems = support_problems(config, files)
         if problems:
-            raise UnsupportedModelError(f"{folder.name} can't be quantized by mlx-lm: " + " ".join(problems))
+            raise UnsupportedModelError(f"{base} can't be quantized by mlx-lm: " + " ".join(problems))
         for variant in parsed:
             check_variant(variant, config)
         name, description, text = _read_text(data)
-        out_dir = Path(out_dir) if out_dir else self.ctx.settings.models_dir() / "lab" / folder.name
+        out_dir = Path(out_dir) if out_dir else self.ctx.settings.models_dir() / "lab" / base
         plan = await asyncio.to_thread(
             self._tokenize, source, folder, config, parsed, name, description, text, seq_len, max_sequences, out_dir,
             repo,
@@ -272,8 +273,9 @@ class LabService:
         import numpy as np
         from mlx_lm.utils import load_tokenizer
 
+        base = repo.split("/")[-1] if repo else folder.name
         if any(v.options is not None and v.options.quant_predicate for v in parsed):
-            _check_recipe_layers(folder.name, config, parsed)
+            _check_recipe_layers(base, config, parsed)
         tokenizer = load_tokenizer(folder)
         ids = np.array(tokenizer.encode(text), dtype=np.int32)
         n_seq = min(len(ids) // seq_len, max_sequences) if max_sequences > 0 else len(ids) // seq_len
@@ -291,13 +293,13 @@ class LabService:
         n_calib = max(1, min(len(calib_ids) // seq_len, 32))
         calib = calib_ids[: n_calib * seq_len].reshape(-1, seq_len) if len(calib_ids) >= seq_len else data[:1]
         model_id = hashlib.sha256(_model_identity(folder, repo).encode()).hexdigest()[:32]
-        _check_out_dir(out_dir, model_id, [out_dir / f"{folder.name}-{v.name}" for v in parsed])
+        _check_out_dir(out_dir, model_id, [out_dir / f"{base}-{v.name}" for v in parsed])
         digest = hashlib.sha256(model_id.encode() + data.tobytes() + str(seq_len).encode()).hexdigest()[:32]
         work = paths.data_dir() / "lab" / "work" / digest
         work.mkdir(parents=True, exist_ok=True)
         np.save(work / "tokens.npy", data)
         np.save(work / "calib.npy", calib)
-        outputs = tuple(out_dir / f"{folder.name}-{v.name}" for v in parsed)
+        outputs = tuple(out_dir / f"{base}-{v.name}" for v in parsed)
         ref_bytes, bpw = _reference_size(folder)
         return LabPlan(
             source=source, folder=folder, config=config, variants=tuple(parsed), outputs=outputs, out_dir=out_dir,

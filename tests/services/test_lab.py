@@ -292,6 +292,8 @@ async def test_a_hub_source_is_checked_before_its_weights_are_downloaded(hub_ctx
     service = LabService(hub_ctx)
     plan = await service.plan("alice/tiny-trained-llama", "8bit,2bit-g32", seq_len=SEQ_LEN, out_dir=tmp_path / "out")
     assert plan.repo == "alice/tiny-trained-llama" and plan.sequences >= 1
+    assert plan.out_dir.name == "tiny-trained-llama" or plan.out_dir == tmp_path / "out"
+    assert [p.name for p in plan.outputs] == ["tiny-trained-llama-8bit", "tiny-trained-llama-2bit-g32"]
     assert (plan.folder / "config.json").is_file() and not list(plan.folder.glob("*.safetensors"))
     with pytest.raises(UnsupportedModelError, match="GPTQ packs only"):
         await service.plan("alice/tiny-trained-llama", "3bit-gptq", out_dir=tmp_path / "out")
