@@ -316,17 +316,16 @@ class MlxtuiApp(App[int]):
 
     def action_edit(self) -> None:
         """`/`: start editing the pane's main field; a one-line field has its text selected, so typing replaces it."""
-        from textual.widgets import Input
-
         from mlxtui.ui.focus import edit_widget
 
         pane = self._active_pane()
         field = edit_widget(pane) if pane is not None else None
         if field is None:
             return
-        field.focus()
-        if isinstance(field, Input):
-            field.call_after_refresh(field.select_all)  # after focus, which may move the cursor
+        # Now, not .focus() (which runs after the keys already queued): over SSH "/" and the text typed after it
+        # arrive in one read, and each of those keys must find the field focused. A one-line field selects its
+        # text as it takes focus (Input.select_on_focus).
+        self.set_focus(field)
 
     def action_help(self) -> None:
         from mlxtui.ui.screens.help import HelpScreen  # not needed for the first frame
