@@ -1,0 +1,133 @@
+"""The key policy (docs/keys.md), the same in every pane at 80x24: arriving never lands in a field with text,
+digits switch panes from home, / edits the main field, a digit typed there stays text, Escape goes home."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Input, TabbedContent, TextArea
+
+from mlxtui.services import Context
+from mlxtui.ui.app import MlxtuiApp
+from mlxtui.ui.focus import edit_widget, holds_text, home_widget, is_text_field
+from mlxtui.ui.keys import PANES
+
+PANE_IDS = [pane for pane, _ in PANES]
+
+
+def make_app() -> MlxtuiApp:
+    return MlxtuiApp(Context(endpoint="http://127.0.0.1:9"), probe=False)
+
+
+def digit_of(pane: str) -> str:
+    return str(PANE_IDS.index(pane) + 1)
+
+
+async def arrive(pilot, pane: str) -> None:
+    """Press the pane's digit and wait until focus is inside it (panes mount after the first frame)."""
+    app = pilot.app
+    await pilot.press(digit_of(pane))
+    for _ in range(100):
+        await pilot.pause(0.02)
+        found = app.query(f"#{pane}-pane")
+        focused = app.focused
+        if found and focused is not None and found.first() in (focused, *focused.ancestors):
+            return
+    raise AssertionError(f"focus never arrived in {pane}: {app.focused!r}")
+
+
+def text_of(field) -> str:
+    return field.value if isinstance(field, Input) else field.text
+
+
+def set_text(field, text: str) -> None:
+    if isinstance(field, Input):
+        field.value = text
+    else:
+        field.text = text
+
+
+@pytest.mark.parametrize("pane", PANE_IDS)
+async def test_the_key_policy_holds_in_every_pane(pane: str) -> None:
+    app = make_app()
+    other = "library" if pane != "library" else "lab"
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("escape")  # out of the first screen's search box
+        await arrive(pilot, pane)
+        shown = app.query_one(f"#{pane}-pane")
+        field = edit_widget(shown)
+        if field is not None:
+            set_text(field, "keep-me")  # the main field holds text the user typed earlier
+
+        # Arriving (by digit, from another pane) lands on home: never a text field, so no key replaces text.
+        await arrive(pilot, other)
+        await arrive(pilot, pane)
+        assert app.focused is home_widget(shown), (pane, app.focused)
+        assert not is_text_field(app.focused) and not holds_text(app.focused)
+
+        if field is None:  # a pane without a text field (Library): / does nothing, focus stays home
+            await pilot.press("slash")
+            await pilot.pause()
+            assert app.focused is home_widget(shown)
+        else:
+            # / starts editing the main field; a one-line field has its text selected.
+            await pilot.press("slash")
+            await pilot.pause()
+            assert app.focused is field, (pane, app.focused)
+            if isinstance(field, Input):
+                assert field.selected_text == "keep-me"
+            # A digit typed in the field is text, not a pane switch.
+            await pilot.press("end", "5")
+            await pilot.pause()
+            assert app.query_one("#panes", TabbedContent).active == pane
+            assert text_of(field).endswith("5") and "keep-me" in text_of(field), text_of(field)
+            # Escape leaves the field for the pane's home widget.
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.focused is home_widget(shown), (pane, app.focused)
+
+        # From home, a digit switches panes at once.
+        await pilot.press(digit_of(other))
+        await pilot.pause()
+        assert app.query_one("#panes", TabbedContent).active == other
+
+
+async def test_a_clicked_tab_is_an_arrival_too() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("escape")  # out of the first screen's search box
+        await arrive(pilot, "inspect")
+        await arrive(pilot, "search")
+        await pilot.click("#--content-tab-inspect")
+        for _ in range(50):
+            await pilot.pause(0.02)
+            if app.query_one("#panes", TabbedContent).active == "inspect" and not type(app.focused).__name__.endswith("Tabs"):
+                break
+        assert app.focused is home_widget(app.query_one("#inspect-pane"))
+
+
+async def test_the_card_editor_is_left_with_tab_not_filled_with_spaces(tmp_path) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("escape")
+        await arrive(pilot, "card")
+        editor = app.query_one("#card-editor", TextArea)
+        editor.focus()
+        await pilot.pause()
+        await pilot.press("tab")
+        await pilot.pause()
+        assert editor.text == ""
+        assert app.focused is not editor
+
+
+def test_esc_digit_is_read_as_escape_then_the_digit() -> None:
+    """What terminals send for alt+2, and tmux for Escape then 2 within its escape-time."""
+    from textual._xterm_parser import XTermParser
+
+    from mlxtui.ui.escdigits import read_esc_digit_as_escape_then_digit
+
+    assert read_esc_digit_as_escape_then_digit()
+    keys = [(event.key) for event in XTermParser().feed("\x1b2") if hasattr(event, "key")]
+    assert keys == ["escape", "2"]
