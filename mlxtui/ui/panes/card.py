@@ -64,7 +64,7 @@ class CardPane(ReportsFailures, PaneFocus, Vertical):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="card.save"),
         Binding("ctrl+t", "toggle_preview", "Preview", id="card.preview"),
-        Binding("ctrl+l", "lint", "Lint (Hub)", id="card.lint"),
+        Binding("ctrl+l", "lint", "Lint", id="card.lint"),  # against the Hub too
         Binding("ctrl+o", "upload", "Upload…", id="card.upload"),
         Binding("slash", "app.edit", "Edit", id="card.edit"),
         Binding("enter", "app.edit", "Edit", id="card.edit_enter", show=False),

@@ -58,7 +58,7 @@ class ConvertPane(ReportsFailures, Vertical):
 
     BINDINGS = [
         Binding("ctrl+r", "run", "Convert", id="convert.run"),
-        Binding("ctrl+t", "queue", "Add to queue", id="convert.queue"),
+        Binding("ctrl+t", "queue", "Queue", id="convert.queue"),
         Binding("escape", "cancel", "Cancel job", id="convert.cancel"),
         # the hand-off of a finished conversion (shown once there is one): one key to each next step
         Binding("h", "chat_result", "Chat", id="convert.chat"),
@@ -469,6 +469,8 @@ class ConvertPane(ReportsFailures, Vertical):
         """Chat, Card and Upload are offered (and shown in the footer) once a conversion has finished."""
         if action in ("chat_result", "card_result", "upload_result"):
             return bool(self.outputs) and self._finished
+        if action == "cancel":  # shown only with a job to cancel (the footer fits 80 columns); else Escape goes home
+            return self.job_id is not None and not self._finished
         return True
 
     def action_chat_result(self) -> None:
