@@ -188,6 +188,8 @@ async def _work(folder: Path) -> int:
 
         async with aclosing(LabService(ctx).run(plan, **spec.get("run", {}))) as events:
             async for event in events:
+                if isinstance(event, LabFinished):
+                    _write_state(folder, "done")  # before the event: a follower that sees it finds the state final
                 writer.emit(type(event).__name__, **dataclasses.asdict(event))
     except asyncio.CancelledError:
         _write_state(folder, "cancelled")
@@ -197,7 +199,6 @@ async def _work(folder: Path) -> int:
         _write_state(folder, "failed")
         writer.emit("ended", state="failed", message=str(error) or type(error).__name__)
         return 1
-    _write_state(folder, "done")
     return 0
 
 
