@@ -297,6 +297,8 @@ class MlxtuiApp(App[int]):
             if pane is None:
                 return False
             if action == "leave_field":
+                if getattr(pane, "takes_escape", lambda: False)():
+                    return False  # the pane has something to stop (Chat: a reply or a load): its Escape acts
                 return is_text_field(self.focused) and pane in self.focused.ancestors  # type: ignore[union-attr]
             return edit_widget(pane) is not None
         return True
