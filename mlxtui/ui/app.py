@@ -287,9 +287,16 @@ class MlxtuiApp(App[int]):
         return found.first() if found else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Escape's field binding acts only in a text field on the main screen; `/` only where a pane has a field."""
+        """The focus keys act on the main screen only: Escape's field binding in a text field; digits and `/`
+        outside one (there they are text), `/` only where the pane has a field.
+
+        Digits and `/` are priority bindings, so they act as each key arrives: keys that come in the same read
+        (over SSH, or pasted) then find focus where the key before them put it.
+        """
         from mlxtui.ui.focus import edit_widget, is_text_field
 
+        if action == "show_pane":
+            return bool(self.screen_stack) and self.screen is self.screen_stack[0] and not is_text_field(self.focused)
         if action in ("leave_field", "edit"):
             if not self.screen_stack or self.screen is not self.screen_stack[0]:
                 return False  # a dialog uses its own Escape
@@ -300,7 +307,7 @@ class MlxtuiApp(App[int]):
                 if getattr(pane, "takes_escape", lambda: False)():
                     return False  # the pane has something to stop (Chat: a reply or a load): its Escape acts
                 return is_text_field(self.focused) and pane in self.focused.ancestors  # type: ignore[union-attr]
-            return edit_widget(pane) is not None
+            return edit_widget(pane) is not None and not is_text_field(self.focused)
         return True
 
     def action_leave_field(self) -> None:

@@ -46,10 +46,12 @@ def app_bindings() -> list[Binding]:
     """
     return [
         *[
-            Binding(str(n), f"show_pane('{pane}')", title, id=f"app.pane.{pane}", show=False)
+            Binding(str(n), f"show_pane('{pane}')", title, id=f"app.pane.{pane}", show=False, priority=True)
             for n, (pane, title) in enumerate(PANES, start=1)
         ],
-        Binding("slash", "edit", "Edit", id="app.edit"),
+        # Digits and / are priority bindings that step aside in a text field (MlxtuiApp.check_action): acting as
+        # each key arrives, they keep the order of keys that come in one read (SSH, paste).
+        Binding("slash", "edit", "Edit", id="app.edit", priority=True),
         # Priority, so it wins over a pane's own Escape (cancel) while the cursor is in a field; it steps aside
         # (check_action) everywhere else.
         Binding("escape", "leave_field", "Leave field", id="app.leave_field", priority=True),

@@ -66,7 +66,6 @@ class CardPane(ReportsFailures, PaneFocus, Vertical):
         Binding("ctrl+t", "toggle_preview", "Preview", id="card.preview"),
         Binding("ctrl+l", "lint", "Lint", id="card.lint"),  # against the Hub too
         Binding("ctrl+o", "upload", "Upload…", id="card.upload"),
-        Binding("slash", "app.edit", "Edit", id="card.edit"),
         Binding("enter", "app.edit", "Edit", id="card.edit_enter", show=False),
     ]
 

@@ -70,7 +70,6 @@ class InspectPane(ReportsFailures, PaneFocus, Vertical):
     SCOPED_CSS = False  # the stylesheet names the pane in its own selectors
 
     BINDINGS = [
-        Binding("slash", "app.edit", "Model", id="inspect.focus"),
         Binding("t", "toggle_raw", "Tree/raw", id="inspect.toggle_raw"),
         Binding("c", "convert", "Convert", id="inspect.convert"),
         Binding("ctrl+r", "reload", "Reload", id="inspect.reload"),

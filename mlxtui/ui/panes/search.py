@@ -77,7 +77,6 @@ class SearchPane(ReportsFailures, PaneFocus, Vertical):
     SCOPED_CSS = False  # the stylesheet names the pane in its own selectors
 
     BINDINGS = [
-        Binding("slash", "app.edit", "Search", id="search.focus"),
         Binding("f", "focus_filters", "Filters", id="search.filters"),
         Binding("s", "cycle_sort", "Sort", id="search.sort"),
         Binding("ctrl+r", "refresh", "Refresh", id="search.refresh"),
