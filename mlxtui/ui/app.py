@@ -29,6 +29,7 @@ from mlxtui.ui.messages import (
     ConversionFinished,
     ConvertModel,
     EditCard,
+    HubChanged,
     ShowModel,
     TargetChosen,
     UploadFolder,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from mlxtui.ui.panes.chat import ChatPane
     from mlxtui.ui.panes.convert import ConvertPane
     from mlxtui.ui.panes.inspect import InspectPane
+    from mlxtui.ui.panes.search import SearchPane
     from mlxtui.ui.panes.upload import UploadPane
 
 __all__ = ["MlxtuiApp"]
@@ -386,8 +388,17 @@ class MlxtuiApp(App[int]):
         self.set_work(self.work.with_folder(message.path, message.source))
 
     @on(TargetChosen)
-    def _target_chosen(self, message: TargetChosen) -> None:
+    async def _target_chosen(self, message: TargetChosen) -> None:
         self.set_work(self.work.with_target(message.repo_id))
+        if self.work.folder:  # the card of the model in work follows its target (title, usage snippet)
+            cast("CardPane", await self._pane("card")).follow_target(self.work.folder, message.repo_id)
+
+    @on(HubChanged)
+    async def _hub_changed(self, message: HubChanged) -> None:
+        """An upload changed the Hub that Search shows: search again, so the new repo is listed."""
+        search = cast("SearchPane", await self._pane("search"))
+        if getattr(search, "_searched_once", False):
+            search.start_search()
 
     def set_work(self, work: ModelInWork) -> None:
         """The model in work changed: the top bar shows it."""
@@ -417,7 +428,9 @@ class MlxtuiApp(App[int]):
         bar = self.query_one(EndpointBar)
         online = await probe_endpoint(self.ctx.endpoint)
         bar.online = online
-        if not online:
+        if online:
+            self._clear_offline_notice()  # the Hub answers now (the demo started, the network came back)
+        else:
             self.notify(
                 f"Can't reach {self.ctx.endpoint}: working offline. Local folders can still be inspected, "
                 "converted and chatted with. To try everything, open the palette (ctrl+p) → Start demo Hub.",
@@ -439,9 +452,16 @@ class MlxtuiApp(App[int]):
         # The endpoint changes on the main thread, between workers, never from this one.
         self.call_from_thread(self._demo_started, hub)
 
+    def _clear_offline_notice(self) -> None:
+        """Take down the "Offline" toast: its cause is gone, and a stale warning misleads."""
+        for notification in list(self._notifications):
+            if notification.title == "Offline":
+                self._unnotify(notification)
+
     def _demo_started(self, hub: object) -> None:
         from mlxtui.services.demo import use_demo_hub
 
+        self._clear_offline_notice()
         use_demo_hub(self.ctx, hub)
         self.query_one(EndpointBar).refresh_endpoint()
         self.probe_hub()

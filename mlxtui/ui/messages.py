@@ -8,6 +8,7 @@ from textual.message import Message
 
 __all__ = [
     "ShowModel", "ConvertModel", "ChatWithModel", "EditCard", "UploadFolder", "ConversionFinished", "TargetChosen",
+    "HubChanged",
 ]
 
 
@@ -66,6 +67,14 @@ class ConversionFinished(Message):
 
 class TargetChosen(Message):
     """The repo id the model in work will be published to (Card's usage snippet and Upload follow it)."""
+
+    def __init__(self, repo_id: str) -> None:
+        super().__init__()
+        self.repo_id = repo_id
+
+
+class HubChanged(Message):
+    """Something was written to the Hub in use (an upload to `repo_id`): views of the Hub (Search) refresh."""
 
     def __init__(self, repo_id: str) -> None:
         super().__init__()

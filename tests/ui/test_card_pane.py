@@ -203,3 +203,69 @@ async def test_quitting_right_after_typing_keeps_the_draft(mlx_folder: Path) -> 
         # no pause for the debounce: the app closes at once
     draft = CardService(Context(endpoint=OFFLINE)).load_draft(mlx_folder)
     assert draft is not None and draft.text.endswith("last words")
+
+
+async def wait_for(pilot, predicate, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.05)
+
+
+async def test_reached_by_its_digit_card_opens_the_newest_conversion(mlx_folder: Path) -> None:
+    """Issue 14: Card reached with 5 and nothing open opens the latest conversion instead of starting empty."""
+    import shutil
+
+    models = Context().settings.models_dir()
+    models.mkdir(parents=True)
+    newest = models / mlx_folder.name
+    shutil.copytree(mlx_folder, newest)
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: bool(app.query(CardPane)))
+        await pilot.pause()
+        await pilot.press("escape", "5")  # out of the search box (where start-up puts the cursor), then 5
+        pane = app.query_one(CardPane)
+        await wait_for(pilot, lambda: pane.folder is not None)
+        assert pane.folder == newest and "## Conversion" in pane.editor.text
+        assert app.query_one("#panes", TabbedContent).active == "card"
+
+
+async def test_reached_by_its_digit_card_opens_the_model_in_work(mlx_folder: Path, tmp_path: Path) -> None:
+    import shutil
+
+    models = Context().settings.models_dir()
+    models.mkdir(parents=True)
+    shutil.copytree(mlx_folder, models / "newer-4bit")  # newer, but not the model in work
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: bool(app.query(CardPane)))
+        app.set_work(app.work.with_folder(str(mlx_folder), "h2oai/h2o-danube2-tiny-chat"))
+        await pilot.pause()
+        await pilot.press("escape", "5")
+        pane = app.query_one(CardPane)
+        await wait_for(pilot, lambda: pane.folder is not None)
+        assert pane.folder == mlx_folder
+
+
+async def test_the_card_follows_the_chosen_target_keeping_the_users_edits(mlx_folder: Path) -> None:
+    from mlxtui.ui.messages import TargetChosen
+
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await open_card(app, pilot, mlx_folder)
+        assert f'load("{mlx_folder.name}")' in pane.editor.text
+        pane.editor.insert("My own line.\n", (pane.editor.document.line_count - 1, 0))
+        before = pane.editor.text
+        front = before.split("\n---\n", 1)[0]
+        app.post_message(TargetChosen("alice/tiny-4bit"))
+        await wait_for(pilot, lambda: 'load("alice/tiny-4bit")' in pane.editor.text)
+        text = pane.editor.text
+        assert text.split("\n---\n", 1)[0] == front and "My own line.\n" in text
+        assert "\n# alice/tiny-4bit\n" in text and f'load("{mlx_folder.name}")' not in text
+        assert app.work.target == "alice/tiny-4bit" and "alice/tiny-4bit" in str(app.query_one("#work").render())
+        assert any("now follows alice/tiny-4bit" in n.message and "usage snippet" in n.message
+                   for n in app._notifications)
+        assert "unsaved" in str(pane.query_one("#card-state").render())  # the user sees it and saves it

@@ -84,6 +84,7 @@ class CardPane(ReportsFailures, PaneFocus, Vertical):
         self._draft_timer: Timer | None = None
         self._overwrite_confirmed = False
         self._latest_text: str | None = None
+        self._asked = False  # a card was asked for (a message, the folder field): never replaced by the newest
 
     # -- layout -----------------------------------------------------------------------------------
 
@@ -141,8 +142,43 @@ class CardPane(ReportsFailures, PaneFocus, Vertical):
 
     # -- contract ---------------------------------------------------------------------------------
 
+    def on_show(self) -> None:
+        """Reached with nothing open (a digit, a tab click): open the model in work, else the newest conversion."""
+        if self.folder is None and not self._asked:
+            self._open_latest()
+
+    @work(exclusive=True, group="card-latest", exit_on_error=False)
+    async def _open_latest(self) -> None:
+        import asyncio
+
+        from mlxtui.services.library import LibraryService
+
+        work = getattr(self.app, "work", None)
+        folder = work.folder if work is not None and work.folder and Path(work.folder).is_dir() else None
+        if folder is None:
+            newest = await asyncio.to_thread(LibraryService(self.app.ctx).newest_conversion)  # type: ignore[attr-defined]
+            folder = newest.path if newest is not None else None
+        if folder is not None and self.folder is None and not self._asked:
+            self.open_folder(folder, work.source if work is not None and work.folder == folder else None)
+
+    def follow_target(self, folder: str, repo_id: str) -> None:
+        """The model in work got a target repo: the open card of that folder follows it (generated parts only)."""
+        if self.folder is not None and self.folder.resolve() == Path(folder).expanduser().resolve():
+            self._retarget(repo_id)
+
+    def _retarget(self, repo_id: str) -> None:
+        old = self.editor.text
+        new, changes = CardService(self.app.ctx).retarget(old, repo_id)  # type: ignore[attr-defined]
+        if not changes:
+            return
+        self._replace_changed_region(old, new)  # an edit like any other: undo works, the draft keeps it
+        said = "; ".join(printable(c, newlines=False) for c in changes)
+        self.notify(f"The card now follows {printable(repo_id, newlines=False)}: {said}. ctrl+s saves it.",
+                    title="Card", markup=False, timeout=10)
+
     def open_folder(self, path: str, source: str | None = None) -> None:
         """Open the card of the MLX folder at `path`; `source` is the original repo when known."""
+        self._asked = True
         box = self.query_one("#card-folder", Input)
         box.value = short_path(path)  # ~ for home; read from the left (the cursor at the end would show the tail)
         box.cursor_position = 0
@@ -151,6 +187,7 @@ class CardPane(ReportsFailures, PaneFocus, Vertical):
     @on(Input.Submitted, "#card-folder")
     def _folder_submitted(self, event: Input.Submitted) -> None:
         if event.value.strip():
+            self._asked = True
             self._open(event.value.strip(), None)
 
     @work(exclusive=True, group="card-open", exit_on_error=False)
@@ -172,6 +209,9 @@ class CardPane(ReportsFailures, PaneFocus, Vertical):
             self.notify(f"Restored unsaved edits from {saved}. ctrl+s saves them to README.md.", title="Draft")
         elif state.generated:
             self.notify("A card was built from the original model and the conversion. Review it, then ctrl+s.")
+        work = getattr(self.app, "work", None)
+        if work is not None and work.target and work.folder and Path(work.folder).expanduser().resolve() == state.folder.resolve():
+            self._retarget(work.target)  # the upload target is already chosen: the card names it
         if self.has_focus_within or self.app.focused is None:
             self.focus()  # home (the pane): `/` or Enter edits, digits still switch panes
         self._hub_lint()
