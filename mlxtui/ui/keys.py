@@ -55,8 +55,7 @@ def app_bindings() -> list[Binding]:
         # Priority, so it wins over a pane's own Escape (cancel) while the cursor is in a field; it steps aside
         # (check_action) everywhere else.
         Binding("escape", "leave_field", "Leave field", id="app.leave_field", priority=True),
-        Binding("escape", "home", "Back to the pane's list (from a button or the tab bar)", id="app.home",
-                show=False),
+        Binding("escape", "home", "To the pane's list or report", id="app.home", show=False),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
@@ -92,7 +91,7 @@ def _display_keys(keys: str) -> str:
 
 def key_rows() -> list[KeyRow]:
     rows = [KeyRow("Everywhere", _display_keys(b.key), b.id or "", b.description) for b in app_bindings()]
-    rows.append(KeyRow("Everywhere", "ctrl+p", "", "Command palette (panes, themes, demo Hub)"))
+    rows.append(KeyRow("Everywhere", "ctrl+p", "", "Command palette"))
     for section, cls in _pane_classes():
         rows += [KeyRow(section, _display_keys(b.key), b.id or "", b.description) for b in _bindings_of(cls)]
     return rows

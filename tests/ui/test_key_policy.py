@@ -131,3 +131,18 @@ def test_esc_digit_is_read_as_escape_then_the_digit() -> None:
     assert read_esc_digit_as_escape_then_digit()
     keys = [(event.key) for event in XTermParser().feed("\x1b2") if hasattr(event, "key")]
     assert keys == ["escape", "2"]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)])
+async def test_help_shows_keys_words_and_ids_without_cutting(size: tuple[int, int]) -> None:
+    from mlxtui.ui.screens.help import HelpScreen
+
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        await pilot.press("escape", "question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        table = app.screen.query_one("#help-table")
+        await pilot.pause()
+        assert table.virtual_size.width <= table.scrollable_content_region.width, "the id column is cut"

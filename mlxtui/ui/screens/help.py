@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -22,9 +23,14 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help-body"):
             yield Static("[b]mlxtui keys[/b]  (Escape closes; remap any id in config.toml [keymap])", id="help-title")
             table: DataTable[str] = DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
-            table.add_columns("pane", "keys", "what it does", "id")
+            # The pane's name on a row of its own, not repeated in a column: keys, words and ids fit 80 columns.
+            table.add_columns("keys", "what it does", "id")
+            section = None
             for row in key_rows():
-                table.add_row(row.section, row.keys, row.description, row.binding_id)
+                if row.section != section:
+                    section = row.section
+                    table.add_row(Text(section, style="bold"), "", "", key=f"section-{section}")
+                table.add_row(row.keys, row.description, row.binding_id)
             yield table
 
     def action_dismiss(self) -> None:  # type: ignore[override]
