@@ -466,8 +466,7 @@ async def test_typing_while_a_model_downloads_stays_in_the_box_and_is_sent_when_
         assert pane.query_one("#chat-prompt", Input).value == "Hello"  # kept while it waits
         assert pane.query_one("#chat-model", Input).value == repo  # never typed into another field
         while pane.loading or pane.generating or pane._queued:
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await pilot.pause(0.05)
         assert [m["role"] for m in pane.conversation.messages] == ["user", "assistant"]
         assert pane.conversation.messages[0]["content"] == "Hello"
         assert pane.conversation.model_name == repo  # a repo id, never the snapshot's hash
@@ -485,7 +484,8 @@ async def test_escape_cancels_a_download_and_the_typed_text_is_kept(hub, ctx):
         await pilot.press(*"Hi", "enter")
         start = time.perf_counter()
         await pilot.press("escape")
-        await app.workers.wait_for_complete()
+        while pane.loading:  # the chat pane's own load, not other panes' workers
+            await pilot.pause(0.02)
         assert time.perf_counter() - start < 4  # not the 8 s the Hub takes to answer
         assert not pane.loading and pane.service is None
         assert "load cancelled" in str(pane.query_one("#chat-status", Static).render())

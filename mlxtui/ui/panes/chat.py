@@ -495,9 +495,13 @@ class ChatPane(ReportsFailures, Vertical):
 
     # -- actions ----------------------------------------------------------------------------------------
 
+    def takes_escape(self) -> bool:
+        """Escape stops a reply or cancels a load, even from the message box (the app asks before leaving a field)."""
+        return self._answering or self.loading
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":
-            return self._answering or self.loading  # otherwise Esc means what it means elsewhere
+            return self.takes_escape()  # otherwise Esc means what it means elsewhere
         return True
 
     def action_stop(self) -> None:

@@ -48,7 +48,9 @@ class Reply(Vertical):
         self._last_flush = 0.0
         self._last_cpu = time.thread_time() + FrozenMarkdown.cpu_off_loop
         self._interval = 1 / self.FLUSH_HZ
-        self._current: Markdown | None = None
+        # A reply about to stream brings its (empty) live Markdown along: it is laid out with the turn, so
+        # the first text needs no mount of its own before it shows.
+        self._current: Markdown | None = None if text else Markdown()
         self._frozen = FrozenMarkdown(printable(text))
         self._detached = False
         #: perf_counter when text first / last reached the screen's widgets (bench/chat.py measures with these)
@@ -68,6 +70,8 @@ class Reply(Vertical):
 
     def compose(self) -> ComposeResult:
         yield self._frozen  # a reopened reply holds all its text here; nothing will be appended
+        if self._current is not None:
+            yield self._current
 
     async def write(self, fragment: str) -> None:
         """Queue text; it reaches the screen within 1/FLUSH_HZ s (terminal-safe; `text` keeps it exact)."""
