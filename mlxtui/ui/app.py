@@ -540,6 +540,14 @@ class MlxtuiApp(App[int]):
     def on_resize(self, event: events.Resize) -> None:
         self._check_size(event.size)
 
+    def _back_from_too_small(self) -> None:
+        """The panes are shown again: repaint all of the screen (no stale cells of the notice or of another
+        pane), and focus comes back to the pane's home (it fell to nothing while the panes were hidden)."""
+        self.screen.refresh(repaint=True, layout=True)
+        pane = self._active_pane()
+        if pane is not None and (self.focused is None or pane not in (self.focused, *self.focused.ancestors)):
+            self._focus_first(pane)
+
     def _check_size(self, size: Size | None = None) -> None:
         size = size or self.size
         small = size.width < MIN_WIDTH or size.height < MIN_HEIGHT
@@ -548,7 +556,10 @@ class MlxtuiApp(App[int]):
             f"The terminal is {size.width}x{size.height}; mlxtui needs at least "
             f"{MIN_WIDTH}x{MIN_HEIGHT}. Enlarge the window (ctrl+q quits)."
         )
+        was_small = self.has_class("-too-small")
         self.set_class(small, "-too-small")
+        if was_small and not small:
+            self.call_after_refresh(self._back_from_too_small)
         # Below 100 columns panes use their narrow layouts (app.tcss); below 86 the tabs lose their padding,
         # below 77 they show short names, so all nine stay on screen down to 60 columns.
         self.set_class(size.width < 100, "-narrow")

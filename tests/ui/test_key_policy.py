@@ -146,3 +146,24 @@ async def test_help_shows_keys_words_and_ids_without_cutting(size: tuple[int, in
         table = app.screen.query_one("#help-table")
         await pilot.pause()
         assert table.virtual_size.width <= table.scrollable_content_region.width, "the id column is cut"
+
+
+async def test_back_from_a_too_small_terminal_focus_returns_home_and_no_other_pane_shows() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("escape")
+        await arrive(pilot, "chat")
+        await arrive(pilot, "upload")
+        await pilot.resize_terminal(50, 15)
+        await pilot.pause()
+        assert app.has_class("-too-small")
+        await pilot.resize_terminal(80, 24)
+        for _ in range(50):
+            await pilot.pause(0.02)
+            if app.focused is not None:
+                break
+        assert app.focused is home_widget(app.query_one("#upload-pane"))
+        assert not app.query_one("#chat-pane").display or not app.query_one("#chat").display
+        shown = app.export_screenshot()
+        assert "Preflight" in shown and "sampling" not in shown  # Upload, and nothing of Chat's
