@@ -155,7 +155,7 @@ class UploadService:
             checks += self._target_checks(identity, repo_id)
         found = await asyncio.to_thread(check_folder, folder, Hidden(hubclient.resolve_token(self.ctx)), exclude)
         checks += found.checks
-        checks += await self._card_checks(folder, found.walk.files)
+        checks += await self._card_checks(folder, found.walk.files, repo_id)
         state = await self._remote(repo_id) if identity is not None else RemoteState()
         wanted = private if private is not None else bool(state.exists and state.private)
         plan = UploadPlan(folder, repo_id, wanted, self.ctx.endpoint, found.walk.files, checks, identity,
@@ -196,7 +196,7 @@ class UploadService:
         except Exception:  # noqa: BLE001 - the upload itself reports a Hub that does not answer
             return RemoteState()
 
-    async def _card_checks(self, folder: Path, files: list[LocalFile]) -> list[CheckItem]:
+    async def _card_checks(self, folder: Path, files: list[LocalFile], repo_id: str = "") -> list[CheckItem]:
         from mlxtui.services.card import CARD_FILE, CardService
         from mlxtui.services.modelfolder import read_text
 
@@ -213,6 +213,11 @@ class UploadService:
         if errors:
             return [CheckItem("README.md", "error", printable(" ".join(p.message for p in errors), newlines=False))]
         warnings = [p.message for p in problems if p.severity == "warning"] + notes
+        _, moved = CardService(self.ctx).retarget(text, repo_id) if "/" in repo_id else (text, [])
+        if moved:  # the card names another repo (the folder name): users would copy a load() that fails
+            warnings.append(f"The card is not written for {repo_id} (would change {'; '.join(moved)}): run "
+                            f"`mlxtui card {folder} --repo {repo_id}` (or the Card pane, which follows the target), "
+                            "then check again.")
         if warnings:
             return [CheckItem("README.md", "warning", printable(" ".join(warnings), newlines=False))]
         return [CheckItem("README.md", "ok", "lint-clean")]

@@ -566,3 +566,20 @@ async def test_a_rate_limited_upload_says_so_and_goes_on(hubx, ready_folder: Pat
     events = await run_upload(service, plan)
     assert any(isinstance(e, Notice) and "rate limited" in e.text for e in events)
     assert isinstance(events[-1], UploadFinished)
+
+
+async def test_a_card_written_for_another_repo_is_a_warning_until_it_follows_the_target(
+    hubx, ready_folder: Path
+) -> None:
+    """Issue 14: the usage snippet loaded the folder name and went up unchanged; the preflight now says so."""
+    from mlxtui.services.card import CardService
+
+    plan = await service_for(hubx).preflight(ready_folder, "alice/tiny-4bit")
+    card = checks_by_name(plan)["README.md"]
+    assert card.status == "warning" and "not written for alice/tiny-4bit" in card.detail
+    assert f"mlxtui card {ready_folder} --repo alice/tiny-4bit" in card.detail and plan.ok  # a warning, not a block
+    service = CardService(Context(endpoint=hubx.url))
+    text, _ = await service.build(ready_folder, existing=(ready_folder / "README.md").read_text(), repo_id="alice/tiny-4bit")
+    (ready_folder / "README.md").write_text(text)
+    plan = await service_for(hubx).preflight(ready_folder, "alice/tiny-4bit")
+    assert "not written for" not in checks_by_name(plan)["README.md"].detail

@@ -310,3 +310,58 @@ async def test_escape_after_the_commit_was_sent_checks_and_says_what_landed(hubx
 
     assert "config.json" in HfApi(endpoint=hubx.url, token=hubx.write_token).list_repo_files(
         "alice/h2o-danube2-tiny-chat-4bit")
+
+
+async def test_the_checked_target_is_the_model_in_work_and_search_lists_the_upload(hubx, ready_folder: Path) -> None:
+    """Issue 14: the preflight's target goes to the top bar (TargetChosen); after the upload, Search (which was
+    showing this Hub) searches again and lists the new repo without ctrl+r (HubChanged)."""
+    from textual.widgets import Input
+
+    from mlxtui.ui.panes.search import SearchPane
+
+    app = MlxtuiApp(Context(endpoint=hubx.url, token=hubx.write_token), probe=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        search = app.query_one(SearchPane)
+        search.query_one("#search-query", Input).value = "tiny-chat-4bit"
+        search.start_search()
+        await settle(app)
+        assert not search._hits
+        pane = await open_upload(app, pilot, ready_folder)
+        assert app.work.target == "alice/h2o-danube2-tiny-chat-4bit" and app.work.folder == str(ready_folder)
+        assert "alice/h2o-danube2-tiny-chat-4bit" in str(app.query_one("#work", Static).render())
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        await pilot.press("y")
+        for _ in range(600):
+            if any(h.repo_id == "alice/h2o-danube2-tiny-chat-4bit" for h in search._hits):
+                break
+            await pilot.pause(0.05)
+        assert "Uploaded and verified" in text_of(pane, "#upload-status")
+        assert any(h.repo_id == "alice/h2o-danube2-tiny-chat-4bit" for h in search._hits)
+
+
+async def test_reached_by_its_digit_upload_opens_the_newest_conversion(hubx, ready_folder: Path) -> None:
+    import shutil
+
+    from textual.widgets import Input
+
+    models = Context().settings.models_dir()
+    models.mkdir(parents=True)
+    newest = models / ready_folder.name
+    shutil.copytree(ready_folder, newest)
+    app = MlxtuiApp(Context(endpoint=hubx.url, token=hubx.write_token), probe=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        for _ in range(200):
+            if app.query(UploadPane):
+                break
+            await pilot.pause(0.05)
+        await pilot.press("escape", "6")  # out of the search box, then 6
+        pane = app.query_one(UploadPane)
+        for _ in range(400):
+            if pane.query_one("#upload-folder", Input).value:
+                break
+            await pilot.pause(0.05)
+        assert pane.query_one("#upload-folder", Input).value == str(newest)
+        await settle(app)
+        await pilot.pause()
+        assert "alice/h2o-danube2-tiny-chat-4bit" in checklist(pane)

@@ -24,6 +24,7 @@ from mlxtui.format import human_bytes, printable
 from mlxtui.services.errors import CancelledByUser, MlxtuiError
 from mlxtui.services.events import Notice, UploadFinished, UploadProgress, UploadStage
 from mlxtui.services.upload import Identity, UploadPlan, UploadService, finished_summary, suggest_repo_name
+from mlxtui.ui.messages import HubChanged, TargetChosen
 from mlxtui.ui.screens.upload_confirm import UploadConfirmDialog
 from mlxtui.ui.panes import pane_css
 
@@ -55,6 +56,7 @@ class UploadPane(ReportsFailures, Vertical):
         #: the visibility the user ticked; None: keep an existing repo's (the box then shows it), new ones public
         self._private_asked: bool | None = None
         self._cancel: threading.Event | None = None
+        self._asked = False  # a folder was asked for (a message, the field): never replaced by the newest
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="/path/to/mlx-model-folder, then Enter", id="upload-folder")
@@ -84,14 +86,37 @@ class UploadPane(ReportsFailures, Vertical):
 
     # -- contract ---------------------------------------------------------------------------------
 
+    def on_show(self) -> None:
+        """Reached with nothing open (a digit, a tab click): the model in work, else the newest conversion."""
+        if not self._asked and not self.query_one("#upload-folder", Input).value.strip():
+            self._open_latest()
+
+    @work(exclusive=True, group="upload-latest", exit_on_error=False)
+    async def _open_latest(self) -> None:
+        import asyncio
+
+        from mlxtui.services.library import LibraryService
+
+        work = getattr(self.app, "work", None)
+        folder = work.folder if work is not None and work.folder and Path(work.folder).is_dir() else None
+        if folder is None:
+            newest = await asyncio.to_thread(LibraryService(self.app.ctx).newest_conversion)  # type: ignore[attr-defined]
+            folder = newest.path if newest is not None else None
+        if folder is not None and not self._asked and not self.query_one("#upload-folder", Input).value.strip():
+            self.open_folder(folder)
+            if work is not None and work.target and work.folder == folder:  # the target chosen before
+                self.query_one("#upload-name", Input).value = work.target
+
     def open_folder(self, path: str) -> None:
         """Prepare an upload of the MLX folder at `path`: suggest a name, check the account, run the preflight."""
+        self._asked = True
         self.query_one("#upload-folder", Input).value = path
         self._use_folder(path)
 
     @on(Input.Submitted, "#upload-folder")
     def _folder_submitted(self, event: Input.Submitted) -> None:
         if event.value.strip():
+            self._asked = True
             self._use_folder(event.value.strip())
 
     def _use_folder(self, path: str) -> None:
@@ -207,6 +232,8 @@ class UploadPane(ReportsFailures, Vertical):
             self.query_one("#upload-go", Button).disabled = True
             return
         self._show_plan()
+        # the checked target is the model in work's target: the top bar and the card follow it
+        self.post_message(TargetChosen(self.plan.repo_id))
 
     def _show_plan(self) -> None:
         checks = self.query_one("#upload-checks", OptionList)
@@ -301,6 +328,7 @@ class UploadPane(ReportsFailures, Vertical):
                                 )
                             )
                             self.notify(f"{done.repo_id} is online and matches the local folder.", title="Uploaded")
+                            self.post_message(HubChanged(done.repo_id))  # Search lists it without ctrl+r
         except CancelledByUser as error:
             status.update(Text(printable(error), style="yellow"))
             self.notify(printable(error), severity="warning")
