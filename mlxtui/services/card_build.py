@@ -307,7 +307,7 @@ def build_card(
             provenance=provenance,
             repo_id=repo_id,
             endpoint=endpoint,
-            random_weights=has_random_weights(tags=meta.get("tags")),
+            random_weights=has_random_weights(meta.get("tags")),
         )
     if existing_parsed is not None and existing_parsed.present and meta == existing_meta and existing is not None \
             and body == existing_parsed.body:

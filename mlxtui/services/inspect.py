@@ -191,7 +191,7 @@ def build_report(files: ModelFiles, *, models_dir: Path | None = None, memory_by
     card = files.card_data if isinstance(files.card_data, dict) else {}
     tags = [t for t in (files.tags or card.get("tags") or []) if isinstance(t, str)]
     library_name = _str(files.library_name) or _str(card.get("library_name"))
-    notes: list[str] = [RANDOM_WEIGHTS_NOTE] if has_random_weights(tags=tags) else []
+    notes: list[str] = [RANDOM_WEIGHTS_NOTE] if has_random_weights(tags) else []
     if config is not None:
         # the file list is known for a repo and a folder, not for an offline cache read
         found = support_verdict(config, None if files.from_cache else names, library_name=library_name, tags=tags)

@@ -286,15 +286,9 @@ RANDOM_WEIGHTS_TAG = "random-weights"
 RANDOM_WEIGHTS_NOTE = "A demo model with random weights: it answers in gibberish, by design."
 
 
-def has_random_weights(folder: Path | str | None = None, *, tags: Any = None) -> bool:
-    """True for a demo model whose weights are random: its card's tags (or `tags`) name RANDOM_WEIGHTS_TAG."""
-    if tags is None and folder is not None:
-        from mlxtui.services.card_frontmatter import card_data  # lazy: card_frontmatter imports this module
-
-        try:
-            tags = card_data(read_text(Path(folder) / CARD_FILE)).get("tags")
-        except (OSError, BadFileError):
-            return False
+def has_random_weights(tags: Any) -> bool:
+    """True for a demo model whose weights are random: its card's tags name RANDOM_WEIGHTS_TAG.
+    (A folder's tags: `card_frontmatter.card_data(read_text(folder / CARD_FILE)).get("tags")`.)"""
     if isinstance(tags, str):
         tags = [tags]
     return isinstance(tags, list) and RANDOM_WEIGHTS_TAG in tags

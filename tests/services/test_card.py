@@ -250,3 +250,13 @@ async def test_the_service_retargets_editor_text_keeping_front_matter(mlx_folder
     text = text.replace("---\n", "---\n# mine\n", 1)
     moved, changes = service.retarget(text, "alice/x-4bit")
     assert moved.startswith("---\n# mine\n") and 'load("alice/x-4bit")' in moved and changes
+
+
+def test_a_demo_models_card_says_its_weights_are_random(mlx_folder: Path) -> None:
+    from mlxtui.services.modelfolder import RANDOM_WEIGHTS_NOTE, RANDOM_WEIGHTS_TAG
+
+    source = f"---\nlicense: apache-2.0\ntags:\n- {RANDOM_WEIGHTS_TAG}\n---\n\n# Demo\n"
+    text = build_card(mlx_folder, source_card=source, existing=None)
+    assert RANDOM_WEIGHTS_NOTE in text and RANDOM_WEIGHTS_TAG in split_card(text).meta["tags"]
+    plain = build_card(mlx_folder, source_card=source.replace(RANDOM_WEIGHTS_TAG, "chat"), existing=None)
+    assert RANDOM_WEIGHTS_NOTE not in plain

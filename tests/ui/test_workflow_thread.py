@@ -50,3 +50,27 @@ async def test_search_refreshes_after_an_upload_to_the_hub_it_shows(fresh_hub) -
         api.upload_file(path_or_fileobj=b"{}", path_in_repo="config.json", repo_id="alice/zz-fresh-model")
         app.post_message(HubChanged("alice/zz-fresh-model"))
         await wait_for(pilot, lambda: any(h.repo_id == "alice/zz-fresh-model" for h in search._hits))
+
+
+async def test_model_fields_complete_as_you_type(hub, make_tiny_model) -> None:
+    """Convert's source completes Hub repo ids and local folders; → accepts the suggestion."""
+    from mlxtui.ui.panes.convert import ConvertPane
+
+    folder = make_tiny_model("tiny-completion")
+    app = MlxtuiApp(Context(endpoint=hub.url), probe=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: bool(app.query(ConvertPane)))
+        app.action_show_pane("convert")
+        await pilot.pause()
+        source = app.query_one("#convert-source", Input)
+        source.focus()
+        await pilot.pause()
+        await pilot.press(*"h2oai/h2o-danube2-tiny-c")
+        await wait_for(pilot, lambda: source._suggestion == "h2oai/h2o-danube2-tiny-chat")
+        await pilot.press("right")
+        assert source.value == "h2oai/h2o-danube2-tiny-chat"
+        source.value = ""
+        await pilot.press(*str(folder)[:-4])
+        await wait_for(pilot, lambda: source._suggestion == str(folder))
+        await pilot.press("right")
+        assert source.value == str(folder)

@@ -36,6 +36,7 @@ from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.workflow import short_path
 from mlxtui.ui.messages import UploadFolder
 from mlxtui.ui.panes import pane_css
+from mlxtui.ui.widgets.model_suggester import ModelSuggester
 
 __all__ = ["CardPane"]
 
@@ -90,7 +91,8 @@ class CardPane(ReportsFailures, PaneFocus, Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="card-top"):
-            yield Input(placeholder="/path/to/mlx-model-folder, then Enter", id="card-folder")
+            yield Input(placeholder="/path/to/mlx-model-folder, then Enter", id="card-folder",
+                        suggester=ModelSuggester(lambda: self.app.ctx, repos=False))  # type: ignore[attr-defined]
             yield Static("", id="card-state")
         with Horizontal(id="card-body"):
             with ContentSwitcher(initial="card-editor", id="card-view"):

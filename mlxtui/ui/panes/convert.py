@@ -36,6 +36,7 @@ from mlxtui.ui.messages import ChatWithModel, ConversionFinished, EditCard, Uplo
 from mlxtui.ui.screens.confirm import ConfirmDialog
 from mlxtui.ui.widgets.progress import ProgressRow, human_duration
 from mlxtui.ui.panes import pane_css
+from mlxtui.ui.widgets.model_suggester import ModelSuggester
 
 __all__ = ["ConvertPane", "TRUST_REMOTE_CODE_WARNING"]
 
@@ -92,7 +93,8 @@ class ConvertPane(ReportsFailures, Vertical):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="convert-scroll"):
             with Horizontal(id="convert-source-row", classes="convert-row"):
-                yield Input(placeholder="org/name or /path/to/model-folder", id="convert-source")
+                yield Input(placeholder="org/name or /path/to/model-folder", id="convert-source",
+                            suggester=ModelSuggester(lambda: self.app.ctx))  # type: ignore[attr-defined]
                 yield Input(placeholder="revision", id="convert-revision")
             yield Static("", id="convert-verdict")
             with Horizontal(id="convert-quant-row", classes="convert-row"):

@@ -26,6 +26,7 @@ from mlxtui.services.events import Notice
 from mlxtui.services.inspect import InspectReport
 from mlxtui.ui.messages import ConvertModel
 from mlxtui.ui.panes import pane_css
+from mlxtui.ui.widgets.model_suggester import ModelSuggester
 
 __all__ = ["InspectPane"]
 
@@ -84,7 +85,8 @@ class InspectPane(ReportsFailures, PaneFocus, Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="inspect-row"):
-            yield Input(placeholder="org/name or /path/to/model-folder", id="inspect-source")
+            yield Input(placeholder="org/name or /path/to/model-folder", id="inspect-source",
+                        suggester=ModelSuggester(lambda: self.app.ctx))  # type: ignore[attr-defined]
             yield Input(placeholder="revision", id="inspect-revision")
         yield Static("Give a repo id or a local folder, then Enter. Nothing big is downloaded.", id="inspect-status")
         with Horizontal(id="inspect-body"):

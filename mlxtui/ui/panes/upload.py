@@ -27,6 +27,7 @@ from mlxtui.services.upload import Identity, UploadPlan, UploadService, finished
 from mlxtui.ui.messages import HubChanged, TargetChosen
 from mlxtui.ui.screens.upload_confirm import UploadConfirmDialog
 from mlxtui.ui.panes import pane_css
+from mlxtui.ui.widgets.model_suggester import ModelSuggester
 
 __all__ = ["UploadPane"]
 
@@ -59,13 +60,15 @@ class UploadPane(ReportsFailures, Vertical):
         self._asked = False  # a folder was asked for (a message, the field): never replaced by the newest
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="/path/to/mlx-model-folder, then Enter", id="upload-folder")
+        yield Input(placeholder="/path/to/mlx-model-folder, then Enter", id="upload-folder",
+                    suggester=ModelSuggester(lambda: self.app.ctx, repos=False))  # type: ignore[attr-defined]
         yield Static("Account: not checked yet", id="upload-account")
         with Horizontal(id="upload-target"):
             yield Label("Repo", classes="upload-label")
             yield Select[str]([], prompt="namespace", id="upload-namespace", compact=True, allow_blank=True)
             yield Label("/", classes="upload-slash")
-            yield Input(placeholder="model-4bit", id="upload-name", compact=True)
+            yield Input(placeholder="model-4bit", id="upload-name", compact=True,  # owner/… completes existing repos
+                        suggester=ModelSuggester(lambda: self.app.ctx, paths=False))  # type: ignore[attr-defined]
             yield Checkbox("private", id="upload-private", compact=True)
         with Horizontal(id="upload-buttons"):
             yield Button("Check (ctrl+r)", id="upload-check", compact=True)
