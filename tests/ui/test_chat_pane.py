@@ -452,9 +452,10 @@ async def test_quit_during_a_reply_is_quick_and_keeps_the_turn(chat_models):
     assert [role for role, _ in saved(conv)][:1] == ["user"]
 
 
-async def test_typing_while_a_model_downloads_stays_in_the_box_and_is_sent_when_ready(hub, ctx):
+async def test_typing_while_a_model_downloads_stays_in_the_box_and_is_sent_when_ready(hub, ctx, request):
     repo = "mlx-community/h2o-danube2-tiny-chat-4bit"
-    hub.faults.slow(3.0, 1, path_prefix=f"/api/models/{repo}")
+    hub.faults.slow(3.0, 10, path_prefix=f"/api/models/{repo}")  # other panes may ask about the model too
+    request.addfinalizer(hub.faults.clear)  # the shared Hub is slow for this test only
     app = MlxtuiApp(ctx, probe=False)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = await show_chat(pilot)
@@ -473,9 +474,10 @@ async def test_typing_while_a_model_downloads_stays_in_the_box_and_is_sent_when_
         assert repo in str(pane.query_one("#chat-status", Static).render())
 
 
-async def test_escape_cancels_a_download_and_the_typed_text_is_kept(hub, ctx):
+async def test_escape_cancels_a_download_and_the_typed_text_is_kept(hub, ctx, request):
     repo = "mlx-community/h2o-danube2-tiny-chat-4bit"
-    hub.faults.slow(8.0, 1, path_prefix=f"/api/models/{repo}")
+    hub.faults.slow(8.0, 10, path_prefix=f"/api/models/{repo}")  # other panes may ask about the model too
+    request.addfinalizer(hub.faults.clear)  # the shared Hub is slow for this test only
     app = MlxtuiApp(ctx, probe=False)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = await show_chat(pilot)
