@@ -122,10 +122,12 @@ def _exit_fast(code: int) -> NoReturn:
     import threading
 
     try:
-        getattr(threading, "_shutdown", lambda: None)()  # what the interpreter does first: wait for non-daemon threads
+        # What the interpreter itself does first: wait for non-daemon threads, then run the exit handlers.
+        # Both are private CPython functions; where one is missing, that step is skipped, never the exit.
+        getattr(threading, "_shutdown", lambda: None)()
         import atexit
 
-        atexit._run_exitfuncs()
+        getattr(atexit, "_run_exitfuncs", lambda: None)()
     finally:
         logging.shutdown()
         sys.stdout.flush()
