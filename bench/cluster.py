@@ -12,7 +12,7 @@ both clusters afresh and keeps both up (an idle cluster costs no CPU), then alte
 so each pair is measured under the same load. Ratio mlxtui / by hand (goal >= 0.97).
 Launch to first token: from the launch call (or Popen) to the first streamed token of the first request.
 
-Run: .venv/bin/python bench/cluster.py [--split pipeline|tensor] [--rounds 3] [--requests 5] [--tokens 200]
+Run: .venv/bin/python bench/cluster.py [--split pipeline|tensor] [--rounds 3] [--requests 4] [--tokens 200]
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=["pipeline", "tensor"], default="pipeline")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--requests", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=4)
     parser.add_argument("--tokens", type=int, default=200)
     asyncio.run(main_async(parser.parse_args()))
 
