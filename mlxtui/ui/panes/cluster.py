@@ -18,17 +18,20 @@ from mlxtui.services.cluster_checks import HostCheck
 from mlxtui.services.cluster_hosts import Hosts, hosts_path, load_hosts, parse_hosts, save_hosts
 from mlxtui.services.errors import MlxtuiError, NotFoundError
 from mlxtui.ui.failures import ReportsFailures
+from mlxtui.ui.focus import PaneFocus
 from mlxtui.ui.messages import ChatWithModel
 from mlxtui.ui.panes import pane_css
 
 __all__ = ["ClusterPane"]
 
 
-class ClusterPane(ReportsFailures, Vertical):
+class ClusterPane(ReportsFailures, PaneFocus, Vertical):
     """Hosts file, checks, plan, launch and stop of a cluster run."""
 
     DEFAULT_CSS = pane_css(__file__)
     SCOPED_CSS = False
+    HOME = "#cluster-table"
+    EDIT = "#cluster-model"
 
     BINDINGS = [
         Binding("c", "check", "Check hosts", id="cluster.check"),
@@ -217,6 +220,14 @@ class ClusterPane(ReportsFailures, Vertical):
             self.post_message(ChatWithModel(self.cluster.base_url))
         else:
             self.notify("Launch a cluster first; Chat opens once it is ready.", severity="warning")
+
+    def edit_target(self) -> str | None:
+        """`/` edits the model to plan once there are hosts, else the new host's field."""
+        return self.EDIT if self.hosts else "#cluster-host"
+
+    def takes_escape(self) -> bool:
+        """Escape stops a running cluster even from a field (the app asks before leaving one)."""
+        return any(w.is_running for w in self.workers if w.group == "cluster")
 
     def action_stop(self) -> None:
         """Escape: stop the cluster (every rank on every host); with nothing running, leave the field."""
