@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from textual.worker import WorkerFailed
+
 from mlxtui import paths
 from mlxtui.services import Context
 from mlxtui.services.errors import NotFoundError
@@ -30,7 +32,8 @@ async def test_a_bug_in_any_pane_worker_is_shown_and_logged(pane: str) -> None:
         await pilot.pause()
         widget = app.query_one(f"#{pane}-pane")
         worker = widget.run_worker(_explode(), exit_on_error=False, name="explode")
-        await app.workers.wait_for_complete([worker])
+        with pytest.raises(WorkerFailed):
+            await worker.wait()
         await pilot.pause()
         notices = [n.message for n in app._notifications]
         assert any("Something went wrong: the service had a bug" in m and str(paths.log_path()) in m for m in notices)
@@ -43,7 +46,8 @@ async def test_an_mlxtui_error_that_escapes_a_worker_is_shown_as_its_sentence() 
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         worker = app.query_one("#inspect-pane").run_worker(_not_found(), exit_on_error=False)
-        await app.workers.wait_for_complete([worker])
+        with pytest.raises(WorkerFailed):
+            await worker.wait()
         await pilot.pause()
         notices = [n.message for n in app._notifications]
         assert "org/missing was not found on the Hub. Check the spelling." in notices
