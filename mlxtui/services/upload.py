@@ -215,9 +215,12 @@ class UploadService:
         warnings = [p.message for p in problems if p.severity == "warning"] + notes
         _, moved = CardService(self.ctx).retarget(text, repo_id) if "/" in repo_id else (text, [])
         if moved:  # the card names another repo (the folder name): users would copy a load() that fails
-            warnings.append(f"The card is not written for {repo_id} (would change {'; '.join(moved)}): run "
-                            f"`mlxtui card {folder} --repo {repo_id}` (or the Card pane, which follows the target), "
-                            "then check again.")
+            from mlxtui.services.workflow import short_path
+
+            what = "links" if all(c.startswith(("1 link", "2 links", "3 links")) or " links " in c for c in moved) \
+                else "usage snippet"
+            warnings.append(f"Its {what} {'name' if what == 'links' else 'names'} another repo than {repo_id}: `mlxtui card {short_path(folder)} --repo "
+                            f"{repo_id}` (or the Card pane) fixes it.")
         if warnings:
             return [CheckItem("README.md", "warning", printable(" ".join(warnings), newlines=False))]
         return [CheckItem("README.md", "ok", "lint-clean")]

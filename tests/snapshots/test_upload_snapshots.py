@@ -30,7 +30,9 @@ def fixed_folder(mlx_folder_template: Path) -> Path:
     shutil.rmtree(FIXED, ignore_errors=True)
     shutil.copytree(mlx_folder_template, FIXED)
     service = CardService(Context(endpoint="http://127.0.0.1:9"))
-    text, _ = asyncio.run(service.build(FIXED, existing=(FIXED / "README.md").read_text()))
+    # written for the target the pane suggests, as after the Card pane followed it (issue 14)
+    text, _ = asyncio.run(service.build(FIXED, existing=(FIXED / "README.md").read_text(),
+                                        repo_id="alice/h2o-danube2-tiny-chat-4bit"))
     (FIXED / "README.md").write_text(text)
     return FIXED
 
