@@ -14,6 +14,7 @@ from mlxtui.services import Context
 from mlxtui.services import jobs as jobstore
 from mlxtui.services.convert import ConvertOptions, ConvertService
 from mlxtui.ui.app import MlxtuiApp
+from mlxtui.ui.focus import home_widget
 from mlxtui.ui.panes.convert import ConvertPane
 from mlxtui.ui.screens.confirm import ConfirmDialog
 
@@ -29,7 +30,7 @@ async def open_convert(app: MlxtuiApp, pilot) -> ConvertPane:
     app.set_focus(None)
     app.query_one("#panes", TabbedContent).active = "convert"
     pane = app.query_one(ConvertPane)
-    app.set_focus(pane.query_one("#convert-source", Input))
+    app.set_focus(home_widget(pane))  # where arriving puts focus (docs/keys.md): Escape there cancels a job
     await pilot.pause()
     return pane
 
