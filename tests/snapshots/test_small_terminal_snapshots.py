@@ -74,8 +74,10 @@ def test_pane_fits(snap_compare, hub, tmp_path: Path, pane: str, size: tuple[int
     assert snap_compare(make_app(hub, tmp_path), terminal_size=size, run_before=arriving(pane, tmp_path, repo))
 
 
-def test_inspect_in_16_colours(snap_compare, hub, tmp_path: Path) -> None:
-    assert snap_compare(make_app(hub, tmp_path, theme="mlxtui-16"), terminal_size=(80, 24),
+@pytest.mark.parametrize("size", [(80, 24), (120, 30)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_inspect_in_16_colours(snap_compare, hub, tmp_path: Path, size: tuple[int, int]) -> None:
+    """At 120 columns the config.json column and its divider show (under 100 the report takes the width)."""
+    assert snap_compare(make_app(hub, tmp_path, theme="mlxtui-16"), terminal_size=size,
                         run_before=arriving("inspect", tmp_path, "Qwen/Qwen2-tiny"))
 
 
