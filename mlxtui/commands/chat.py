@@ -120,10 +120,11 @@ async def _chat(args: argparse.Namespace, ctx: Context, service: Any) -> int:
     system = args.system if args.system is not None else (ctx.settings.chat.system_prompt or None)
     messages: list[dict[str, str]] = []
     folded_told = False
+    folded = False  # this run's prompt had the system prompt folded into the first user turn (JSON says so)
     plain = not args.json
 
     async def answer(prompt: str) -> tuple[str, Any]:
-        nonlocal folded_told
+        nonlocal folded_told, folded
         messages.append({"role": "user", "content": prompt})
         parts: list[str] = []
         stats = None
@@ -137,7 +138,7 @@ async def _chat(args: argparse.Namespace, ctx: Context, service: Any) -> int:
             elif isinstance(event, Notice):
                 print(f"mlxtui: {printable(event.text)}", file=sys.stderr)
             elif isinstance(event, PromptRendered) and event.system_folded and not folded_told:
-                folded_told = True
+                folded_told = folded = True
                 print("mlxtui: the template does not support a system role; the system prompt was put in front of "
                       "the first message.", file=sys.stderr)
         reply = "".join(parts)
@@ -151,6 +152,7 @@ async def _chat(args: argparse.Namespace, ctx: Context, service: Any) -> int:
         reply, stats = await answer(args.prompt)
         if args.json and stats is not None:
             document = as_json(reply, stats)
+            document["system_folded"] = folded
             if hasattr(service, "ranks"):  # a cluster (--hosts)
                 document.update(ranks=service.ranks, split=service.split)
             print(json.dumps(document, indent=2))

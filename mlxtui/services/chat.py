@@ -36,7 +36,7 @@ from mlxtui.services.chat_folder import (
 from mlxtui.services.chat_sampling import SamplingSettings, rate_or_none, sampling_defaults
 from mlxtui.services.errors import CancelledByUser, ChatError, InvalidInputError, MlxtuiError, NotFoundError
 from mlxtui.services.events import ChatStats, LoadProgress, ModelLoaded, Notice, PromptRendered, TokenDelta
-from mlxtui.services.modelfolder import is_repo_id, text_config
+from mlxtui.services.modelfolder import RANDOM_WEIGHTS_NOTE, is_repo_id, text_config
 
 __all__ = [
     "ChatService",
@@ -304,6 +304,8 @@ class ChatService:
         self._loaded = _Loaded(folder, model, tokenizer, config, info)
         if not info.has_chat_template:
             emit(Notice(f"{info.name} has no chat template: plain completion mode (your text is continued).", "warning"))
+        if _random_weights(folder):  # a demo model: said once it loaded, before its first reply
+            emit(Notice(RANDOM_WEIGHTS_NOTE, "warning"))
         emit(info)
 
     # -- prompts ----------------------------------------------------------------------------------------
@@ -507,3 +509,14 @@ class ChatService:
             else:
                 loaded.cache, loaded.cache_tokens = None, []
         emit(replace(stats, finish_reason=finish or "stop", elapsed_s=time.perf_counter() - start))
+
+
+def _random_weights(folder: Path) -> bool:
+    """The folder's card tags it as a demo model with random weights (modelfolder.RANDOM_WEIGHTS_TAG)."""
+    from mlxtui.services.card_frontmatter import card_data
+    from mlxtui.services.modelfolder import CARD_FILE, has_random_weights, read_text
+
+    try:
+        return has_random_weights(card_data(read_text(folder / CARD_FILE)).get("tags"))
+    except (OSError, MlxtuiError):
+        return False

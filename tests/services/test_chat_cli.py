@@ -105,3 +105,36 @@ def test_plain_output_is_terminal_safe_and_json_exact(chat_models, capsys):
             assert json.loads(out)["reply"] == text
         else:
             assert out == printable(text) + "\n" and "\x1b" not in out
+
+
+def test_json_says_whether_the_system_prompt_was_folded(chat_models, capsys):
+    """Issue 14: the danube template refuses a system turn; the JSON says the prompt was folded, or not."""
+    args = ["chat", str(chat_models["danube"]), "--prompt", "Hello", "--max-tokens", "4", "--json"]
+    assert main([*args, "--system", "Be kind."]) == 0
+    assert json.loads(capsys.readouterr().out)["system_folded"] is True
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["system_folded"] is False
+    assert main(["chat", str(chat_models["llama"]), "--system", "Be kind.", "--prompt", "Hi", "--max-tokens", "4",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["system_folded"] is False  # its template takes a system turn
+
+
+def test_json_without_prompt_is_an_error(chat_models, capsys):
+    assert main(["chat", str(chat_models["danube"]), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "--json needs --prompt" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_demo_model_says_its_weights_are_random(chat_models, tmp_path, capsys):
+    import shutil
+
+    from mlxtui.services.modelfolder import RANDOM_WEIGHTS_NOTE
+
+    folder = tmp_path / "demo-4bit"
+    shutil.copytree(chat_models["danube"], folder)
+    (folder / "README.md").write_text("---\nlicense: apache-2.0\ntags:\n- random-weights\n---\n\n# demo\n")
+    assert main(["chat", str(folder), "--prompt", "Hello", "--max-tokens", "4", "--json"]) == 0
+    assert RANDOM_WEIGHTS_NOTE in capsys.readouterr().err
+    (folder / "README.md").write_text("---\nlicense: apache-2.0\ntags:\n- chat\n---\n\n# trained\n")
+    assert main(["chat", str(folder), "--prompt", "Hello", "--max-tokens", "4", "--json"]) == 0
+    assert RANDOM_WEIGHTS_NOTE not in capsys.readouterr().err

@@ -38,6 +38,7 @@ from mlxtui.ui.screens.chat_open import OpenConversationScreen
 from mlxtui.ui.screens.chat_prompt import PromptScreen
 from mlxtui.ui.widgets.chat_reply import FrozenMarkdown, Reply
 from mlxtui.ui.widgets.chat_sampling import SamplingPanel
+from mlxtui.ui.widgets.model_suggester import ModelSuggester
 from mlxtui.ui.widgets.rate import RateReadout
 
 __all__ = ["ChatPane", "Reply", "FrozenMarkdown", "PromptScreen", "OpenConversationScreen", "FOLD_NOTICE"]
@@ -112,7 +113,8 @@ class ChatPane(ReportsFailures, Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="chat-top"):
-            yield Input(placeholder="MLX folder, repo id, or http://host:port (OpenAI-compatible) — Enter loads", id="chat-model", compact=True)
+            yield Input(placeholder="MLX folder, repo id, or http://host:port (OpenAI-compatible) — Enter loads", id="chat-model", compact=True,
+                        suggester=ModelSuggester(lambda: self.app.ctx))  # type: ignore[attr-defined]  # completes as you type
             yield Static("no model", id="chat-status")
         yield ProgressBar(total=100, show_eta=False, id="chat-load")
         with Horizontal(id="chat-main"):
