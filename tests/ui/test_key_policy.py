@@ -167,3 +167,16 @@ async def test_back_from_a_too_small_terminal_focus_returns_home_and_no_other_pa
         assert not app.query_one("#chat-pane").display or not app.query_one("#chat").display
         shown = app.export_screenshot()
         assert "Preflight" in shown and "sampling" not in shown  # Upload, and nothing of Chat's
+
+
+async def test_ctrl_l_in_chat_selects_the_model_field_so_typing_replaces_the_old_path() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("escape")
+        await arrive(pilot, "chat")
+        field = app.query_one("#chat-model", Input)
+        field.value = "/old/path/model-4bit"
+        await pilot.press("ctrl+l", "x")
+        await pilot.pause()
+        assert app.focused is field and field.value == "x"

@@ -33,6 +33,7 @@ from mlxtui.services.errors import CancelledByUser, MlxtuiError
 from mlxtui.services.events import ChatStats, LoadProgress, ModelLoaded, Notice, PromptRendered, TokenDelta
 from mlxtui.services.openai_chat import OpenAIChatService, is_endpoint_url
 from mlxtui.ui.failures import ReportsFailures
+from mlxtui.ui.focus import PaneFocus
 from mlxtui.ui.panes import pane_css
 from mlxtui.ui.screens.chat_open import OpenConversationScreen
 from mlxtui.ui.screens.chat_prompt import PromptScreen
@@ -67,8 +68,10 @@ class _Turn:
     mounted: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class ChatPane(ReportsFailures, Vertical):
+class ChatPane(ReportsFailures, PaneFocus, Vertical):
     """Load a model, chat with it, watch its token rates."""
+
+    HOME = "#chat-log"  # arriving: the conversation (arrows scroll it); / edits the message, ctrl+l the model
 
     DEFAULT_CSS = pane_css(__file__)
     SCOPED_CSS = False  # the stylesheet names the pane in its own selectors
@@ -76,10 +79,11 @@ class ChatPane(ReportsFailures, Vertical):
     BINDINGS = [
         Binding("escape", "stop", "Stop", id="chat.stop"),
         Binding("ctrl+r", "show_prompt", "Prompt", id="chat.prompt"),
-        Binding("ctrl+n", "new_conversation", "New chat", id="chat.new"),
-        Binding("ctrl+o", "open_conversation", "Open chat", id="chat.open"),
-        Binding("ctrl+s", "export", "Export .md", id="chat.export"),
-        Binding("ctrl+y", "focus_system", "System prompt", id="chat.system"),
+        # ctrl+n/o/s are in the welcome text and Help, not the footer: the footer's keys fit 80 columns
+        Binding("ctrl+n", "new_conversation", "New chat", id="chat.new", show=False),
+        Binding("ctrl+o", "open_conversation", "Open chat", id="chat.open", show=False),
+        Binding("ctrl+s", "export", "Export .md", id="chat.export", show=False),
+        Binding("ctrl+y", "focus_system", "System", id="chat.system"),
         Binding("ctrl+t", "toggle_settings", "Settings", id="chat.settings"),
         Binding("ctrl+l", "focus_model", "Model", id="chat.model"),
     ]
@@ -596,5 +600,12 @@ class ChatPane(ReportsFailures, Vertical):
     def action_focus_system(self) -> None:
         self.system_area.focus()
 
+    def edit_target(self) -> str:
+        """`/` edits the message once a model is loaded (or loading), else the model field."""
+        return "#chat-prompt" if (self.service is not None or self.loading) else "#chat-model"
+
     def action_focus_model(self) -> None:
-        self.query_one("#chat-model", Input).focus()
+        """ctrl+l: the model field with its text selected, so typing replaces the old path (never appends)."""
+        field = self.query_one("#chat-model", Input)
+        self.app.set_focus(field)
+        field.select_all()
