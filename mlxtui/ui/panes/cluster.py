@@ -34,10 +34,10 @@ class ClusterPane(ReportsFailures, PaneFocus, Vertical):
     EDIT = "#cluster-model"
 
     BINDINGS = [
-        Binding("c", "check", "Check hosts", id="cluster.check"),
-        Binding("d,delete", "remove", "Remove host", id="cluster.remove"),
+        Binding("c", "check", "Check", id="cluster.check"),
+        Binding("d,delete", "remove", "Remove", id="cluster.remove"),
         Binding("l", "launch", "Launch", id="cluster.launch"),
-        Binding("o", "chat", "Chat with it", id="cluster.chat"),
+        Binding("o", "chat", "Chat", id="cluster.chat"),
         Binding("escape", "stop", "Stop the cluster", id="cluster.stop", show=False),
     ]
 
