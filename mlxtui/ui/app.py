@@ -374,12 +374,14 @@ class MlxtuiApp(App[int]):
     @on(EditCard)
     async def _edit_card(self, message: EditCard) -> None:
         self.set_work(self.work.with_folder(message.path, message.source))
+        self._expect_folder("card")
         self.action_show_pane("card")
         cast("CardPane", await self._pane("card")).open_folder(message.path, message.source)
 
     @on(UploadFolder)
     async def _upload_folder(self, message: UploadFolder) -> None:
         self.set_work(self.work.with_folder(message.path))
+        self._expect_folder("upload")
         self.action_show_pane("upload")
         cast("UploadPane", await self._pane("upload")).open_folder(message.path)
 
@@ -400,10 +402,18 @@ class MlxtuiApp(App[int]):
         if getattr(search, "_searched_once", False):
             search.start_search()
 
+    def _expect_folder(self, pane: str) -> None:
+        """A folder is on its way to `pane`: it must not open the newest conversion on being shown."""
+        for found in self.query(f"#{pane}-pane"):
+            expect = getattr(found, "expect_folder", None)
+            if expect is not None:
+                expect()
+
     def set_work(self, work: ModelInWork) -> None:
-        """The model in work changed: the top bar shows it."""
+        """The model in work changed: the top bar shows it (when there still is one: a late message at exit)."""
         self.work = work
-        self.query_one(EndpointBar).show_work(work)
+        for bar in self.query(EndpointBar):
+            bar.show_work(work)
 
     # -- palette ----------------------------------------------------------------------------------
 

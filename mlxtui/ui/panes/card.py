@@ -163,6 +163,10 @@ class CardPane(ReportsFailures, PaneFocus, Vertical):
         if folder is not None and self.folder is None and not self._asked:
             self.open_folder(folder, work.source if work is not None and work.folder == folder else None)
 
+    def expect_folder(self) -> None:
+        """The app is about to open a folder here: being shown must not open the newest conversion."""
+        self._asked = True
+
     def follow_target(self, folder: str, repo_id: str) -> None:
         """The model in work got a target repo: the open card of that folder follows it (generated parts only)."""
         if self.folder is not None and self.folder.resolve() == Path(folder).expanduser().resolve():

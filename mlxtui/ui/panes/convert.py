@@ -365,9 +365,10 @@ class ConvertPane(ReportsFailures, Vertical):
         except MlxtuiError as error:
             self.notify(str(error), severity="error")
             return
-        following = any(w.group == "convert" and w.is_running for w in self.workers)
-        if not following:  # else the job's own "cancelled" event is the one toast for it
-            self.notify(job.message or "Cancelled.", title="Convert")
+        # no toast here: the job's own "cancelled" event (followed by this pane) is the one toast for it
+        if not any(w.group == "convert" and w.is_running for w in self.workers):
+            self.query_one("#convert-job", Static).update(
+                f"Job {job_id} cancelled: {printable(job.message or 'cancelled', newlines=False)}")
 
     def worker_failed(self, worker: Any, message: str) -> None:
         """The app reported a worker of this pane that died: the status line says so instead of 'Checking…'."""

@@ -110,6 +110,10 @@ class UploadPane(ReportsFailures, Vertical):
             if work is not None and work.target and work.folder == folder:  # the target chosen before
                 self.query_one("#upload-name", Input).value = work.target
 
+    def expect_folder(self) -> None:
+        """The app is about to open a folder here: being shown must not open the newest conversion."""
+        self._asked = True
+
     def open_folder(self, path: str) -> None:
         """Prepare an upload of the MLX folder at `path`: suggest a name, check the account, run the preflight."""
         self._asked = True
