@@ -135,6 +135,12 @@ class LibraryPane(ReportsFailures, PaneFocus, Vertical):
         return name, max(6, min(widest[4], room - name))
 
     def on_resize(self) -> None:
+        self.call_after_refresh(self._refit)
+
+    def _refit(self) -> None:
+        # never while hidden (the "too small" notice): a table filled then measures its columns by the headers
+        if self.app.has_class("-too-small") or not self.size.width:
+            return
         if self.models and self.size.width != getattr(self, "_fitted_width", None):
             self.show_models(self.models)
 

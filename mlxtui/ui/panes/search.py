@@ -48,8 +48,8 @@ COLUMNS = [("Repo", "repo"), ("MLX", "mlx"), ("🔒", "lock"), ("Downloads", "do
 #: cells each column other than Repo takes (content and padding); Repo gets the rest, cut in the middle
 COLUMN_CELLS = {"mlx": 5, "lock": 4, "downloads": 11, "likes": 7, "params": 8, "updated": 12}
 #: columns left out, in this order, while Repo would get fewer cells than REPO_MIN (a 60-column terminal)
-DROP_ORDER = ["likes", "params"]
-REPO_MIN = 24
+DROP_ORDER = ["likes", "params", "lock"]  # without its column, 🔒 goes in front of the repo id
+REPO_MIN = 28
 
 
 def fit_columns(width: int) -> tuple[list[str], int]:
@@ -126,6 +126,12 @@ class SearchPane(ReportsFailures, PaneFocus, Vertical):
     def on_resize(self) -> None:
         """Columns fit the width: Repo ids are cut in the middle, and on a very narrow terminal Likes and
         Params step aside, so Updated is never cut off."""
+        self.call_after_refresh(self._fit_columns)
+
+    def _fit_columns(self) -> None:
+        # A table rebuilt while hidden (the "too small" notice) measures its columns by their headers only.
+        if not self.size.width or self.app.has_class("-too-small"):
+            return
         keys, repo_width = fit_columns(self.size.width)
         if (keys, repo_width) == self._fit:
             return
@@ -286,10 +292,11 @@ class SearchPane(ReportsFailures, PaneFocus, Vertical):
         if keep:
             self._hits.append(hit)
         keys, repo_width = self._fit
+        lock = "🔒" if "lock" not in keys and (hit.gated or hit.private) else ""  # its column stepped aside
         mlx_colour = self.app.get_css_variables().get("mlx-badge", "orange")
         cells = {
             # a name from the Hub: plain text, escapes shown; cut in the middle so org and suffix stay
-            "repo": Text(elide_middle(printable(hit.repo_id, newlines=False), repo_width)),
+            "repo": Text(lock + elide_middle(printable(hit.repo_id, newlines=False), repo_width - 2 * len(lock))),
             "mlx": Text("MLX", style=f"bold {mlx_colour}") if hit.mlx else "",
             "lock": "🔒" if (hit.gated or hit.private) else "",
             "downloads": Text(_count(hit.downloads), justify="right"),
