@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from functools import partial
 from typing import Any
 
@@ -37,7 +37,7 @@ from mlxtui.ui.focus import PaneFocus
 from mlxtui.ui.panes import pane_css
 from mlxtui.ui.screens.chat_open import OpenConversationScreen
 from mlxtui.ui.screens.chat_prompt import PromptScreen
-from mlxtui.ui.widgets.chat_reply import FrozenMarkdown, Reply
+from mlxtui.ui.widgets.chat_reply import ChatTurn, FrozenMarkdown, Reply, mount_messages, user_message
 from mlxtui.ui.widgets.chat_sampling import SamplingPanel
 from mlxtui.ui.widgets.model_suggester import ModelSuggester
 from mlxtui.ui.widgets.rate import RateReadout
@@ -56,16 +56,6 @@ FOLD_NOTICE = (
     "This model's chat template does not support a system role: the system prompt was put in front of "
     "your first message instead."
 )
-
-
-@dataclass
-class _Turn:
-    """A sent message and its reply widget, put into the log together and only once."""
-
-    message: Static
-    reply: Reply
-    drawn: bool = False
-    mounted: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class ChatPane(ReportsFailures, PaneFocus, Vertical):
@@ -105,7 +95,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
         self._fold_told = False
         self._context_used = 0
         self._sent_at = 0.0
-        self._turn: _Turn | None = None  # the turn being answered, if any
+        self._turn: ChatTurn | None = None  # the turn being answered, if any
         self._answering = False  # tokens may still come (the reply's stream is open)
         self._queued = False  # Enter was pressed while loading or finishing: send the box when ready
         self._load_worker: Worker[None] | None = None
@@ -360,13 +350,13 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
         # repaint of one line); the turn goes into the log with the first token, or after
         # TURN_DRAW_DELAY_S when reading the prompt takes longer than that.
         self.prompt_box.value, self.prompt_box.placeholder = "", READING_PLACEHOLDER
-        turn = self._turn = _Turn(Static(Text(printable(text)), classes="user"), Reply())
+        turn = self._turn = ChatTurn(user_message(text), Reply())
         self.set_timer(TURN_DRAW_DELAY_S, partial(self._draw_turn, turn))
         self.generating = self._answering = True
         self._run_reply(conversation, events, first, turn)
         return True
 
-    async def _draw_turn(self, turn: _Turn) -> None:
+    async def _draw_turn(self, turn: ChatTurn) -> None:
         """Put the user's message and the (empty) reply into the log, once."""
         if turn.drawn:
             await turn.mounted.wait()  # drawn by the other caller (timer or first token); wait for it to finish
@@ -389,7 +379,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
         conversation: Conversation,
         events: AsyncIterator[object],
         first: asyncio.Future[object | None],
-        turn: _Turn,
+        turn: ChatTurn,
     ) -> None:
         """Stream one reply into `turn`; `events` and its first step were started by send().
 
@@ -449,7 +439,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
             self._answering = False  # no more tokens; Enter from now on is sent once the turn is saved
             await self._end_turn(conversation, turn, got_text, stats)
 
-    async def _end_turn(self, conversation: Conversation, turn: _Turn, got_text: bool, stats: ChatStats | None) -> None:
+    async def _end_turn(self, conversation: Conversation, turn: ChatTurn, got_text: bool, stats: ChatStats | None) -> None:
         """Append the reply to its conversation, draw the rest of it and save, then take messages again."""
         log, reply = self.log_view, turn.reply
         # The turn is appended first, on the event loop and in order, whatever happens on screen after.
@@ -484,7 +474,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
                 self.refresh_bindings()
                 self._send_queued()
 
-    async def _take_back(self, turn: _Turn, conversation: Conversation, text: str) -> None:
+    async def _take_back(self, turn: ChatTurn, conversation: Conversation, text: str) -> None:
         """A message that got no reply leaves the log and goes back into the box (unless you typed anew)."""
         for widget in (turn.reply, turn.message):
             if widget.is_attached:
@@ -565,11 +555,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
             except TypeError:
                 pass
         log = self.log_view
-        for m in conv.messages:
-            if m["role"] == "user":
-                log.mount(Static(Text(printable(m["content"])), classes="user"))
-            else:
-                log.mount(Reply(m["content"]))
+        mount_messages(log, conv.messages)
         rate = self.query_one(RateReadout)
         rate.set_history([m["stats"] for m in conv.messages if m.get("stats")])
         log.scroll_end(animate=False)

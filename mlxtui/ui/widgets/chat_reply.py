@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass, field
 from typing import Any
+
+from rich.text import Text
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Markdown
+from textual.widgets import Markdown, Static
 
 from mlxtui.format import printable
 
-__all__ = ["Reply", "FrozenMarkdown"]
+__all__ = ["Reply", "FrozenMarkdown", "ChatTurn", "user_message", "mount_messages"]
 
 
 class Reply(Vertical):
@@ -237,3 +240,24 @@ class FrozenMarkdown(Widget):
     def render_line(self, y: int) -> Strip:
         lines = self._lines(self.size.width)
         return lines[y] if y < len(lines) else Strip.blank(self.size.width, self.rich_style)
+
+
+def user_message(text: str) -> Static:
+    """A user's message in the log, shown as plain text with control characters made visible."""
+    return Static(Text(printable(text)), classes="user")
+
+
+@dataclass
+class ChatTurn:
+    """A sent message and its reply widget, put into the log together and only once."""
+
+    message: Static
+    reply: Reply
+    drawn: bool = False
+    mounted: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def mount_messages(log: Widget, messages: list[dict[str, Any]]) -> None:
+    """Draw a saved conversation's messages into the log (a reopened chat)."""
+    for message in messages:
+        log.mount(user_message(message["content"]) if message["role"] == "user" else Reply(message["content"]))
