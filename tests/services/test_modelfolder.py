@@ -193,7 +193,9 @@ def test_a_runaway_chat_template_is_a_named_problem_within_seconds(tmp_path: Pat
     assert time.monotonic() - started < BOUND_S
     assert isinstance(report, InspectReport)
     chat = report.chat_template
-    assert chat["renders"] is False and "did not finish rendering" in chat["error"]
+    # whichever bound it hits first on this machine (time or memory: the loop also builds text), it is named
+    assert chat["renders"] is False
+    assert "did not finish rendering" in chat["error"] or "needs more than" in chat["error"], chat["error"]
 
 
 def test_a_memory_hungry_template_is_a_named_problem() -> None:

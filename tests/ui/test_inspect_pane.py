@@ -199,7 +199,8 @@ async def test_a_runaway_template_is_named_in_the_pane(hub, tmp_path: Path) -> N
         pane.show_model(str(folder))
         await settle(pilot)
         assert pane.report is not None
-        assert "did not finish rendering" in text_of(app, "#inspect-template")
+        verdict = text_of(app, "#inspect-template")  # the time or the memory bound, whichever comes first
+        assert "did not finish rendering" in verdict or "needs more than" in verdict, verdict
 
 
 def test_the_pane_answers_generated_configs_and_cards(tmp_path: Path) -> None:
