@@ -69,7 +69,9 @@ def chat_card_upload(term: Terminal) -> None:
     time.sleep(0.3)
     term.keys("7")
     # The detail line under the table describes the highlighted row: the folder just converted.
-    term.wait_for(lambda s: "1 converted folder" in s and "· mistral" in s.split("─" * 20)[-1], timeout=30)
+    # (the line may wrap between the folder's path and its type, so any whitespace may separate them)
+    term.wait_for(lambda s: "1 converted folder" in s and re.search(r"·\s+mistral", s.split("─" * 20)[-1]),
+                  timeout=30)
     term.keys("Enter")  # that row opens in Chat
     term.wait_for(lambda s: "h2o-danube2-tiny-chat-4bit · mistral" in s and "Enter sends" in s, timeout=60)
     term.type("Hello there")
