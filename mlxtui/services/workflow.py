@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mlxtui.format import printable
 
-__all__ = ["ModelInWork", "short_path"]
+__all__ = ["ModelInWork", "folder_to_open", "short_path"]
 
 
 def short_path(path: str | Path) -> str:
@@ -55,3 +55,14 @@ class ModelInWork:
                  self.target]
         shown = [printable(s, newlines=False) for s in steps if s]
         return " → ".join(shown)
+
+
+def folder_to_open(work: ModelInWork | None, ctx: object) -> str | None:
+    """The folder a step reached with nothing open starts on: the model in work's folder when it still
+    exists, else the newest conversion in the library (blocking: it reads the models folder)."""
+    if work is not None and work.folder and Path(work.folder).is_dir():
+        return work.folder
+    from mlxtui.services.library import LibraryService
+
+    newest = LibraryService(ctx).newest_conversion()  # type: ignore[arg-type]
+    return str(newest.path) if newest is not None else None

@@ -38,3 +38,13 @@ def test_short_path_only_shortens_the_home_folder() -> None:
     assert short_path(home + "/a") == "~/a"
     assert short_path(home + "x/a") == home + "x/a"
     assert short_path("/tmp/a") == "/tmp/a"
+
+
+def test_a_step_opens_the_model_in_work_and_only_while_its_folder_exists(tmp_path: Path) -> None:
+    from mlxtui.services import Context
+    from mlxtui.services.workflow import folder_to_open
+
+    work = ModelInWork(source="a/b", folder=str(tmp_path))
+    assert folder_to_open(work, Context()) == str(tmp_path)
+    gone = ModelInWork(source="a/b", folder=str(tmp_path / "deleted"))
+    assert folder_to_open(gone, Context()) is None  # an empty library has no newest conversion either

@@ -153,13 +153,10 @@ class CardPane(ReportsFailures, PaneFocus, Vertical):
     async def _open_latest(self) -> None:
         import asyncio
 
-        from mlxtui.services.library import LibraryService
+        from mlxtui.services.workflow import folder_to_open
 
         work = getattr(self.app, "work", None)
-        folder = work.folder if work is not None and work.folder and Path(work.folder).is_dir() else None
-        if folder is None:
-            newest = await asyncio.to_thread(LibraryService(self.app.ctx).newest_conversion)  # type: ignore[attr-defined]
-            folder = newest.path if newest is not None else None
+        folder = await asyncio.to_thread(folder_to_open, work, self.app.ctx)  # type: ignore[attr-defined]
         if folder is not None and self.folder is None and not self._asked:
             self.open_folder(folder, work.source if work is not None and work.folder == folder else None)
 

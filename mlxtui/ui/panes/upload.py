@@ -98,13 +98,10 @@ class UploadPane(ReportsFailures, Vertical):
     async def _open_latest(self) -> None:
         import asyncio
 
-        from mlxtui.services.library import LibraryService
+        from mlxtui.services.workflow import folder_to_open
 
         work = getattr(self.app, "work", None)
-        folder = work.folder if work is not None and work.folder and Path(work.folder).is_dir() else None
-        if folder is None:
-            newest = await asyncio.to_thread(LibraryService(self.app.ctx).newest_conversion)  # type: ignore[attr-defined]
-            folder = newest.path if newest is not None else None
+        folder = await asyncio.to_thread(folder_to_open, work, self.app.ctx)  # type: ignore[attr-defined]
         if folder is not None and not self._asked and not self.query_one("#upload-folder", Input).value.strip():
             self.open_folder(folder)
             if work is not None and work.target and work.folder == folder:  # the target chosen before
