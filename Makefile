@@ -4,7 +4,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 
-.PHONY: run test bench screenshots venv system-deps clean
+.PHONY: run test fuzz bench screenshots venv system-deps clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "mlxtui needs Python 3.11 or newer")'
@@ -22,10 +22,16 @@ system-deps:
 	@scripts/system-deps.sh
 
 # One pytest worker per core (at most 4): the suite is mostly single-threaded UI tests.
-PYTEST_ARGS ?= -n auto --maxprocesses=4
+PYTEST_ARGS ?= -n auto --maxprocesses=4 --durations=30
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The property-based tests with fresh random examples, FUZZ_ROUNDS times (`make test` draws fixed ones).
+FUZZ_ROUNDS ?= 5
+FUZZ_TESTS := $(shell grep -rl '@given' tests)
+fuzz: $(STAMP)
+	for i in $$(seq $(FUZZ_ROUNDS)); do MLXTUI_HYPOTHESIS=explore $(BIN)/python -m pytest -q -x $(FUZZ_TESTS) || exit 1; done
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# CI draws the same examples every run, so a red build is the code's doing, not the seed's;
+# `make fuzz` explores fresh ones (MLXTUI_HYPOTHESIS=explore) and is where new cases are found.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("MLXTUI_HYPOTHESIS", "ci"))
 
 pytest_plugins = [
     "tests.fixtures.devhub",

@@ -14,6 +14,8 @@ from typing import Any
 from mlxtui.services.card_frontmatter import parse_front_matter, render_card, string_list
 from mlxtui.services.errors import CardError, MlxtuiError
 from mlxtui.services.modelfolder import (
+    config_str,
+    source_dtype,
     RANDOM_WEIGHTS_NOTE,
     has_random_weights,
     is_quantized,
@@ -178,8 +180,8 @@ def generate_body(
     description = _first_paragraph(source_body) if source_body else None
     if description:
         lines += ["From the original model card:", "", f"> {description}", ""]
-    elif config.get("model_type"):
-        lines += [f"It is a `{config['model_type']}` causal language model.", ""]
+    elif config_str(config, "model_type"):
+        lines += [f"It is a `{config_str(config, 'model_type')}` causal language model.", ""]
 
     rows: list[tuple[str, str]] = []
     if source:
@@ -201,7 +203,7 @@ def generate_body(
     bpw = (provenance or {}).get("bits_per_weight")
     if isinstance(bpw, (int, float)) and not isinstance(bpw, bool) and bpw > 0:
         rows.append(("Bits per weight", f"{float(bpw):.3f}"))
-    dtype = options.get("dtype") or config.get("torch_dtype")
+    dtype = options.get("dtype") or source_dtype(config)
     if dtype:
         rows.append(("dtype", f"`{dtype}`"))
     if versions.get("mlx"):

@@ -19,7 +19,7 @@ from mlxtui.services import sizes
 from mlxtui.services.cluster_checks import HostCheck
 from mlxtui.services.cluster_hosts import ClusterError, Hosts
 from mlxtui.services.errors import NotFoundError
-from mlxtui.services.modelfolder import is_repo_id, quant_label, read_config, safetensors_totals, text_config
+from mlxtui.services.modelfolder import config_architectures, config_str, is_repo_id, quant_label, read_config, safetensors_totals, text_config
 
 __all__ = ["SPLITS", "Plan", "RankShare", "resolve_model", "split_support", "model_size", "make_plan", "BUDGET_SHARE"]
 
@@ -96,6 +96,9 @@ def split_support(config: dict[str, Any]) -> tuple[str, ...]:
     """The splits mlx-lm has for this architecture, asked as sharded_load asks (a lazily built model)."""
     from mlx_lm.utils import _get_classes
 
+    if config_str(config, "model_type") is None:  # mlx-lm would index its tables with a list or a number
+        return ()
+    config = {**config, "architectures": config_architectures(config)}
     try:
         model_class, args_class = _get_classes(config)
     except (ValueError, KeyError):
@@ -164,7 +167,7 @@ def make_plan(model: str, hosts: Hosts, checks: list[HostCheck] | None = None, s
     fits_one = (total + kv <= local_total * BUDGET_SHARE) if local_total else None
     problems: list[str] = []
     notes: list[str] = []
-    model_type = config.get("model_type", "?")
+    model_type = config_str(config, "model_type") or "?"
     if split is not None and split not in SPLITS:
         raise ClusterError(f"Unknown split {split!r}: use pipeline or tensor.")
     if not supported:

@@ -22,6 +22,8 @@ from mlxtui.services.modelfolder import (
     ALLOW_PATTERNS,
     RANDOM_WEIGHTS_NOTE,
     chat_template_of,
+    config_architectures,
+    config_str,
     has_random_weights,
     source_dtype,
 )
@@ -230,14 +232,14 @@ def build_report(files: ModelFiles, *, models_dir: Path | None = None, memory_by
             "output_bytes": output, "needed_bytes": need,
             "fits": (need <= free) if (need is not None and free is not None) else None,
             "models_dir": str(models_dir) if models_dir else None}
-    architectures = [a for a in (config or {}).get("architectures") or [] if isinstance(a, str)]
-    model_type = (config or {}).get("model_type")
+    architectures = config_architectures(config)
+    model_type = config_str(config, "model_type")
     return InspectReport(
         repo_id=files.source,
         revision=files.revision,
         sha=files.sha,
         local=files.local,
-        model_type=model_type if isinstance(model_type, str) else None,
+        model_type=model_type,
         architectures=architectures,
         supported=not problems,
         problems=problems,

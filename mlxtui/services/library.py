@@ -16,7 +16,7 @@ from typing import Any
 from mlxtui.services import Context
 from mlxtui.services.card_frontmatter import card_data, first_base_model
 from mlxtui.services.errors import InvalidInputError, MlxtuiError, NotFoundError
-from mlxtui.services.modelfolder import CARD_FILE, PROVENANCE_FILE, quant_label, read_config, read_provenance, read_text
+from mlxtui.services.modelfolder import CARD_FILE, PROVENANCE_FILE, config_str, quant_label, read_config, read_provenance, read_text
 
 __all__ = ["LocalModel", "LibraryService", "hub_cache_dir"]
 
@@ -95,7 +95,6 @@ def _folder_entry(folder: Path, *, in_models_dir: bool = True) -> LocalModel | N
         return None
     provenance = read_provenance(folder)  # type-checked; None when malformed
     card = _card(folder)
-    model_type = config.get("model_type")
     try:
         modified = folder.stat().st_mtime
     except OSError:
@@ -107,7 +106,7 @@ def _folder_entry(folder: Path, *, in_models_dir: bool = True) -> LocalModel | N
         size_bytes=_folder_size(folder),
         quantization=quant_label(config, (provenance or {}).get("options")),
         source=_source(provenance, card),
-        model_type=model_type if isinstance(model_type, str) else None,
+        model_type=config_str(config, "model_type"),
         is_mlx=_is_mlx(config, folder, card),
         modified=modified,
         in_models_dir=in_models_dir,
@@ -198,7 +197,6 @@ class LibraryService:
                     newest = revision
             snapshot = Path(newest.snapshot_path)
             config = _config(snapshot)
-            model_type = (config or {}).get("model_type")
             out.append(
                 LocalModel(
                     name=repo.repo_id,
@@ -207,7 +205,7 @@ class LibraryService:
                     size_bytes=int(repo.size_on_disk),
                     quantization=quant_label(config),
                     source=repo.repo_id,
-                    model_type=model_type if isinstance(model_type, str) else None,
+                    model_type=config_str(config, "model_type"),
                     is_mlx=_is_mlx(config, snapshot, _card(snapshot)),
                     modified=float(repo.last_modified),
                     repo_id=repo.repo_id,

@@ -148,6 +148,18 @@ def text_config(config: dict[str, Any]) -> dict[str, Any]:
     return inner if isinstance(inner, dict) else config
 
 
+def config_str(config: Any, key: str) -> str | None:
+    """A string field of a stranger's config.json; None when missing, empty or of another type."""
+    value = config.get(key) if isinstance(config, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def config_architectures(config: Any) -> list[str]:
+    """config.json's `architectures`, keeping only names (the file may hold anything there)."""
+    value = config.get("architectures") if isinstance(config, dict) else None
+    return [a for a in value if isinstance(a, str)] if isinstance(value, list) else []
+
+
 def source_dtype(config: dict[str, Any] | None) -> str | None:
     """The stored float dtype, as mlx-lm reads it (torch_dtype, else text_config.dtype, else dtype)."""
     if not config:
@@ -165,8 +177,12 @@ def _int_or_none(value: Any) -> int | None:
 
 def is_quantized(config: dict[str, Any] | None, provenance: dict[str, Any] | None = None) -> bool:
     """Quantized per the conversion options, else per config.json's `quantization` block."""
-    options = (provenance or {}).get("options") or {}
-    return bool(options.get("quantize")) or isinstance((config or {}).get("quantization"), dict)
+    options = provenance.get("options") if isinstance(provenance, dict) else None
+    return (bool(isinstance(options, dict) and options.get("quantize"))
+            or (isinstance(config, dict) and isinstance(config.get("quantization"), dict)))
+
+
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 
 
 def quant_label(config: dict[str, Any] | None = None, options: dict[str, Any] | None = None,
@@ -176,6 +192,13 @@ def quant_label(config: dict[str, Any] | None = None, options: dict[str, Any] | 
     `options` are Convert's options (a provenance file's "options", or ConvertOptions.to_dict()); they win
     over config.json, which is read when there are none. "?" when nothing says.
     """
+    label = _raw_quant_label(config, options, source_dtype_hint)
+    # it ends up in folder and repo names: anything but a short plain word from a stranger's file is "?"
+    return label if _LABEL.fullmatch(label) and ".." not in label else "?"
+
+
+def _raw_quant_label(config: dict[str, Any] | None, options: dict[str, Any] | None,
+                     source_dtype_hint: str | None) -> str:
     options = options if isinstance(options, dict) else {}
     config = config if isinstance(config, dict) else {}
     quant = config.get("quantization")

@@ -17,6 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from mlxtui.services.modelfolder import config_architectures
+
 __all__ = [
     "Verdict",
     "verdict",
@@ -146,14 +148,8 @@ def _text_config(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def _architectures(config: dict[str, Any]) -> list[str]:
-    """config.json's `architectures`, keeping only names (a stranger's file may hold anything there)."""
-    value = config.get("architectures")
-    return [a for a in value if isinstance(a, str)] if isinstance(value, list) else []
-
-
 def is_vision_language(config: dict[str, Any]) -> bool:
-    architectures = _architectures(config)
+    architectures = config_architectures(config)
     return "vision_config" in config or any(
         isinstance(a, str) and ("VL" in a or "Vision" in a or "Llava" in a) for a in architectures
     )
@@ -236,7 +232,7 @@ def support_problems(config: dict, files: list[str] | None = None) -> list[str]:
     if problems or not isinstance(config, dict):
         return problems
     model_type: str = config["model_type"]
-    architectures = _architectures(config)
+    architectures = config_architectures(config)
     if config.get("auto_map"):
         problems.append(
             "config.json has auto_map: the model needs its own Python code (trust_remote_code), "
@@ -287,7 +283,7 @@ def support_notes(config: dict[str, Any]) -> list[str]:
     notes: list[str] = []
     if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
         return notes
-    if is_vision_language(config) and mlx_lm_module_for(config["model_type"], _architectures(config)):
+    if is_vision_language(config) and mlx_lm_module_for(config["model_type"], config_architectures(config)):
         notes.append("vision-language model: mlx-lm converts the text part only; for images use mlx-vlm")
     if config.get("model_type") in _mlx_lm_remapping()[0]:
         notes.append(f"mlx-lm loads {config['model_type']!r} with its "

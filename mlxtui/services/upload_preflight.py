@@ -15,7 +15,7 @@ from typing import Any
 
 from mlxtui.format import human_bytes, printable
 from mlxtui.services.bounded import BadFileError, read_json_object
-from mlxtui.services.modelfolder import ALLOW_PATTERNS, CARD_FILE, CONFIG_FILE, PROVENANCE_FILE
+from mlxtui.services.modelfolder import ALLOW_PATTERNS, CARD_FILE, CONFIG_FILE, PROVENANCE_FILE, config_str
 from mlxtui.services.upload_identity import Identity
 from mlxtui.services.upload_scan import (
     FOREIGN_WEIGHTS,
@@ -174,8 +174,8 @@ def _config_check(folder: Path, names: set[str]) -> tuple[CheckItem, dict[str, A
         config = read_json_object(folder / CONFIG_FILE)
     except (OSError, BadFileError) as error:
         return CheckItem(CONFIG_FILE, "error", f"config.json can't be read: {error}"), {}
-    if not config.get("model_type"):
-        return CheckItem(CONFIG_FILE, "error", "config.json has no model_type: this is not an MLX model."), config
+    if not config_str(config, "model_type"):
+        return CheckItem(CONFIG_FILE, "error", "config.json has no model_type (a name): this is not an MLX model."), config
     return CheckItem(CONFIG_FILE, "ok", f"model_type {printable(config['model_type'], newlines=False)}"), config
 
 

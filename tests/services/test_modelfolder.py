@@ -343,6 +343,67 @@ def test_one_size_estimator_for_a_label_and_for_convert_options(label: str) -> N
     assert estimate_bytes(10**9, options.to_dict(), "bfloat16", LLAMA) == estimate_bytes(10**9, options, "bfloat16", LLAMA)
 
 
+provenances = st.one_of(json_values, st.dictionaries(
+    st.sampled_from(["source", "options", "versions", "label", "created_at", "bits_per_weight", "source_revision"]),
+    json_values | st.dictionaries(st.sampled_from(["quantize", "q_bits", "q_mode", "q_group_size", "quant_predicate",
+                                                   "dtype"]), json_values)))
+
+
+@PROFILE
+@given(config=configs, provenance=provenances)
+def test_every_reader_of_a_config_answers_any_config(config: Any, provenance: Any) -> None:
+    """Inspect, the support verdict, sizes, labels, the cluster planner, the card, the upload name and the Library:
+    each answers any config.json and provenance file with a value or an MlxtuiError, never a traceback."""
+    from mlxtui.services import card_build, cluster_plan, sizes, support, upload
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "m"
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps(config))
+        (folder / "model.safetensors").write_bytes(
+            _safetensors({"w": {"dtype": "F16", "shape": [4, 4], "data_offsets": [0, 32]}}) + b"\0" * 32)
+        (folder / modelfolder.PROVENANCE_FILE).write_text(json.dumps(provenance))
+        readers = [
+            lambda: _report_or_error(folder),
+            lambda: modelfolder.is_quantized(config, provenance),
+            lambda: modelfolder.quant_label(config, provenance.get("options") if isinstance(provenance, dict) else None),
+            lambda: card_build.build_card(folder, source="a/b"),
+            lambda: upload.suggest_repo_name(folder),
+            lambda: LibraryService(Context(), models_dir=folder.parent, cache_dir=folder / "none").list_sync(),
+        ]
+        if isinstance(config, dict):
+            readers += [
+                lambda: support.verdict(config, ["model.safetensors"]),
+                lambda: support.support_notes(config),
+                lambda: [sizes.estimate_bytes(10**6, q, "bfloat16", config) for q in ("4bit", "bf16", "mixed_3_6")],
+                lambda: sizes.kv_cache_bytes(config, 4096, 2),
+                lambda: cluster_plan.split_support(config),
+                lambda: cluster_plan.model_size(folder, config),
+            ]
+        for read in readers:
+            try:
+                read()
+            except MlxtuiError as error:
+                assert "\n" not in str(error)
+        label = modelfolder.quant_label(config, provenance.get("options") if isinstance(provenance, dict) else None)
+        assert label == "?" or ("/" not in label and ".." not in label)  # it becomes part of folder and repo names
+
+
+@pytest.mark.parametrize("label_source", [{"q_mode": "../../x"}, {"q_mode": ["a"]}, {"quant_predicate": "a/b"}])
+def test_a_label_from_a_strangers_file_never_names_another_folder(label_source: dict[str, Any]) -> None:
+    assert modelfolder.quant_label(LLAMA, {"quantize": True, **label_source}) == "?"
+
+
+@pytest.mark.parametrize("field, value", [("architectures", True), ("architectures", 7.5), ("architectures", {"a": 1}),
+                                          ("model_type", ["llama"]), ("model_type", 5), ("model_type", {"x": 1})])
+def test_a_mistyped_name_field_leaves_inspect_standing(tmp_path: Path, field: str, value: object) -> None:
+    """issue 12's class: `{"architectures": true}` was a TypeError in Inspect's report (found by CI's fuzzing)."""
+    (tmp_path / "config.json").write_text(json.dumps({**LLAMA, field: value}))
+    report = _report_or_error(tmp_path)
+    assert isinstance(report, InspectReport) and not report.supported
+    assert any(field in p for p in report.problems)
+
+
 @pytest.mark.parametrize("architectures", [1, "LlamaForCausalLM", {"a": 1}, [1, 2], [None], True])
 def test_a_mistyped_architectures_field_is_a_problem_not_a_crash(architectures: object) -> None:
     from mlxtui.services.support import support_notes, verdict

@@ -518,3 +518,33 @@ async def test_rates_too_short_to_mean_something_show_a_dash_and_stay_out_of_the
         await pilot.pause()
         assert "—" in pane.query_one("#rate-figures").text
         assert pane.query_one(RateReadout).history == [] and pane.query_one(Sparkline).data == []
+
+
+async def test_reached_by_its_digit_chat_offers_the_model_in_work_and_loads_it_on_enter(chat_models) -> None:
+    """Issue 14: Chat reached with 4 and no model loaded has the model in work waiting in the model field
+    (not loaded: that costs memory); ctrl+l then Enter loads it. The field shows ~ for the home folder."""
+    import os
+    import shutil
+
+    from mlxtui.services.workflow import short_path
+
+    models = Context().settings.models_dir()
+    models.mkdir(parents=True)
+    folder = models / "danube-4bit"
+    shutil.copytree(chat_models["danube"], folder)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        while not app.query(ChatPane):
+            await pilot.pause(0.01)
+        app.set_work(app.work.with_folder(str(folder), "h2oai/h2o-danube2-tiny-chat"))
+        await pilot.press("escape", "4")
+        pane = app.query_one(ChatPane)
+        field = pane.query_one("#chat-model", Input)
+        while not field.value:
+            await pilot.pause(0.05)
+        assert field.value == short_path(folder) and os.path.expanduser(field.value) == str(folder)
+        assert pane.service is None and not field.has_focus  # offered, not loaded; a digit cannot replace it
+        await pilot.press("ctrl+l", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert pane.service is not None and pane.model_name == "danube-4bit"

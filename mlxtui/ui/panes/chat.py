@@ -32,6 +32,7 @@ from mlxtui.services.conversations import Conversation, ConversationStore
 from mlxtui.services.errors import CancelledByUser, MlxtuiError
 from mlxtui.services.events import ChatStats, LoadProgress, ModelLoaded, Notice, PromptRendered, TokenDelta
 from mlxtui.services.openai_chat import OpenAIChatService, is_endpoint_url
+from mlxtui.services.workflow import folder_to_open, short_path
 from mlxtui.ui.failures import ReportsFailures
 from mlxtui.ui.focus import PaneFocus
 from mlxtui.ui.panes import pane_css
@@ -132,15 +133,18 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
         self._show_sampling(SamplingSettings(max_tokens=ctx.settings.chat.max_tokens if ctx else 512))
         self.query_one("#chat-load").display = False
 
-    def focus(self, scroll_visible: bool = True) -> ChatPane:
-        """The message box once a model is loaded or loading (typing goes there), else the model field."""
-        target = self.prompt_box if (self.service is not None or self.loading) else self.query_one("#chat-model", Input)
-        target.focus(scroll_visible)
-        return self
-
     def on_show(self) -> None:
         if self.service is not None or self.loading:
             self.call_after_refresh(self.prompt_box.focus)
+        elif not self.query_one("#chat-model", Input).value:
+            self._prefill_model()
+
+    @work(exclusive=True, group="chat-prefill", exit_on_error=False)
+    async def _prefill_model(self) -> None:
+        """Reached with no model: the model in work (else the newest conversion) waits in the field; ctrl+l, Enter."""
+        folder = await asyncio.to_thread(folder_to_open, getattr(self.app, "work", None), self.app.ctx)  # type: ignore[attr-defined]
+        if folder and not self.query_one("#chat-model", Input).value and self.service is None and not self.loading:
+            self.query_one("#chat-model", Input).value = short_path(folder)
 
     def on_unmount(self) -> None:
         if self.local is not None:
@@ -580,8 +584,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
         self.notify(f"Exported to {path}", title="Markdown")
 
     def action_toggle_settings(self) -> None:
-        side = self.query_one("#chat-side")
-        side.display = not side.display
+        self.query_one("#chat-side").display ^= True
 
     def action_focus_system(self) -> None:
         self.system_area.focus()

@@ -143,12 +143,6 @@ class ConvertPane(ReportsFailures, Vertical):
         self._form_changed()
         self.refresh_jobs(attach=True)
 
-    def focus(self, scroll_visible: bool = True) -> "ConvertPane":
-        """The app focuses the pane when it is shown: hand focus to the source input (or keep it inside)."""
-        if not self.has_focus_within:
-            self.query_one("#convert-source", Input).focus(scroll_visible)
-        return self
-
     # -- contract ---------------------------------------------------------------------------------
 
     def prefill(self, source: str, revision: str | None = None, report: dict[str, Any] | None = None) -> None:

@@ -82,11 +82,6 @@ class UploadPane(ReportsFailures, Vertical):
     def on_mount(self) -> None:
         self.query_one("#upload-progress-box").display = False
 
-    def focus(self, scroll_visible: bool = True) -> "UploadPane":
-        if not self.has_focus_within:
-            self.query_one("#upload-folder", Input).focus(scroll_visible)
-        return self
-
     # -- contract ---------------------------------------------------------------------------------
 
     def on_show(self) -> None:
