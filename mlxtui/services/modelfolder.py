@@ -241,7 +241,8 @@ def chat_template_of(tokenizer_config: dict[str, Any] | None, template_file: str
         return template_file[:MAX_TEMPLATE_CHARS + 1]
     template = (tokenizer_config or {}).get("chat_template")
     if isinstance(template, list):
-        named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
+        named = {t.get("name"): t.get("template") for t in template
+                 if isinstance(t, dict) and isinstance(t.get("name"), str)}
         template = named.get("default") or next((t for t in named.values() if isinstance(t, str)), None)
     return template if isinstance(template, str) and template else None
 

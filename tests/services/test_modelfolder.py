@@ -412,3 +412,43 @@ def test_a_mistyped_architectures_field_is_a_problem_not_a_crash(architectures: 
     assert support_notes(config) == []
     result = verdict(config, ["model.safetensors"])
     assert not result.supported and any("architectures" in p for p in result.problems)
+
+
+_TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+tokenizer_configs = st.dictionaries(
+    st.sampled_from(["chat_template", "bos_token", "eos_token", "pad_token", "add_bos_token", "model_max_length",
+                     "added_tokens_decoder"]),
+    json_values | st.just(_TEMPLATE) | st.lists(st.dictionaries(st.sampled_from(["name", "template"]),
+                                                                json_values | st.just(_TEMPLATE)), max_size=3),
+    max_size=5)
+generation_configs = json_values | st.dictionaries(
+    st.sampled_from(["do_sample", "temperature", "top_p", "top_k", "min_p", "repetition_penalty", "eos_token_id"]),
+    json_values, max_size=6)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tokenizer_config=tokenizer_configs, generation_config=generation_configs)
+def test_any_tokenizer_and_generation_config_leave_inspect_chat_and_card_standing(
+        tokenizer_config: dict[str, Any], generation_config: Any) -> None:
+    """A list of named templates whose names are lists, a bos_token that is a dict, a temperature that is a string..."""
+    from mlxtui.services import card_build
+    from mlxtui.services.chat_sampling import SamplingSettings, sampling_defaults
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "config.json").write_text(json.dumps(LLAMA))
+        (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+        (folder / "generation_config.json").write_text(json.dumps(generation_config))
+        before = _snapshot(folder)
+        assert isinstance(_report_or_error(folder), InspectReport)
+        assert isinstance(sampling_defaults(folder).validate(), SamplingSettings)
+        template = modelfolder.chat_template_of(tokenizer_config)
+        assert template is None or isinstance(template, str)
+        assert card_build.build_card(folder, source="a/b").startswith("---")
+        assert _snapshot(folder) == before
+
+
+def test_a_named_template_list_with_odd_names_gives_the_default_or_none() -> None:
+    assert modelfolder.chat_template_of({"chat_template": [{"name": ["x"], "template": "a"},
+                                                           {"name": "default", "template": "b"}]}) == "b"
+    assert modelfolder.chat_template_of({"chat_template": [{"name": {"a": 1}, "template": "a"}]}) is None
