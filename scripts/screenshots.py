@@ -1,8 +1,9 @@
 """Make SVG screenshots of every pane from the real app on the demo Hub (`make screenshots`).
 
-Seeds a demo Hub in a temporary folder, converts the danube demo model with `mlxtui convert`,
-writes its card with `mlxtui card`, then drives the app headless at 120x36 and saves one SVG per pane
-into screenshots/.
+Seeds a demo Hub in a temporary home folder (so paths read `~/…`, as a user sees them), converts the
+demo's trained tiny Llama with `mlxtui convert` (its replies read as text; the random-weight demo models'
+would not), writes its card with `mlxtui card`, then drives the app headless at 120x36 and saves one SVG
+per pane into screenshots/.
 """
 
 from __future__ import annotations
@@ -17,35 +18,41 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "screenshots"
-SOURCE = "h2oai/h2o-danube2-tiny-chat"
+SOURCE = "h2oai/h2o-danube2-tiny-chat"  # searched and inspected: a chat model with a template
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        for var, sub in [("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("HF_HOME", "hf")]:
-            os.environ[var] = str(home / sub)
+        os.environ["HOME"] = str(home)  # every folder under ~, at its default place
+        for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "HF_HOME", "HF_TOKEN"):
+            os.environ.pop(var, None)
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
         from mlxtui.devhub.demo import DEMO_WRITE_TOKEN, seed_demo
         from mlxtui.devhub.server import DevHub
+        from mlxtui.devhub.trained import TRAINED_DEMO_REPO
+        from mlxtui.paths import models_dir
 
         seed_demo(home / "hub")
         hub = DevHub(home / "hub", port=0).start()
         try:
             env = {**os.environ, "HF_TOKEN": DEMO_WRITE_TOKEN}
             mlxtui = [sys.executable, "-m", "mlxtui", "--endpoint", hub.url]
-            folder = home / "data" / "models" / "mlx" / "h2o-danube2-tiny-chat-4bit"
-            subprocess.run([*mlxtui, "convert", "--hf-path", SOURCE, "-q", "--mlx-path", str(folder)],
-                           check=True, env=env, capture_output=True)
-            subprocess.run([*mlxtui, "card", str(folder), "--from", SOURCE], check=True, env=env, capture_output=True)
-            asyncio.run(shoot(hub.url, DEMO_WRITE_TOKEN, folder))
+            folder = models_dir() / "tiny-trained-llama-8bit"
+            subprocess.run([*mlxtui, "convert", "--hf-path", TRAINED_DEMO_REPO, "-q", "--q-bits", "8",
+                            "--mlx-path", str(folder)], check=True, env=env, capture_output=True)
+            subprocess.run([*mlxtui, "card", str(folder), "--from", TRAINED_DEMO_REPO], check=True, env=env,
+                           capture_output=True)
+            asyncio.run(shoot(hub.url, DEMO_WRITE_TOKEN, folder, TRAINED_DEMO_REPO))
         finally:
             hub.stop()
 
 
-async def shoot(endpoint: str, token: str, folder: Path) -> None:
+async def shoot(endpoint: str, token: str, folder: Path, trained: str) -> None:
     from mlxtui.services import Context
     from mlxtui.ui.app import MlxtuiApp
+    from textual.widgets import Input
+
     from mlxtui.ui.messages import ChatWithModel, ConvertModel, EditCard, ShowModel, UploadFolder
 
     OUT.mkdir(exist_ok=True)
@@ -81,10 +88,10 @@ async def shoot(endpoint: str, token: str, folder: Path) -> None:
         app.post_message(ChatWithModel(str(folder)))
         await settle(3)
         chat = app.query_one("#chat-pane")
-        chat.send("Tell me about the Danube.")  # type: ignore[attr-defined]
+        chat.send("In the morning the baker")  # type: ignore[attr-defined]  # completion: it continues the text
         await settle(3)
         save("chat")
-        app.post_message(EditCard(str(folder), SOURCE))
+        app.post_message(EditCard(str(folder), trained))
         await settle(1.5)
         save("card")
         app.post_message(UploadFolder(str(folder)))
@@ -93,6 +100,14 @@ async def shoot(endpoint: str, token: str, folder: Path) -> None:
         app.action_show_pane("library")
         await settle(1.5)
         save("library")
+        app.action_show_pane("lab")
+        await settle()
+        app.query_one("#lab-source", Input).value = trained
+        await settle()
+        save("lab")
+        app.action_show_pane("cluster")
+        await settle(1.5)
+        save("hosts")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
     .venv/bin/python scripts/train_tiny_model.py [OUT_DIR] [--steps N]
 
 Deterministic (fixed seeds, fixed data order) and a few minutes on a 2-core CPU; the result is committed as
-tests/fixtures/trained/tiny-trained-llama. Quality figures on random weights mean nothing; on this model,
+mlxtui/devhub/trained/tiny-trained-llama (the tests' quality fixture, and the demo Hub's readable chat model). Quality figures on random weights mean nothing; on this model,
 which has learned the built-in text's regularities, quantization costs measurable perplexity and KL
 divergence. It learns the ``train`` split of mlxtui.services.lab_text; the lab's default evaluation text is
 the held-out ``eval`` split.
@@ -26,7 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_OUT = ROOT / "tests" / "fixtures" / "trained" / "tiny-trained-llama"
+DEFAULT_OUT = ROOT / "mlxtui" / "devhub" / "trained" / "tiny-trained-llama"
+#: the generator's card says its weights are random; these are not
+RANDOM_LIMITATION = "The weights are random: this model is a fixture for tools, not for answers."
+TRAINED_LIMITATION = ("Trained for a few minutes on mlxtui's built-in simple English: it continues such text "
+                      "(\"In the morning the baker …\") and knows nothing else.")
 SEQ_LEN = 128
 BATCH = 16
 TRAIN_CHARS = 1_500_000
@@ -37,7 +41,7 @@ def spec():  # noqa: ANN201 - a ModelSpec
     from mlxtui.devhub.models import ModelSpec
 
     return ModelSpec(
-        repo_id="mlxtui-tests/tiny-trained-llama",
+        repo_id="mlxtui/tiny-trained-llama",
         dtype="float32",
         hidden_size=128,
         intermediate_size=384,
@@ -110,6 +114,8 @@ def main() -> None:
     weights = dict(tree_flatten(model.parameters()))
     weights = {k: v.astype(mx.float32) for k, v in weights.items()}
     mx.save_safetensors(str(out / "model.safetensors"), weights, metadata={"format": "pt"})
+    card = (out / "README.md").read_text()
+    (out / "README.md").write_text(card.replace(RANDOM_LIMITATION, TRAINED_LIMITATION))
     print(f"wrote {out} in {time.perf_counter() - start:.0f} s", flush=True)
 
 

@@ -1,7 +1,8 @@
 """The offline demo: a local Hub seeded with the generated models, for `mlxtui --demo` and the tests.
 
-Seeding writes every model of ``mlxtui.devhub.models.DEMO_MODELS`` (plus real mlx-lm conversions for the
-mlx-community repos) and imports each into a ``HubStore``. It is cached: a root already seeded by the same
+Seeding writes every model of ``mlxtui.devhub.models.DEMO_MODELS`` (random weights), the trained tiny Llama
+of ``mlxtui.devhub.trained`` (replies that read as text), plus real mlx-lm conversions for the
+mlx-community repos, and imports each into a ``HubStore``. It is cached: a root already seeded by the same
 generator version is left alone, so only the first start pays the few seconds it costs.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from mlxtui.devhub.models import DEMO_MODELS, GENERATOR_VERSION, MLX_COMMUNITY_CONVERSIONS
+from mlxtui.devhub.trained import TRAINED_DEMO_REPO, TRAINED_MODEL
 
 if TYPE_CHECKING:
     from mlxtui.devhub.server import DevHub
@@ -44,7 +46,7 @@ DEMO_USER = "alice"
 DEMO_ORG = "mlx-community"
 
 # Bump the suffix when the seeding itself (not the generated files) changes.
-SEED_VERSION = f"{GENERATOR_VERSION}.1"
+SEED_VERSION = f"{GENERATOR_VERSION}.2"
 _MARKER = "demo-seed.json"
 
 
@@ -117,6 +119,9 @@ def seed_demo(root: Path, *, conversions: bool = True) -> None:
                     created_at=spec.created_at,
                     message="Upload folder using huggingface_hub",
                 )
+            # the one model whose replies read as text (trained, not random): the demo's chat works with it
+            store.import_folder(TRAINED_DEMO_REPO, TRAINED_MODEL, downloads=1204, likes=17,
+                                created_at="2026-11-28T09:00:00Z", message="Upload the trained tiny Llama")
             for target, source, bits, downloads, likes in MLX_COMMUNITY_CONVERSIONS:
                 if target not in folders:
                     continue

@@ -5,7 +5,8 @@ an already-quantized source, an evaluation text too short for one sequence) and 
 ``LabService.run`` then yields events while it
 
 1. computes the reference's next-token distributions once (a fresh process, lab_measure.py), cached on disk
-   under a key made of the model, the tokens and the sequence length: a second lab on the same text skips it;
+   under a key made of the model, the tokens and the sequence length: a second lab on the same text skips it
+   (lab_cache.py keeps the most recently used references within a budget);
 2. builds the plain variants (bits, group sizes, modes, recipes) as one conversion job of the convert service
    (its worker, progress, cancel and partial-folder rules), and the learned ones (GPTQ, AWQ, DWQ, dynamic
    quantization) one process each (lab_build.py), fed the lab's calibration text, never fetching anything;
@@ -34,7 +35,7 @@ from typing import Any
 from mlxtui import paths
 from mlxtui.atomic import write_text_atomic
 from mlxtui.services import Context
-from mlxtui.services import modelfolder
+from mlxtui.services import lab_cache, modelfolder
 from mlxtui.services.errors import ConversionError, InvalidInputError, MlxtuiError, NotFoundError, UnsupportedModelError
 from mlxtui.services.lab_report import RESULTS_FILE
 from mlxtui.services.lab_text import BUILTIN_NAME, builtin_text, describe_builtin
@@ -321,6 +322,7 @@ class LabService:
         plan.out_dir.mkdir(parents=True, exist_ok=True)
         ref_meta = self._reference_meta(plan)
         cached = ref_meta is not None
+        lab_cache.mark_used(plan.cache)
         if ref_meta is None:
             yield LabProgress("reference", message="computing the reference's distributions")
             spec = self._measure_spec(plan, plan.folder, "reference")
@@ -332,6 +334,7 @@ class LabService:
             if ref_meta is None:
                 raise ConversionError("The reference pass finished without writing its cache; see the lab log.")
         yield LabReferenceReady(ref_meta["perplexity"], ref_meta["perplexity_se"], cached)
+        await asyncio.to_thread(lab_cache.prune, plan.cache.parent, plan.cache)
 
         todo = [(v, out) for v, out in zip(plan.variants, plan.outputs) if not (out / "config.json").is_file()]
         plain = [(v, out) for v, out in todo if not v.learned]

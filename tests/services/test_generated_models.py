@@ -233,7 +233,9 @@ def test_demo_hub_serves_the_models_through_huggingface_hub(demo_hub) -> None:
     from mlxtui.devhub.demo import DEMO_OTHER_TOKEN, DEMO_READ_TOKEN, DEMO_WRITE_TOKEN
 
     api = HfApi(endpoint=demo_hub.url)
-    public = {s.repo_id for s in DEMO_MODELS if not s.private} | set(CONVERSIONS)
+    from mlxtui.devhub.trained import TRAINED_DEMO_REPO
+
+    public = {s.repo_id for s in DEMO_MODELS if not s.private} | set(CONVERSIONS) | {TRAINED_DEMO_REPO}
     assert {m.id for m in api.list_models(limit=100)} == public
     downloads = {s.repo_id: s.downloads for s in DEMO_MODELS if not s.private}
     downloads.update({t: d for t, _, _, d, _ in MLX_COMMUNITY_CONVERSIONS})
@@ -280,5 +282,27 @@ def test_demo_seeding_keeps_mlx_lm_out_of_the_app_process(tmp_path: Path) -> Non
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [True, []]
     from mlxtui.devhub.store import HubStore
 
+    from mlxtui.devhub.trained import TRAINED_DEMO_REPO
+
     repos = set(HubStore(tmp_path / "hub").list_repos())
-    assert repos == {s.repo_id for s in DEMO_MODELS} | set(CONVERSIONS)
+    assert repos == {s.repo_id for s in DEMO_MODELS} | set(CONVERSIONS) | {TRAINED_DEMO_REPO}
+
+
+def test_the_demo_hub_serves_the_trained_model_whose_replies_read_as_text(ctx, tmp_path: Path) -> None:
+    """Issue 14: the demo's chat has one model whose text is text (the rest have random weights)."""
+    from huggingface_hub import snapshot_download
+    from mlx_lm import generate, load
+
+    from mlxtui.devhub.trained import TRAINED_DEMO_REPO, TRAINED_MODEL
+    from mlxtui.services.lab_text import builtin_text
+
+    folder = Path(snapshot_download(TRAINED_DEMO_REPO, local_dir=tmp_path / "trained"))
+    assert (folder / "model.safetensors").read_bytes() == (TRAINED_MODEL / "model.safetensors").read_bytes()
+    assert "random" not in (folder / "README.md").read_text().lower()
+    model, tokenizer = load(str(folder))
+    reply = generate(model, tokenizer, "In the morning the baker", max_tokens=40)
+    words = [w.strip(".,") for w in reply.split()]
+    vocabulary = set(builtin_text("eval", 20_000).replace(".", " ").replace(",", " ").split())
+    assert len(words) >= 10 and reply.isascii()
+    known = sum(w in vocabulary for w in words) / len(words)
+    assert known > 0.8, reply  # the built-in text's own words, not byte noise

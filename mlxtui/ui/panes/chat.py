@@ -163,7 +163,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
 
     def open_model(self, path: str) -> None:
         """Load `path` (an MLX folder or repo id, or an endpoint URL); typing goes to the message box meanwhile."""
-        self.query_one("#chat-model", Input).value = path
+        self.query_one("#chat-model", Input).value = short_path(path)  # ~ for the home folder; loads the same
         self.load_model(path)
         self.call_after_refresh(self.prompt_box.focus)
 
