@@ -21,6 +21,7 @@ from mlxtui.services import Context
 from mlxtui.services.errors import GatedError, InvalidInputError, MlxtuiError, NotFoundError, OfflineError
 from mlxtui.services.events import Notice, SearchHit, SearchPage
 from mlxtui.services.hubclient import (
+    get_json_once,
     MAX_RETRIES,
     Result,
     in_thread,
@@ -63,11 +64,16 @@ class SearchQuery:
 
 
 def _ids(ctx: Context, **query: Any) -> list[str]:
-    """Repo ids of one search (best effort: a failed search is no ids, never an error of its own)."""
+    """Repo ids of one search, asked once (best effort: a failed search is no ids, never an error of its own,
+    and never huggingface_hub's 23 s of retries: completion and "did you mean" are courtesies)."""
+    params = {key: value for key, value in query.items() if value is not None}
     try:
-        return [m.id for m in make_api(ctx).list_models(**query) if isinstance(getattr(m, "id", None), str)]
+        models = get_json_once(ctx, "/api/models", params)
     except Exception:  # noqa: BLE001 - suggestions are a courtesy on top of an error already being reported
         return []
+    if not isinstance(models, list):
+        return []
+    return [m["id"] for m in models if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
 
 def close_repo_ids(ctx: Context, repo_id: str, limit: int = 3) -> list[str]:

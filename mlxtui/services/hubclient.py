@@ -71,6 +71,32 @@ def make_api(ctx: Context) -> Any:
     return HfApi(endpoint=ctx.endpoint, token=resolve_token(ctx) or False)
 
 
+def get_json_once(ctx: Context, path: str, params: dict[str, Any], *, timeout: float = 5.0,
+                  max_bytes: int = 4_000_000) -> Any:
+    """One GET of a Hub API path, bounded and never retried; raises on any failure.
+
+    For type-ahead and hints: huggingface_hub retries a dead connection for about 23 s, which outlasts the
+    question (and held quitting the app offline until it gave up)."""
+    from huggingface_hub.utils import build_hf_headers, get_session
+
+    from mlxtui.services.bounded import BadFileError, parse_json
+
+    url = ctx.endpoint.rstrip("/") + path
+    headers = build_hf_headers(token=resolve_token(ctx) or False)
+    body = bytearray()
+    with get_session().stream("GET", url, params=params, headers=headers, timeout=timeout) as response:
+        if response.status_code >= 400:
+            raise OSError(f"{url} answered HTTP {response.status_code}")
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > max_bytes:
+                raise BadFileError(f"The Hub's answer to {path} is larger than {max_bytes:,} bytes.")
+    return parse_json(bytes(body), f"the Hub's answer to {path}", max_bytes=max_bytes)
+
+
+__all__.append("get_json_once")
+
+
 def installed_major() -> int | None:
     """The installed huggingface_hub's major version."""
     try:

@@ -45,3 +45,32 @@ def test_repo_ids_complete_from_the_hub_ignoring_case(hub) -> None:
 
 def test_an_unreachable_hub_gives_no_suggestion_and_no_error() -> None:
     assert ModelCompleter(Context(endpoint="http://127.0.0.1:9")).complete("h2oai/h2o") is None
+
+
+def test_completion_asks_a_failing_hub_once_and_never_waits_out_retries() -> None:
+    """huggingface_hub retries a 503 or a dead connection for about 23 s; a suggestion asks once (it held
+    quitting the app offline, and every pane test's teardown, until it gave up)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    asked: list[str] = []
+
+    class Busy(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server name
+            asked.append(self.path)
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        completer = ModelCompleter(Context(endpoint=f"http://127.0.0.1:{server.server_address[1]}"))
+        assert completer.complete("h2oai/h2o") is None
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(asked) == 1 and asked[0].startswith("/api/models?")
