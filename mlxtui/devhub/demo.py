@@ -29,6 +29,7 @@ __all__ = [
     "DEMO_OTHER_TOKEN",
     "DEMO_USER",
     "DEMO_ORG",
+    "DEMO_DATASET",
     "SEED_VERSION",
     "default_demo_root",
     "is_seeded",
@@ -46,7 +47,9 @@ DEMO_USER = "alice"
 DEMO_ORG = "mlx-community"
 
 # Bump the suffix when the seeding itself (not the generated files) changes.
-SEED_VERSION = f"{GENERATOR_VERSION}.2"
+SEED_VERSION = f"{GENERATOR_VERSION}.3"
+#: the demo's one dataset repo: the lab's held-out text as eval.txt, the training split as train.jsonl
+DEMO_DATASET = "mlxtui/simple-english"
 _MARKER = "demo-seed.json"
 
 
@@ -122,6 +125,9 @@ def seed_demo(root: Path, *, conversions: bool = True) -> None:
             # the one model whose replies read as text (trained, not random): the demo's chat works with it
             store.import_folder(TRAINED_DEMO_REPO, TRAINED_MODEL, downloads=1204, likes=17,
                                 created_at="2026-11-28T09:00:00Z", message="Upload the trained tiny Llama")
+            store.import_folder(DEMO_DATASET, _write_demo_dataset(build / "dataset"), repo_type="dataset",
+                                downloads=312, likes=4, created_at="2026-11-29T09:00:00Z",
+                                message="Upload the simple English text")
             for target, source, bits, downloads, likes in MLX_COMMUNITY_CONVERSIONS:
                 if target not in folders:
                     continue
@@ -139,6 +145,24 @@ def seed_demo(root: Path, *, conversions: bool = True) -> None:
         tmp = root / (_MARKER + ".tmp")
         tmp.write_text(json.dumps(marker) + "\n")
         os.replace(tmp, root / _MARKER)
+
+
+def _write_demo_dataset(folder: Path) -> Path:
+    """The files of DEMO_DATASET: the lab's eval text (eval.txt), its train split as {"text"} rows, a card."""
+    from mlxtui.services.lab_text import builtin_text
+
+    folder.mkdir(parents=True)
+    (folder / "eval.txt").write_text(builtin_text("eval"), encoding="utf-8")
+    rows = [json.dumps({"text": line}) for line in builtin_text("train", chars=20_000).splitlines() if line]
+    (folder / "train.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (folder / "README.md").write_text(
+        "---\nlicense: mit\nlanguage: [en]\npretty_name: Simple English\n---\n# Simple English\n\n"
+        "Generated simple English (mlxtui's built-in text): `eval.txt` is the held-out evaluation split the "
+        "lab uses by default, `train.jsonl` the split the tiny trained Llama learned from, one "
+        "`{\"text\": ...}` row per paragraph.\n",
+        encoding="utf-8",
+    )
+    return folder
 
 
 def _after(specs: list[Any], source: str) -> str:

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlxtui.devhub.objects import CommitError, StoreError, check_repo_path, is_lfs_path
+from mlxtui.devhub.objects import CommitError, StoreError, check_repo_path, is_lfs_path, split_key
 
 if TYPE_CHECKING:
     from mlxtui.devhub.store import HubStore
@@ -67,7 +67,7 @@ def import_folder(
     created_at: datetime | str | None = None,
     message: str = "Import",
 ) -> str:
-    """See `HubStore.import_folder`."""
+    """See `HubStore.import_folder` (`repo_id` here is the store key)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"not a folder: {folder}")
@@ -100,5 +100,5 @@ def import_folder(
             if keep is not None:
                 operations.insert(0, {"op": "add", "path": ".gitattributes", "sha256": keep.sha256, "lfs": False})
         when = created_at if created_at is not None and fresh else None
-        return store.commit(repo_id, operations, title=message, author=repo_id.split("/")[0], replace_all=True,
+        return store.commit(repo_id, operations, title=message, author=split_key(repo_id)[1].split("/")[0], replace_all=True,
                             when=when)

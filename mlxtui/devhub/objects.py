@@ -13,7 +13,7 @@ __all__ = [
     "StoreError", "RepoNotFound", "RepoExists", "RevisionNotFound", "EntryNotFound", "CommitError",
     "FileEntry", "LFS_PATTERNS", "LFS_SIZE_THRESHOLD", "git_blob_oid", "is_lfs_path", "lfs_pointer",
     "utc_now", "iso", "parse_when", "gated_value", "is_sha256", "is_commit_sha", "check_repo_path",
-    "check_repo_id", "MAX_PATH_CHARS",
+    "check_repo_id", "MAX_PATH_CHARS", "REPO_TYPES", "repo_key", "split_key",
 ]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -142,6 +142,29 @@ def check_repo_id(repo_id: object) -> tuple[str, str]:
         raise RepoNotFound(f"invalid repo id {str(repo_id)[:200]!r}: expected owner/name")
     owner, name = repo_id.split("/")
     return owner, name
+
+
+#: repo type -> the folder of the store holding that type's repos (a dataset and a model may share an id)
+REPO_TYPES = {"model": "repos", "dataset": "datasets"}
+_DATASET_PREFIX = "datasets/"
+
+
+def repo_key(repo_id: str, repo_type: str = "model") -> str:
+    """The store's key of a repo: its owner/name for a model, "datasets/owner/name" for a dataset.
+
+    `repo_id` must be a plain owner/name (RepoNotFound else), so no id from a request can name the other type.
+    """
+    if repo_type not in REPO_TYPES:
+        raise RepoNotFound(f"devhub has no {str(repo_type)[:40]!r} repos")
+    check_repo_id(repo_id)
+    return repo_id if repo_type == "model" else _DATASET_PREFIX + repo_id
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """(repo type, owner/name) of a store key (see `repo_key`); a key with two parts is a model's."""
+    if isinstance(key, str) and key.startswith(_DATASET_PREFIX) and key.count("/") == 2:
+        return "dataset", key[len(_DATASET_PREFIX):]
+    return "model", key
 
 
 def check_repo_path(path: object) -> str:

@@ -1,4 +1,8 @@
-"""Read routes of the API: whoami, listing, model_info, tree, paths-info, refs, commits, resolve."""
+"""Read routes of the API: whoami, listing, model_info, tree, paths-info, refs, commits, resolve.
+
+Every route after the listing serves models and datasets alike: its `repo` is the store key (`repo_key`),
+owner/name for a model or datasets/owner/name for a dataset, and the answer names the plain id.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 from mlxtui.devhub.auth import ApiBase
 from mlxtui.devhub.info import repo_facts
 from mlxtui.devhub.plumbing import HubError, int_param, truthy
-from mlxtui.devhub.store import EntryNotFound, FileEntry, HubStore, RepoNotFound, RevisionNotFound
+from mlxtui.devhub.store import EntryNotFound, FileEntry, HubStore, RepoNotFound, RevisionNotFound, split_key
 
 __all__ = ["ReadRoutes"]
 
@@ -128,10 +132,12 @@ class ReadRoutes(ApiBase):
         self.send_json(_expanded(info, expand) if expand else info)
 
     def model_json(self, repo: str, meta: dict[str, Any], sha: str, facts: Any, *, blobs: bool) -> dict[str, Any]:
+        """model_info's answer (dataset_info's for a dataset's key: the same, less what only models have)."""
         store = self.hub.store
-        record = store.commit_record(repo, sha)
+        key, (repo_type, repo) = repo, split_key(repo)
+        record = store.commit_record(key, sha)
         siblings = []
-        for path, entry in sorted(store.files(repo, sha).items()):
+        for path, entry in sorted(store.files(key, sha).items()):
             sibling: dict[str, Any] = {"rfilename": path}
             if blobs:
                 sibling["size"] = entry.size
@@ -170,6 +176,9 @@ class ReadRoutes(ApiBase):
             del info["library_name"]
         if info["pipeline_tag"] is None:
             del info["pipeline_tag"]
+        if repo_type == "dataset":
+            for model_only in ("modelId", "library_name", "pipeline_tag", "config", "safetensors", "spaces"):
+                info.pop(model_only, None)
         return info
 
     # ------------------------------------------------------------------ tree
@@ -274,11 +283,12 @@ class ReadRoutes(ApiBase):
         except EntryNotFound:
             raise HubError(404, "EntryNotFound", "Entry not found", {"X-Repo-Commit": sha}) from None
         if path not in ("README.md", ".gitattributes") and not self.may_download(meta, caller):
+            repo_type, plain = split_key(repo)
             if caller.user is None:
-                message = (f"Access to model {repo} is restricted. You must have access to it and be authenticated "
-                           "to access it. Please log in.")
+                message = (f"Access to {repo_type} {plain} is restricted. You must have access to it and be "
+                           "authenticated to access it. Please log in.")
                 raise HubError(401, "GatedRepo", message, {"X-Repo-Commit": sha})
-            message = (f"Access to model {repo} is restricted and you are not in the authorized list. "
+            message = (f"Access to {repo_type} {plain} is restricted and you are not in the authorized list. "
                        f"Visit {self.base_url()}/{repo} to ask for access.")
             raise HubError(403, "GatedRepo", message, {"X-Repo-Commit": sha})
         headers = {

@@ -7,6 +7,9 @@ Layout under ``root``::
     repos/<owner>/<name>/meta.json    private, gated, granted users, downloads, likes, dates, owner
     repos/<owner>/<name>/refs.json    branch -> 40-hex commit sha
     repos/<owner>/<name>/commits/<sha>.json   one snapshot: {path: {sha256, size, oid, lfs}} plus message/date
+    datasets/<owner>/<name>/...       dataset repos, laid out as model repos (their own namespace)
+
+Methods take a repo's store key (`repo_key`): owner/name for a model, "datasets/owner/name" for a dataset.
 
 A commit becomes visible only when ``refs.json`` is atomically replaced (``os.replace``), after every blob it
 names has been checked, so a failed commit leaves the repo exactly as it was.
@@ -34,6 +37,7 @@ from mlxtui.devhub.objects import (
     FileEntry,
     RepoExists,
     RepoNotFound,
+    REPO_TYPES,
     RevisionNotFound,
     StoreError,
     check_repo_id,
@@ -45,6 +49,8 @@ from mlxtui.devhub.objects import (
     iso,
     lfs_pointer,
     parse_when,
+    repo_key,
+    split_key,
     utc_now,
 )
 
@@ -64,6 +70,8 @@ __all__ = [
     "lfs_pointer",
     "utc_now",
     "iso",
+    "repo_key",
+    "split_key",
 ]
 
 def _write_json_atomic(path: Path, data: Any, *, mode: int | None = None) -> None:
@@ -163,7 +171,8 @@ class HubStore:
 
     def repos_holding(self, sha256: str) -> list[str]:
         """Repos with `sha256` in any commit reachable from a branch (whoever may read them may fetch the bytes)."""
-        return [repo for repo in self.list_repos() if sha256 in self._reachable_blobs(repo)]
+        keys = [key for repo_type in REPO_TYPES for key in self.list_repos(repo_type)]
+        return [repo for repo in keys if sha256 in self._reachable_blobs(repo)]
 
     def _reachable_blobs(self, repo_id: str) -> frozenset[str]:
         try:
@@ -182,8 +191,10 @@ class HubStore:
 
     # ------------------------------------------------------------------ repos
     def repo_dir(self, repo_id: str) -> Path:
-        owner, name = check_repo_id(repo_id)
-        return self.root / "repos" / owner / name
+        """The folder of a repo, by its store key (owner/name, or datasets/owner/name)."""
+        repo_type, plain = split_key(repo_id)
+        owner, name = check_repo_id(plain)
+        return self.root / REPO_TYPES[repo_type] / owner / name
 
     def repo_exists(self, repo_id: str) -> bool:
         try:
@@ -191,11 +202,11 @@ class HubStore:
         except RepoNotFound:
             return False
 
-    def list_repos(self) -> list[str]:
-        """Every repo id, sorted."""
+    def list_repos(self, repo_type: str = "model") -> list[str]:
+        """The store keys of every repo of one type, sorted (a model's key is its id)."""
         out = []
-        for meta in sorted((self.root / "repos").glob("*/*/meta.json")):
-            out.append(f"{meta.parent.parent.name}/{meta.parent.name}")
+        for meta in sorted((self.root / REPO_TYPES[repo_type]).glob("*/*/meta.json")):
+            out.append(repo_key(f"{meta.parent.parent.name}/{meta.parent.name}", repo_type))
         return out
 
     def meta(self, repo_id: str) -> dict[str, Any]:
@@ -228,14 +239,14 @@ class HubStore:
         likes: int = 0,
         created_at: datetime | str | None = None,
     ) -> dict[str, Any]:
-        """Create an empty repo with an initial commit holding a .gitattributes (as the Hub does)."""
-        owner, _ = check_repo_id(repo_id)
+        """Create an empty repo (by its store key) with an initial commit holding a .gitattributes (as the Hub does)."""
+        owner, _ = check_repo_id(split_key(repo_id)[1])
         with self._lock:
             if self.repo_exists(repo_id):
                 raise RepoExists(repo_id)
             when = parse_when(created_at)
             meta = {
-                "id": repo_id,
+                "id": split_key(repo_id)[1],
                 "owner": owner,
                 "private": bool(private),
                 "gated": gated_value(gated),
@@ -452,8 +463,11 @@ class HubStore:
         likes: int | None = None,
         created_at: datetime | str | None = None,
         message: str = "Import",
+        repo_type: str = "model",
     ) -> str:
         """Publish a local folder as the full content of `repo_id` (created when missing); returns the commit sha.
+
+        `repo_type` "dataset" publishes it as a dataset repo (its own namespace: a model may have the same id).
 
         Files are stored through LFS as the Hub would (weights by pattern, anything >= 10 MB); an existing repo
         gets a new commit whose tree is exactly the folder (plus .gitattributes). A flag left at None keeps the
@@ -462,5 +476,5 @@ class HubStore:
         """
         from mlxtui.devhub.importer import import_folder
 
-        return import_folder(self, repo_id, folder, private=private, gated=gated, downloads=downloads, likes=likes,
+        return import_folder(self, repo_key(repo_id, repo_type), folder, private=private, gated=gated, downloads=downloads, likes=likes,
                              created_at=created_at, message=message)

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from mlxtui.devhub.auth import ApiBase, Caller
 from mlxtui.devhub.info import FrontMatterError, parse_front_matter
 from mlxtui.devhub.objects import gated_value, is_sha256
-from mlxtui.devhub.plumbing import Dropped, HubError, get_int, get_list, get_str, int_param, truthy
+from mlxtui.devhub.plumbing import Dropped, HubError, get_int, get_list, get_str, int_param, repo_not_found, truthy
 from mlxtui.devhub.store import CommitError, RepoExists, RepoNotFound, RevisionNotFound, is_lfs_path
 from mlxtui.services.modelfolder import is_repo_id
 
@@ -63,6 +63,8 @@ class WriteRoutes(ApiBase):
         body = self.json_body()
         namespace = get_str(body, "organization", None, what="delete repo") or caller.user
         repo = f"{namespace}/{get_str(body, 'name', what='delete repo')}"
+        if not is_repo_id(repo):  # a plain owner/name only: never another repo type's store key
+            raise repo_not_found()
         self.writable_repo(repo, caller)
         self.hub.store.delete_repo(repo)
         self.send_json({})
