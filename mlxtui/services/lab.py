@@ -37,6 +37,7 @@ from mlxtui.atomic import write_text_atomic
 from mlxtui.services import Context
 from mlxtui.services import lab_cache, modelfolder
 from mlxtui.services.errors import ConversionError, InvalidInputError, MlxtuiError, NotFoundError, UnsupportedModelError
+from mlxtui.services.lab_data import is_hub_url, parse_hub_url, read_hub_text
 from mlxtui.services.lab_report import RESULTS_FILE
 from mlxtui.services.lab_text import BUILTIN_NAME, builtin_text, describe_builtin
 from mlxtui.services.lab_variants import LabVariant, check_variant, parse_variants
@@ -168,10 +169,15 @@ def _model_identity(folder: Path, repo: str | None = None) -> str:
     return "\n".join(parts)
 
 
-def _read_text(data: str | None) -> tuple[str, str, str]:
-    """(name, description, text) of the evaluation text: a file, or the built-in default."""
+def _read_text(data: str | None, ctx: Context | None = None) -> tuple[str, str, str]:
+    """(name, description, text) of the evaluation text: a file, a Hub dataset (hf://datasets/...), or the
+    built-in default. A Hub dataset is fetched through `ctx`'s Hub client (lab_data.py)."""
     if not data or data == BUILTIN_NAME:
         return BUILTIN_NAME, describe_builtin(), builtin_text("eval")
+    if is_hub_url(data):
+        if ctx is None:
+            raise InvalidInputError(f"{data} is a Hub dataset, and this caller has no Hub client to fetch it.")
+        return read_hub_text(ctx, data, MAX_DATA_BYTES)
     path = Path(data).expanduser()
     if not path.exists():
         raise NotFoundError(f"Evaluation text {data} does not exist; give a text file, or leave --data out for the built-in text.")
@@ -208,6 +214,8 @@ class LabService:
     ) -> LabPlan:
         """Check everything before work: raise MlxtuiError with one sentence when something is wrong."""
         parsed = parse_variants(variants)
+        if is_hub_url(data):
+            parse_hub_url(data)  # a malformed URL costs no download of the model's files
         if seq_len < 8:
             raise InvalidInputError(f"A sequence length of {seq_len} tokens is too short to measure; use 64 or more.")
         folder = Path(source).expanduser()
@@ -236,7 +244,7 @@ class LabService:
             raise UnsupportedModelError(f"{base} can't be quantized by mlx-lm: " + " ".join(problems))
         for variant in parsed:
             check_variant(variant, config)
-        name, description, text = _read_text(data)
+        name, description, text = await asyncio.to_thread(_read_text, data, self.ctx)
         out_dir = Path(out_dir) if out_dir else self.ctx.settings.models_dir() / "lab" / base
         plan = await asyncio.to_thread(
             self._tokenize, source, folder, config, parsed, name, description, text, seq_len, max_sequences, out_dir,
