@@ -1,4 +1,4 @@
-"""`mlxtui lab SOURCE --variants 8bit,4bit,2bit [--data FILE] [--json]`: build and measure variants side by side."""
+"""`mlxtui lab SOURCE --variants 8bit,4bit,2bit [--data FILE|hf://datasets/OWNER/NAME] [--json]`: build and measure variants side by side."""
 
 from __future__ import annotations
 
@@ -31,7 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--variants", required=True,
                         help="comma-separated: 8bit,6bit,5bit,4bit,3bit,2bit,4bit-g32,mxfp4,nvfp4,mxfp8,mixed_3_6,"
                              "4bit-gptq,4bit-awq,4bit-dwq,4.5bit-dq")
-    parser.add_argument("--data", default=None, help="evaluation (and calibration) text file; default: the built-in text")
+    parser.add_argument("--data", default=None, metavar="FILE|hf://datasets/OWNER/NAME[/PATH]",
+                        help="evaluation (and calibration) text: a UTF-8 file, or a Hub dataset's .txt file or "
+                             ".jsonl/.json rows with a \"text\" field (without PATH: its one .txt, else its one "
+                             ".jsonl/.json); default: the built-in text")
     parser.add_argument("--seq-len", type=int, default=None, help="tokens per evaluation sequence (default 256)")
     parser.add_argument("--max-sequences", type=int, default=None, help="evaluate at most this many sequences (default 64; 0 = all)")
     parser.add_argument("--output", default=None, help="folder for the variants (default: <models dir>/lab/<name>)")
