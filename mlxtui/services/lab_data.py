@@ -96,7 +96,7 @@ def read_hub_text(ctx: Context, url: str, max_bytes: int) -> tuple[str, str, str
     text = _parse(raw, path, f"{subject}/{path}")
     name = f"{HF_DATASETS}{where.repo_id}/{path}"
     sha = (info.sha or "?")[:12]
-    return name, f"Hub dataset {where.repo_id} file {path} at {sha} ({len(text)} characters)", text
+    return name, f"Hub dataset {name} at commit {sha} ({len(text)} characters)", text
 
 
 def _choose(where: HubText, sizes: dict[str, Any]) -> str:

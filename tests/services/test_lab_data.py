@@ -76,7 +76,7 @@ async def test_a_hub_dataset_is_named_and_tokenized_like_the_same_text_in_a_file
     plan = await _plan(service, "hf://datasets/alice/text", tmp_path / "out")
     assert plan.text_name == "hf://datasets/alice/text/eval.txt"
     assert sha[:12] in plan.text_description and f"({len(TEXT)} characters)" in plan.text_description
-    assert "alice/text" in plan.text_description and "eval.txt" in plan.text_description
+    assert plan.text_description.startswith("Hub dataset hf://datasets/alice/text/eval.txt at commit ")
     local = tmp_path / "eval.txt"
     local.write_text(TEXT)
     same = await _plan(service, str(local), tmp_path / "out")
@@ -176,3 +176,26 @@ def test_the_cli_prints_one_line_for_a_missing_dataset(datahub: Any, tmp_path: P
 
 def test_errors_are_mlxtui_errors() -> None:
     assert issubclass(GatedError, MlxtuiError) and issubclass(NotFoundError, MlxtuiError)
+
+
+async def test_a_lab_run_on_a_hub_dataset_names_it_in_the_result(datahub: Any, tmp_path: Path) -> None:
+    """The one real run: a 4-bit variant measured on the dataset's text; the result names the text."""
+    from contextlib import aclosing
+
+    from mlxtui.services.lab import LabFinished
+
+    service = LabService(Context(endpoint=datahub.url, token=datahub.read_token), cache_root=tmp_path / "cache")
+    plan = await service.plan(str(TRAINED_MODEL), "4bit", data="hf://datasets/alice/rows", seq_len=SEQ_LEN,
+                              max_sequences=8, out_dir=tmp_path / "out")
+    async with aclosing(service.run(plan, prompt_tokens=32, gen_tokens=8, trials=1)) as stream:
+        events = [event async for event in stream]
+    finished = events[-1]
+    assert isinstance(finished, LabFinished)
+    result = finished.result
+    sha = datahub.store.resolve_revision("datasets/alice/rows", "main")
+    assert result["eval_text"] == plan.text_description and sha[:12] in result["eval_text"]
+    assert "hf://datasets/alice/rows/train.jsonl at commit" in result["eval_text"]
+    assert result["eval_tokens"] == plan.tokens
+    (row,) = result["variants"]
+    assert row["name"] == "4bit" and row["kl_mean"] > 0 and 0 < row["top1_agreement"] <= 1
+    assert Path(row["path"]).is_dir()
