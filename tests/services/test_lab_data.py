@@ -199,3 +199,16 @@ async def test_a_lab_run_on_a_hub_dataset_names_it_in_the_result(datahub: Any, t
     (row,) = result["variants"]
     assert row["name"] == "4bit" and row["kl_mean"] > 0 and 0 < row["top1_agreement"] <= 1
     assert Path(row["path"]).is_dir()
+
+
+async def test_the_demo_datasets_text_is_the_builtin_text(ctx: Context, tmp_path: Path) -> None:
+    """`mlxtui --demo lab … --data hf://datasets/mlxtui/simple-english` evaluates on the built-in held-out text."""
+    from mlxtui.devhub.demo import DEMO_DATASET
+
+    service = LabService(ctx)
+    plan = await _plan(service, f"hf://datasets/{DEMO_DATASET}", tmp_path / "out")
+    builtin = await _plan(service, "builtin", tmp_path / "out")
+    assert plan.text_name == f"hf://datasets/{DEMO_DATASET}/eval.txt" and plan.tokens == builtin.tokens
+    assert np.array_equal(np.load(plan.work / "tokens.npy"), np.load(builtin.work / "tokens.npy"))
+    rows = await _plan(service, f"hf://datasets/{DEMO_DATASET}/train.jsonl", tmp_path / "out")
+    assert rows.text_name.endswith("/train.jsonl") and rows.tokens > SEQ_LEN
