@@ -140,3 +140,79 @@ async def test_a_lab_started_from_the_form_runs_as_a_job_and_fills_the_table(tmp
         await pilot.press("enter")
         await pilot.pause()
         assert app.chats and app.chats[0].endswith("tiny-trained-llama-2bit")
+
+
+def _publishable_lab(mlx_folder: Path, out: Path) -> dict[str, Any]:
+    """A lab result whose 4bit and 2bit rows point at real MLX folders (copies of a converted model)."""
+    import shutil
+
+    from mlxtui.services.lab_report import RESULTS_FILE
+
+    result = lab_result()
+    rows = [r for r in result["variants"] if r["name"] in ("4bit", "2bit")]
+    for row in rows:
+        row["path"] = str(shutil.copytree(mlx_folder, out / Path(row["path"]).name))
+    result["variants"] = rows
+    (out / RESULTS_FILE).write_text(json.dumps(result))
+    return result
+
+
+async def test_marked_variants_are_published_from_the_pane_each_to_its_own_repo(
+        mlx_folder: Path, tmp_path: Path, fresh_hub: Any, monkeypatch: Any) -> None:
+    """Issue 15: space marks rows, p asks where (owner prefilled with the token's user), then each marked
+    variant goes to <owner>/<its folder> with a card that links its sibling."""
+    import huggingface_hub.constants as constants
+    from huggingface_hub import HfApi
+
+    from mlxtui.ui.screens.lab_publish import PublishDialog
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    hub = fresh_hub  # holds the variants' base model, which each card names (the preflight checks it)
+    result = _publishable_lab(mlx_folder, tmp_path / "out")
+    app = LabHost()
+    app.ctx = Context(endpoint=hub.url, token=hub.write_token)
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = app.query_one(LabPane)
+        pane.show_result(result)
+        pane.query_one("#lab-table", DataTable).focus()
+        await pilot.press("space", "down", "space")
+        assert pane.marked == {"4bit", "2bit"} and all(n.startswith("✓ ") for n in _names(pane))
+        await pilot.press("p")
+        while not isinstance(app.screen, PublishDialog):
+            await pilot.pause(0.05)
+        assert app.screen.query_one("#publish-owner", Input).value == "alice"
+        assert "alice/tiny-trained-llama-2bit" in _plain(app.screen.query_one("#publish-repos", Static))
+        await pilot.click("#publish-ok")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "Published 2" in _plain(pane.query_one("#lab-status", Static)) and not pane.marked
+    api = HfApi(endpoint=hub.url, token=hub.write_token)
+    for repo in ("alice/tiny-trained-llama-4bit", "alice/tiny-trained-llama-2bit"):
+        assert "model.safetensors" in api.list_repo_files(repo)
+    card = Path(api.hf_hub_download("alice/tiny-trained-llama-4bit", "README.md", cache_dir=tmp_path / "dl")).read_text()
+    assert f"[2bit]({hub.url}/alice/tiny-trained-llama-2bit)" in card
+
+
+async def test_escape_in_the_publish_dialog_sends_nothing(mlx_folder: Path, tmp_path: Path, devhub_factory: Any) -> None:
+    from huggingface_hub import HfApi
+
+    from mlxtui.ui.screens.lab_publish import PublishDialog
+
+    hub = devhub_factory()
+    result = _publishable_lab(mlx_folder, tmp_path / "out")
+    app = LabHost()
+    app.ctx = Context(endpoint=hub.url, token=hub.write_token)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(LabPane)
+        pane.show_result(result)
+        pane.query_one("#lab-table", DataTable).focus()
+        await pilot.press("p")  # nothing marked: the highlighted variant
+        while not isinstance(app.screen, PublishDialog):
+            await pilot.pause(0.05)
+        assert list(app.screen.folders) == [pane.selected()["name"]]
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not isinstance(app.screen, PublishDialog)
+    assert [m.id for m in HfApi(endpoint=hub.url, token=hub.write_token).list_models(author="alice")] == []

@@ -4,7 +4,8 @@ The form takes the unquantized model's folder, the variants (8bit,4bit,4bit-g32,
 and an optional evaluation text; Enter (or ctrl+r) runs the lab, Escape stops it. The table sorts by any
 column (click its header, or `s` for the next one), ★ marks the variants no other beats on both size and KL
 divergence, the plot draws size against KL, and the line under it says what the highlighted pick costs.
-Enter on a row opens that variant in Chat.
+Enter on a row opens that variant in Chat; space marks rows, and `p` publishes the marked ones (or the
+highlighted one), each to its own repo with cards that link each other (screens/lab_publish.py asks where).
 """
 
 from __future__ import annotations
@@ -60,9 +61,11 @@ class LabPane(ReportsFailures, PaneFocus, Vertical):
 
     BINDINGS = [
         Binding("ctrl+r", "run", "Run lab", id="lab.run"),
-        Binding("s", "sort_next", "Sort by next column", id="lab.sort"),
-        Binding("r", "reverse", "Reverse order", id="lab.reverse"),
+        Binding("s", "sort_next", "Sort", tooltip="Sort by the next column", id="lab.sort"),
+        Binding("r", "reverse", "Reverse", tooltip="Reverse the order", id="lab.reverse"),
         Binding("enter", "chat", "Chat", id="lab.chat"),
+        Binding("space", "mark", "Mark", id="lab.mark"),
+        Binding("p", "publish", "Publish", id="lab.publish"),
         Binding("escape", "stop", "Stop", id="lab.stop", show=False),
     ]
 
@@ -73,6 +76,7 @@ class LabPane(ReportsFailures, PaneFocus, Vertical):
         self.sort_reverse = False
         self.running = False
         self.job_id: str | None = None
+        self.marked: set[str] = set()  # variants chosen for publishing
         #: evaluation sequence length and count (the command's --seq-len and --max-sequences)
         self.seq_len = 256
         self.max_sequences = 64
@@ -212,6 +216,8 @@ class LabPane(ReportsFailures, PaneFocus, Vertical):
             for key, _, show in COLUMNS:
                 if key == "front":
                     cells.append("★" if row["front"] == 0 else "")
+                elif key == "name":
+                    cells.append(Text(("✓ " if row["name"] in self.marked else "") + printable(row["name"], newlines=False)))
                 elif show is None:
                     cells.append(Text(printable(str(row[key]), newlines=False)))
                 else:
@@ -267,6 +273,68 @@ class LabPane(ReportsFailures, PaneFocus, Vertical):
     @on(DataTable.RowSelected, "#lab-table")
     def _row_selected(self) -> None:
         self.action_chat()
+
+    def action_mark(self) -> None:
+        row = self.selected()
+        if row is not None:
+            self.marked ^= {row["name"]}
+            self._fill()
+
+    def action_publish(self) -> None:
+        """The marked variants (or the highlighted one), after the publish dialog: owner, visibility, repo ids."""
+        chosen = [r for r in (self.result or {}).get("variants", []) if r["name"] in self.marked] or \
+            [r for r in [self.selected()] if r is not None]
+        if self.running or not chosen:
+            self.notify("Run a lab first, then mark the variants to publish (space)." if not chosen else
+                        "Wait for the lab to finish.", severity="warning")
+            return
+        self._ask_publish({r["name"]: r["path"] for r in chosen})
+
+    @work(exclusive=True, group="lab-publish", exit_on_error=False)
+    async def _ask_publish(self, folders: dict[str, str]) -> None:
+        from pathlib import Path
+
+        from mlxtui.services.upload_identity import whoami
+        from mlxtui.ui.screens.lab_publish import PublishDialog
+
+        try:
+            owners = (await whoami(self.app.ctx)).writable  # type: ignore[attr-defined]
+        except MlxtuiError as error:
+            self._status(str(error))
+            self.notify(printable(str(error)), severity="error", markup=False)
+            return
+        answer = await self.app.push_screen_wait(PublishDialog(folders, owners))
+        if answer is not None:
+            await self._publish(Path(next(iter(folders.values()))).parent, list(folders), *answer)
+
+    async def _publish(self, out_dir: Any, names: list[str], owner: str, private: bool) -> None:
+        from mlxtui.services.events import UploadFinished, UploadProgress, UploadStage
+        from mlxtui.services.lab_publish import PublishEvent, PublishPlanned, publish
+
+        self._status("Checking every variant before sending anything…")
+        done: list[str] = []
+        try:
+            async with aclosing(publish(self.app.ctx, out_dir, owner, names, private=private)) as events:  # type: ignore[attr-defined]
+                async for event in events:
+                    match event:
+                        case PublishPlanned(repos=repos):
+                            self._status(f"Publishing to {', '.join(repos.values())}")
+                        case PublishEvent(variant=name, event=UploadStage(text=message)):
+                            self._status(f"{name}: {message}")
+                        case PublishEvent(variant=name, event=UploadProgress(bytes_done=sent, bytes_total=total)):
+                            self._status(f"{name}: sending {human_bytes(sent)} of {human_bytes(total)}")
+                        case PublishEvent(variant=name, event=UploadFinished(url=url)):
+                            done.append(url)
+                            self._status(f"{name} published: {url}")
+        except MlxtuiError as error:
+            sent = f" ({len(done)} published before it: {', '.join(done)})" if done else ""
+            self._status(f"{error}{sent}")
+            self.notify(printable(f"{error}{sent}"), severity="error", markup=False)
+            return
+        self.marked.clear()
+        self._fill()
+        self._status(f"Published {len(done)}: {', '.join(done)}")
+        self.notify(f"Published {len(done)} variant{'s' if len(done) != 1 else ''}.", title="Lab")
 
     def action_chat(self) -> None:
         row = self.selected()
