@@ -7,7 +7,6 @@ The reference in use is never removed, nor one used within the last hour (anothe
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path

@@ -85,7 +85,7 @@ class LabPane(ReportsFailures, PaneFocus, Vertical):
         with Horizontal(id="lab-form"):
             yield Input(placeholder="model folder (unquantized)", id="lab-source")
             yield Input(DEFAULT_VARIANTS, placeholder="variants", id="lab-variants")
-            yield Input(placeholder="text file (built-in)", id="lab-data")
+            yield Input(placeholder="text file or hf://datasets/… (built-in)", id="lab-data")
         yield Static("Name an unquantized model folder and press Enter to measure its variants.", id="lab-status")
         table: DataTable[Any] = DataTable(id="lab-table", cursor_type="row", zebra_stripes=True)
         for key, header, _ in COLUMNS:
