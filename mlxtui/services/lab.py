@@ -58,7 +58,7 @@ MAX_DATA_BYTES = 64 << 20
 
 @dataclass(frozen=True)
 class LabProgress:
-    """A step of the lab: stage is reference | convert | build | measure; variant is a name or ""."""
+    """A step of the lab: stage is queued | download | reference | convert | build | measure; variant is a name or empty."""
 
     stage: str
     variant: str = ""
@@ -320,7 +320,32 @@ class LabService:
     # -- run ---------------------------------------------------------------------------------------
 
     async def run(self, plan: LabPlan, *, prompt_tokens: int = 128, gen_tokens: int = 64, trials: int = 2) -> AsyncIterator[object]:
-        """Reference, builds, measurements; ends with LabFinished. Closing it early stops and cleans up."""
+        """Reference, builds, measurements; ends with LabFinished. Closing it early stops and cleans up.
+
+        One lab at a time per user (the pane's detached jobs and the command alike): a second one waits,
+        saying so, until the first ends; each measures on an otherwise idle model process."""
+        import fcntl
+
+        lock_path = paths.data_dir() / "lab" / "queue.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield LabProgress("queued", message="waiting for the lab that is running to finish (one at a time)")
+                while True:  # polled, not a blocking wait in a thread: closing this generator must stop it at once
+                    await asyncio.sleep(0.5)
+                    try:
+                        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        continue
+            async with aclosing(self._run(plan, prompt_tokens, gen_tokens, trials)) as events:
+                async for event in events:
+                    yield event
+            # the lock goes with the file's closing (and with the process, however it ends)
+
+    async def _run(self, plan: LabPlan, prompt_tokens: int, gen_tokens: int, trials: int) -> AsyncIterator[object]:
         start = time.perf_counter()
         if plan.repo is not None:
             yield LabProgress("download", message=f"downloading {plan.repo} (once, for every variant)")

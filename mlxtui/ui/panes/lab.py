@@ -167,6 +167,8 @@ class LabPane(ReportsFailures, PaneFocus, Vertical):
             async with aclosing(jobs.follow(job_id)) as events:
                 async for event in events:
                     match event:
+                        case LabProgress(stage="queued", message=message):
+                            self._status(f"{message} · Esc stops")
                         case LabProgress(stage=stage, variant=variant, done=done, total=total):
                             where = f" {variant}" if variant else ""
                             amount = f" {done:g}/{total:g}" if total else ""
