@@ -256,7 +256,9 @@ async def test_a_long_reply_keeps_a_constant_number_of_widgets():
             await app.query_one("#log").mount(reply)
             for n in range(0, len(text), 7):
                 await reply.write(text[n : n + 7])
-                assert len(reply.children) <= 2  # the frozen lines and one live Markdown, however long
+                # the frozen lines and one live Markdown, however long; the first text alone shows in a
+                # plain preview (it waits for no Markdown block to mount), gone with the second flush
+                assert len(reply.children) <= (3 if n == 0 else 2)
         finally:
             Reply.FLUSH_HZ, Reply.CPU_BUDGET = saved
         await reply.stop()

@@ -55,6 +55,10 @@ class Reply(Vertical):
         # the first text needs no mount of its own before it shows.
         self._current: Markdown | None = None if text else Markdown()
         self._frozen = FrozenMarkdown(printable(text))
+        # The first text of a streamed reply shows here, a one-widget update, instead of waiting for the
+        # Markdown to mount its first block (tens of ms on a slow CPU): that happens with the next flush.
+        self._preview: Static | None = None if text else Static("", classes="reply-preview", markup=False)
+        self._previewed = ""  # text shown only in the preview so far
         self._detached = False
         #: perf_counter when text first / last reached the screen's widgets (bench/chat.py measures with these)
         self.first_shown: float | None = None
@@ -75,6 +79,8 @@ class Reply(Vertical):
         yield self._frozen  # a reopened reply holds all its text here; nothing will be appended
         if self._current is not None:
             yield self._current
+        if self._preview is not None:
+            yield self._preview
 
     async def write(self, fragment: str) -> None:
         """Queue text; it reaches the screen within 1/FLUSH_HZ s (terminal-safe; `text` keeps it exact)."""
@@ -98,7 +104,7 @@ class Reply(Vertical):
         return self._detached
 
     async def _flush(self) -> None:
-        if not self._pending or self._detached or not self.is_attached:
+        if not (self._pending or self._previewed) or self._detached or not self.is_attached:
             return  # nothing new, or a reply no longer (or never) on screen
         # Follow the text only when the reader is already at the bottom (scrolling up stops following).
         log = self.parent
@@ -106,6 +112,15 @@ class Reply(Vertical):
             log.scroll_end(animate=False)
         fragment = "".join(self._pending)
         self._pending.clear()
+        if self._preview is not None:
+            if not self._previewed and self.first_shown is None and self._current is not None and fragment:
+                self._previewed = fragment  # the very first text: shown at once, as plain text
+                self._preview.update(Text(fragment))
+                self.first_shown = self.last_shown = time.perf_counter()
+                return
+            fragment, self._previewed = self._previewed + fragment, ""
+            preview, self._preview = self._preview, None
+            await preview.remove()  # the Markdown below takes the text over from here
         if self._current is None:
             self._current = Markdown()
             await self.mount(self._current)
