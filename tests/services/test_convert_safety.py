@@ -66,11 +66,13 @@ def test_a_relative_xdg_data_home_does_not_fail_the_job(make_tiny_model, tmp_pat
     src = make_tiny_model("tiny")
     work = tmp_path / "cwd"
     work.mkdir()
-    env = dict(os.environ, XDG_DATA_HOME="reldata")
+    home = tmp_path / "home-of-this-test"  # where ~/.local/share is when XDG_DATA_HOME is ignored
+    env = dict(os.environ, XDG_DATA_HOME="reldata", HOME=str(home))
     result = _mlxtui("convert", "--hf-path", str(src), "-q", cwd=work, env=env)
     assert result.returncode == 0, result.stderr
     out = Path(result.stdout.strip())
     assert out.is_absolute() and (out / "config.json").is_file()
+    assert out.is_relative_to(home / ".local" / "share")  # the XDG default, under the home folder
     assert not (work / "reldata").exists()  # a relative XDG dir is ignored, as the XDG spec says
 
 

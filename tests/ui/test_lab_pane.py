@@ -216,3 +216,19 @@ async def test_escape_in_the_publish_dialog_sends_nothing(mlx_folder: Path, tmp_
         await pilot.pause()
         assert not isinstance(app.screen, PublishDialog)
     assert [m.id for m in HfApi(endpoint=hub.url, token=hub.write_token).list_models(author="alice")] == []
+
+
+async def test_reached_by_its_digit_the_lab_offers_the_model_in_works_original() -> None:
+    """The workflow's thread: the source being converted is what its variants are measured against."""
+    from mlxtui.ui.app import MlxtuiApp
+
+    app = MlxtuiApp(Context(endpoint="http://127.0.0.1:9"), probe=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        while not app.query(LabPane):
+            await pilot.pause(0.01)
+        app.set_work(app.work.with_source("mlxtui/tiny-trained-llama"))
+        await pilot.press("escape", "8")
+        await pilot.pause()
+        pane = app.query_one(LabPane)
+        assert pane.query_one("#lab-source", Input).value == "mlxtui/tiny-trained-llama"
+        assert not pane.query_one("#lab-source", Input).has_focus  # offered; a digit cannot replace it

@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, DataTable, Input, RichLog, Select, Static
 
+from mlxtui.services.workflow import short_path
 from mlxtui.ui.failures import ReportsFailures
 from mlxtui.format import human_bytes, printable
 from mlxtui.services.convert import (
@@ -225,7 +226,7 @@ class ConvertPane(ReportsFailures, Vertical):
                 note.update("")
                 return
             free, taken = self.service.suggest_output(source, options, self._source_dtype(), reserved=self._reserved)
-            self._set_output(str(free))
+            self._set_output(short_path(free))  # ~ for the home folder: read as a person would; same folder
             note.update(f"{taken.name} already exists and is never overwritten: using {free.name}." if taken else "")
             return
         path = Path(out.value).expanduser() if out.value.strip() else None
@@ -442,7 +443,7 @@ class ConvertPane(ReportsFailures, Vertical):
                 # Figures first and the path on its own line: at 80 columns a long path must not
                 # push the figures off screen (or under a toast).
                 facts = f"✓ {label}{bpw} · {human_bytes(done.size_bytes)} · {human_duration(done.elapsed_s)}"
-                self._results.append(Text(f"{facts}\n  {done.output}", overflow="fold"))
+                self._results.append(Text(f"{facts}\n  {short_path(done.output)}", overflow="fold"))
                 self.outputs.append(str(done.output))
                 self.query_one("#convert-results", Static).update(Text("\n").join(self._results))
             case ConvertFinished(state=state, message=message):

@@ -83,7 +83,7 @@ class LabPane(ReportsFailures, PaneFocus, Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="lab-form"):
-            yield Input(placeholder="model folder (unquantized)", id="lab-source")
+            yield Input(placeholder="source: folder or repo id", id="lab-source")
             yield Input(DEFAULT_VARIANTS, placeholder="variants", id="lab-variants")
             yield Input(placeholder="text file or hf://datasets/… (built-in)", id="lab-data")
         yield Static("Name an unquantized model folder and press Enter to measure its variants.", id="lab-status")
@@ -127,6 +127,10 @@ class LabPane(ReportsFailures, PaneFocus, Vertical):
         # a lab started earlier (by this app, or one that was closed) may still run: follow it again
         if not self.running:
             self._reattach()
+        source = self.query_one("#lab-source", Input)
+        work = getattr(self.app, "work", None)
+        if not source.value and work is not None and work.source:
+            source.value = work.source  # the model in work's original: what its variants are measured against
 
     @work(exclusive=True, group="lab", exit_on_error=False)
     async def _reattach(self) -> None:

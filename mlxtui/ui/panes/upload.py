@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, ProgressBar, Select, Static
 from textual.widgets.option_list import Option
 
+from mlxtui.services.workflow import short_path
 from mlxtui.ui.failures import ReportsFailures
 from mlxtui.format import human_bytes, printable
 from mlxtui.services.errors import CancelledByUser, MlxtuiError
@@ -109,7 +110,7 @@ class UploadPane(ReportsFailures, Vertical):
     def open_folder(self, path: str) -> None:
         """Prepare an upload of the MLX folder at `path`: suggest a name, check the account, run the preflight."""
         self._asked = True
-        self.query_one("#upload-folder", Input).value = path
+        self.query_one("#upload-folder", Input).value = short_path(path)  # ~ for home; the same folder
         self._use_folder(path)
 
     @on(Input.Submitted, "#upload-folder")
