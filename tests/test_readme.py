@@ -8,6 +8,7 @@ import shlex
 from pathlib import Path
 
 from mlxtui.devhub.catalogue import DEMO_MODELS, MLX_COMMUNITY_CONVERSIONS
+from mlxtui.devhub.trained import TRAINED_DEMO_REPO
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -19,7 +20,8 @@ def _examples() -> list[str]:
 def test_the_demo_examples_name_only_demo_repos() -> None:
     examples = _examples()
     assert len(examples) >= 6
-    demo = {spec.repo_id for spec in DEMO_MODELS} | {conversion[0] for conversion in MLX_COMMUNITY_CONVERSIONS}
+    demo = {spec.repo_id for spec in DEMO_MODELS} | {conversion[0] for conversion in MLX_COMMUNITY_CONVERSIONS} | {
+        TRAINED_DEMO_REPO}
     uploaded = {shlex.split(line)[-2] for line in examples if " upload " in line and line.endswith("--yes")} | {
         shlex.split(line)[shlex.split(line).index("--repo") + 1] for line in examples if "--repo" in line}
     for line in examples:

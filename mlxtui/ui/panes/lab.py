@@ -86,7 +86,7 @@ class LabPane(ReportsFailures, PaneFocus, Vertical):
             yield Input(placeholder="source: folder or repo id", id="lab-source")
             yield Input(DEFAULT_VARIANTS, placeholder="variants", id="lab-variants")
             yield Input(placeholder="text file or hf://datasets/… (built-in)", id="lab-data")
-        yield Static("Name an unquantized model folder and press Enter to measure its variants.", id="lab-status")
+        yield Static("Name the unquantized model (folder or repo id); Enter measures its variants.", id="lab-status")
         table: DataTable[Any] = DataTable(id="lab-table", cursor_type="row", zebra_stripes=True)
         for key, header, _ in COLUMNS:
             table.add_column(header, key=key)
