@@ -41,8 +41,9 @@ def main() -> None:
             folder = models_dir() / "tiny-trained-llama-8bit"
             subprocess.run([*mlxtui, "convert", "--hf-path", TRAINED_DEMO_REPO, "-q", "--q-bits", "8",
                             "--mlx-path", str(folder)], check=True, env=env, capture_output=True)
-            subprocess.run([*mlxtui, "card", str(folder), "--from", TRAINED_DEMO_REPO], check=True, env=env,
-                           capture_output=True)
+            # the card for the repo the Upload screenshot names, so its preflight is clean
+            subprocess.run([*mlxtui, "card", str(folder), "--from", TRAINED_DEMO_REPO, "--repo",
+                            f"alice/{folder.name}"], check=True, env=env, capture_output=True)
             asyncio.run(shoot(hub.url, DEMO_WRITE_TOKEN, folder, TRAINED_DEMO_REPO))
         finally:
             hub.stop()
@@ -88,6 +89,7 @@ async def shoot(endpoint: str, token: str, folder: Path, trained: str) -> None:
         app.post_message(ChatWithModel(str(folder)))
         await settle(3)
         chat = app.query_one("#chat-pane")
+        chat.query_one("#chat-set-max_tokens", Input).value = "48"  # a tiny model's text stays coherent this long
         chat.send("In the morning the baker")  # type: ignore[attr-defined]  # completion: it continues the text
         await settle(3)
         save("chat")

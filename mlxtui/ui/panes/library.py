@@ -119,7 +119,7 @@ class LibraryPane(ReportsFailures, PaneFocus, Vertical):
         status = self.query_one("#library-status", Static)
         if models:
             status.update(Text(
-                f"{folders} converted folder{'s' if folders != 1 else ''} in {printable(str(self.service.models_dir))} · "
+                f"{folders} converted folder{'s' if folders != 1 else ''} in {printable(short_path(self.service.models_dir))} · "
                 f"{len(models) - folders} in the Hugging Face cache · Enter: Chat · e: Card · d: Delete"
             ))
         else:
@@ -156,7 +156,7 @@ class LibraryPane(ReportsFailures, PaneFocus, Vertical):
     def _show_detail(self) -> None:
         model = self.selected()
         detail = self.query_one("#library-detail", Static)
-        detail.update(_safe(f"{model.path}" + (f" · {model.model_type}" if model.model_type else "")) if model else "")
+        detail.update(_safe(short_path(model.path) + (f" · {model.model_type}" if model.model_type else "")) if model else "")
 
     @on(DataTable.RowSelected, "#library-table")
     def _row_selected(self) -> None:
