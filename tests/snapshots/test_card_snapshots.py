@@ -7,6 +7,7 @@ depends on the machine, the port or the time.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,10 +23,17 @@ SIZES = [(80, 24), (120, 36)]
 FIXED = Path("/tmp/mlxtui-snapshots/card/h2o-danube2-tiny-chat-4bit")
 
 @pytest.fixture
-def fixed_folder(mlx_folder_template: Path) -> Path:
-    shutil.rmtree(FIXED, ignore_errors=True)
-    shutil.copytree(mlx_folder_template, FIXED)
-    return FIXED
+def fixed_folder(mlx_folder_template: Path) -> Iterator[Path]:
+    """The converted folder at a path that is the same on every run: one test at a time uses it (a lock
+    between pytest-xdist's workers)."""
+    import fcntl
+
+    FIXED.parent.mkdir(parents=True, exist_ok=True)
+    with open(FIXED.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        shutil.rmtree(FIXED, ignore_errors=True)
+        shutil.copytree(mlx_folder_template, FIXED)
+        yield FIXED
 
 
 def opening(folder: Path, *keys: str):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,18 +24,25 @@ SIZES = [(80, 24), (120, 36)]
 FIXED = Path("/tmp/mlxtui-snapshots/upload/h2o-danube2-tiny-chat-4bit")
 
 @pytest.fixture
-def fixed_folder(mlx_folder_template: Path) -> Path:
-    """The converted folder with its built card, at a path that is the same on every run."""
+def fixed_folder(mlx_folder_template: Path) -> Iterator[Path]:
+    """The converted folder with its built card, at a path that is the same on every run.
+
+    One path for every run means one test at a time uses it: pytest-xdist's workers take turns (a lock)."""
+    import fcntl
+
     from mlxtui.services.card import CardService
 
-    shutil.rmtree(FIXED, ignore_errors=True)
-    shutil.copytree(mlx_folder_template, FIXED)
-    service = CardService(Context(endpoint="http://127.0.0.1:9"))
-    # written for the target the pane suggests, as after the Card pane followed it (issue 14)
-    text, _ = asyncio.run(service.build(FIXED, existing=(FIXED / "README.md").read_text(),
-                                        repo_id="alice/h2o-danube2-tiny-chat-4bit"))
-    (FIXED / "README.md").write_text(text)
-    return FIXED
+    FIXED.parent.mkdir(parents=True, exist_ok=True)
+    with open(FIXED.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        shutil.rmtree(FIXED, ignore_errors=True)
+        shutil.copytree(mlx_folder_template, FIXED)
+        service = CardService(Context(endpoint="http://127.0.0.1:9"))
+        # written for the target the pane suggests, as after the Card pane followed it (issue 14)
+        text, _ = asyncio.run(service.build(FIXED, existing=(FIXED / "README.md").read_text(),
+                                            repo_id="alice/h2o-danube2-tiny-chat-4bit"))
+        (FIXED / "README.md").write_text(text)
+        yield FIXED
 
 
 def preparing(folder: Path, url: str, *keys: str):
