@@ -157,6 +157,14 @@ def _publishable_lab(mlx_folder: Path, out: Path) -> dict[str, Any]:
     return result
 
 
+def _showing(app: LabHost, result: dict[str, Any]) -> LabPane:
+    """The Lab pane showing `result`, its table focused (where arriving puts the keys)."""
+    pane = app.query_one(LabPane)
+    pane.show_result(result)
+    pane.query_one("#lab-table", DataTable).focus()
+    return pane
+
+
 async def test_marked_variants_are_published_from_the_pane_each_to_its_own_repo(
         mlx_folder: Path, tmp_path: Path, fresh_hub: Any, monkeypatch: Any) -> None:
     """Issue 15: space marks rows, p asks where (owner prefilled with the token's user), then each marked
@@ -169,13 +177,10 @@ async def test_marked_variants_are_published_from_the_pane_each_to_its_own_repo(
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
     monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
     hub = fresh_hub  # holds the variants' base model, which each card names (the preflight checks it)
-    result = _publishable_lab(mlx_folder, tmp_path / "out")
     app = LabHost()
     app.ctx = Context(endpoint=hub.url, token=hub.write_token)
     async with app.run_test(size=(120, 36)) as pilot:
-        pane = app.query_one(LabPane)
-        pane.show_result(result)
-        pane.query_one("#lab-table", DataTable).focus()
+        pane = _showing(app, _publishable_lab(mlx_folder, tmp_path / "out"))
         await pilot.press("space", "down", "space")
         assert pane.marked == {"4bit", "2bit"} and all(n.startswith("✓ ") for n in _names(pane))
         await pilot.press("p")
@@ -200,13 +205,10 @@ async def test_escape_in_the_publish_dialog_sends_nothing(mlx_folder: Path, tmp_
     from mlxtui.ui.screens.lab_publish import PublishDialog
 
     hub = devhub_factory()
-    result = _publishable_lab(mlx_folder, tmp_path / "out")
     app = LabHost()
     app.ctx = Context(endpoint=hub.url, token=hub.write_token)
     async with app.run_test(size=(80, 24)) as pilot:
-        pane = app.query_one(LabPane)
-        pane.show_result(result)
-        pane.query_one("#lab-table", DataTable).focus()
+        pane = _showing(app, _publishable_lab(mlx_folder, tmp_path / "out"))
         await pilot.press("p")  # nothing marked: the highlighted variant
         while not isinstance(app.screen, PublishDialog):
             await pilot.pause(0.05)
