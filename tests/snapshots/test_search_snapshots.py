@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from mlxtui.services import Context
 from mlxtui.ui.app import MlxtuiApp
@@ -24,6 +24,13 @@ async def steady(pilot) -> None:
     await pilot.pause(DEBOUNCE_S + 0.1)
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+    # DataTable measures new rows when its message queue is idle; on a loaded machine a frame can come
+    # first, with every column at its header's width ("Repo" cut to "meta"): wait for the measurement
+    table = pilot.app.query_one("#search-results", DataTable)
+    for _ in range(200):
+        if not table.row_count or table.ordered_columns[0].content_width > len("Repo"):
+            break
+        await pilot.pause(0.05)
     pilot.app.query_one("#endpoint", Static).update("Hub: http://127.0.0.1:PORT")
     for widget in pilot.app.query(Input):
         widget.cursor_blink = False
