@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_SOURCE = ROOT / "tests" / "fixtures" / "trained" / "tiny-trained-llama"
+DEFAULT_SOURCE = ROOT / "mlxtui" / "devhub" / "trained" / "tiny-trained-llama"
 
 _PPL = r"""
 import json, sys
