@@ -49,7 +49,8 @@ class PublishDialog(ModalScreen[PublishAnswer | None]):
     def compose(self) -> ComposeResult:
         count = len(self.folders)
         with Vertical(id="publish-box"):
-            yield Static(f"Publish {count} variant{'s' if count != 1 else ''}, each to its own repo", id="publish-title")
+            yield Static(f"Publish {count} variants, each to its own repo" if count != 1 else
+                         "Publish 1 variant to its own repo", id="publish-title")
             hint = f"you may write to: {', '.join(self.owners)}" if self.owners else "owner (user or org)"
             yield Input(self.owners[0] if self.owners else "", placeholder=hint, id="publish-owner")
             yield Static("", id="publish-repos", markup=False)
