@@ -73,7 +73,7 @@ class Reply(Vertical):
     def shown(self) -> str:
         """The Markdown source on screen now: the frozen pieces and the live segment (terminal-safe)."""
         live = self._current.source if self._current is not None else ""
-        return self._frozen.text + live
+        return self._frozen.text + live + self._previewed
 
     def compose(self) -> ComposeResult:
         yield self._frozen  # a reopened reply holds all its text here; nothing will be appended
@@ -113,7 +113,7 @@ class Reply(Vertical):
         fragment = "".join(self._pending)
         self._pending.clear()
         if self._preview is not None:
-            if not self._previewed and self.first_shown is None and self._current is not None and fragment:
+            if self.first_shown is None and fragment:
                 self._previewed = fragment  # the very first text: shown at once, as plain text
                 self._preview.update(Text(fragment))
                 self.first_shown = self.last_shown = time.perf_counter()
