@@ -22,6 +22,7 @@ __all__ = [
     "MAX_YAML_NODES",
     "MAX_SAFETENSORS_HEADER",
     "parse_json",
+    "read_bytes",
     "read_json",
     "read_json_object",
     "load_yaml",
@@ -101,6 +102,15 @@ def parse_json(data: str | bytes, name: str, *, max_bytes: int = MAX_JSON_BYTES,
         raise BadFileError(f"{name} is not a usable JSON file: {error}.") from None
     check_tree(value, name, max_depth=max_depth)
     return value
+
+
+def read_bytes(path: Path, *, max_bytes: int) -> bytes:
+    """A file's bytes, read no further than `max_bytes` (BadFileError beyond). OSError passes through."""
+    with path.open("rb") as handle:
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise BadFileError(f"{path.name} is larger than {max_bytes:,} bytes.")
+    return data
 
 
 def read_json(path: Path, *, name: str | None = None, max_bytes: int = MAX_JSON_BYTES) -> Any:

@@ -169,14 +169,12 @@ def _model_identity(folder: Path, repo: str | None = None) -> str:
     return "\n".join(parts)
 
 
-def _read_text(data: str | None, ctx: Context | None = None) -> tuple[str, str, str]:
+def _read_text(data: str | None, ctx: Context) -> tuple[str, str, str]:
     """(name, description, text) of the evaluation text: a file, a Hub dataset (hf://datasets/...), or the
     built-in default. A Hub dataset is fetched through `ctx`'s Hub client (lab_data.py)."""
     if not data or data == BUILTIN_NAME:
         return BUILTIN_NAME, describe_builtin(), builtin_text("eval")
     if is_hub_url(data):
-        if ctx is None:
-            raise InvalidInputError(f"{data} is a Hub dataset, and this caller has no Hub client to fetch it.")
         return read_hub_text(ctx, data, MAX_DATA_BYTES)
     path = Path(data).expanduser()
     if not path.exists():

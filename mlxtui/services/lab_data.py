@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlxtui.services import Context
-from mlxtui.services.bounded import parse_json
+from mlxtui.services.bounded import BadFileError, parse_json, read_bytes
 from mlxtui.services.errors import InvalidInputError, NotFoundError
 from mlxtui.services.modelfolder import is_repo_id
 
@@ -92,7 +92,11 @@ def read_hub_text(ctx: Context, url: str, max_bytes: int) -> tuple[str, str, str
         local = Path(api.hf_hub_download(where.repo_id, path, repo_type="dataset", revision=info.sha))
     except Exception as error:  # noqa: BLE001
         raise map_error(error, subject, ctx.endpoint, what=f"file {path}") from None
-    raw = _read_bounded(local, max_bytes, f"{subject}/{path}")
+    try:
+        raw = read_bytes(local, max_bytes=max_bytes)
+    except BadFileError:
+        raise InvalidInputError(f"{subject}/{path} is larger than the lab reads ({max_bytes:,} bytes); "
+                                "give a smaller file.") from None
     text = _parse(raw, path, f"{subject}/{path}")
     name = f"{HF_DATASETS}{where.repo_id}/{path}"
     sha = (info.sha or "?")[:12]
@@ -124,14 +128,6 @@ def _some(paths: Any, limit: int = 6) -> str:
     paths = sorted(paths)
     shown = ", ".join(paths[:limit])
     return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "") if paths else "none"
-
-
-def _read_bounded(path: Path, max_bytes: int, name: str) -> bytes:
-    with open(path, "rb") as handle:
-        raw = handle.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise InvalidInputError(f"{name} is larger than the lab reads ({max_bytes:,} bytes); give a smaller file.")
-    return raw
 
 
 def _parse(raw: bytes, path: str, name: str) -> str:

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mlxtui.services.bounded import BadFileError, read_json_object, read_safetensors_header, tensor_elements
+from mlxtui.services.bounded import BadFileError, read_bytes, read_json_object, read_safetensors_header, tensor_elements
 from mlxtui.services.errors import InvalidInputError, NotFoundError
 
 __all__ = [
@@ -96,11 +96,7 @@ def validate_repo_id(repo_id: str, *, namespaced: bool = False) -> str:
 
 def read_text(path: Path, *, max_bytes: int = MAX_TEXT_BYTES) -> str:
     """A small text file, bounded; undecodable bytes replaced. OSError passes through."""
-    with path.open("rb") as handle:
-        data = handle.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise BadFileError(f"{path.name} is larger than {max_bytes:,} bytes.")
-    return data.decode("utf-8", errors="replace")
+    return read_bytes(path, max_bytes=max_bytes).decode("utf-8", errors="replace")
 
 
 def read_small_json(folder: Path, name: str) -> dict[str, Any] | None:
