@@ -199,3 +199,8 @@ class UploadFinished:
     private: bool | None = None
     #: the upload changed the repo's visibility before sending (public -> private or back)
     visibility_changed: bool = False
+    #: of skipped_files, those this repo did not hold but the Hub already stored (another repo's copy, an earlier
+    #: interrupted upload): the commit adds them, their bytes were not sent
+    stored_files: int = 0
+    #: their bytes (included in skipped_bytes)
+    stored_bytes: int = 0
