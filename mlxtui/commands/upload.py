@@ -1,10 +1,13 @@
-"""`mlxtui upload PATH REPO_ID [--private|--public] [--exclude P] [--delete-others] [--yes]`: preflight, confirm,
-upload, verify."""
+"""`mlxtui upload PATH REPO_ID [--private|--public] [--exclude P] [--delete-others] [--yes] [--json]`: preflight,
+confirm, upload, verify."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
+import json
 import signal
 import sys
 import threading
@@ -40,11 +43,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--delete-others", action="store_true",
                         help="also delete remote files the folder lacks that mlx-lm would not load (kept otherwise)")
     parser.add_argument("--yes", "-y", action="store_true", help="don't ask for confirmation")
+    parser.add_argument("--json", action="store_true",
+                        help="print the verified result as one JSON object on stdout (everything else goes to stderr)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    return asyncio.run(_run(args, ctx))
+    if not getattr(args, "json", False):
+        return asyncio.run(_run(args, ctx))
+    # stdout holds only the result: the checklist, the plan and the stages go to stderr
+    results: list[dict] = []
+    with contextlib.redirect_stdout(sys.stderr):
+        code = asyncio.run(_run(args, ctx, results))
+    if results:
+        print(json.dumps(results[-1], indent=2))
+    return code
 
 
 def _visibility(plan) -> str:  # type: ignore[no-untyped-def]
@@ -70,7 +83,7 @@ def _show_plan(plan) -> None:  # type: ignore[no-untyped-def]
               f"{printable(', '.join(plan.remote_keep), newlines=False)}")
 
 
-async def _run(args: argparse.Namespace, ctx: Context) -> int:
+async def _run(args: argparse.Namespace, ctx: Context, results: list[dict] | None = None) -> int:
     from mlxtui.services.errors import CancelledByUser
     from mlxtui.services.events import Notice, UploadFinished, UploadProgress, UploadStage
     from mlxtui.services.upload import UploadService, finished_summary
@@ -119,6 +132,8 @@ async def _run(args: argparse.Namespace, ctx: Context) -> int:
                 case UploadFinished() as done:
                     print("Verified " + finished_summary(done))
                     print(done.url)
+                    if results is not None:
+                        results.append({**dataclasses.asdict(done), "summary": "Verified " + finished_summary(done)})
     except CancelledByUser as error:
         print(f"mlxtui: {error}", file=sys.stderr)
         return 130

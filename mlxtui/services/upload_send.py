@@ -9,6 +9,7 @@ was sent, so a cancel or a dropped connection is reported truthfully.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -16,13 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlxtui.format import human_bytes, printable
+from mlxtui.services import hubclient
 from mlxtui.services.errors import CancelledByUser, UploadError
 from mlxtui.services.events import UploadFinished, UploadStage
 from mlxtui.services.upload_preflight import UploadPlan, loadable
 from mlxtui.services.upload_progress import NOTHING_PUBLISHED, ProgressSink, progress_hook
 from mlxtui.services.upload_scan import is_weights, open_checked
 
-__all__ = ["SendState", "send", "remote_files", "compare", "INLINE_BYTES"]
+__all__ = ["SendState", "send", "remote_files", "compare", "stored_on_hub", "INLINE_BYTES"]
+
+log = logging.getLogger(__name__)
 
 #: checked files up to this size are read once and sent from memory: the bytes sent are the bytes scanned
 INLINE_BYTES = 64_000_000
@@ -160,6 +164,64 @@ def _visibility(api: Any, plan: UploadPlan, emit: Callable[[Any], None], state: 
         state.visibility_changed = True
 
 
+def _may_ask() -> bool:
+    """Whether `stored_on_hub` asks the Hub: only on the huggingface_hub major it was written for (it uses
+    private helpers), and only for plain LFS (Xet, the real Hub's path, reads every byte to chunk it anyway)."""
+    if hubclient.installed_major() != hubclient.HF_HUB_MAJOR:
+        return False
+    from huggingface_hub.utils._runtime import is_xet_available
+
+    return not is_xet_available()  # False when HF_HUB_DISABLE_XET (decided once at start-up) or without hf_xet
+
+
+def stored_on_hub(api: Any, repo_id: str, ops: list[Any], cancel: threading.Event) -> set[int] | None:
+    """The ops (by id) whose LFS object the Hub already stores, though this repo does not hold it yet: another
+    repo's copy (a second name for the same conversion) or an earlier interrupted upload. Blocking.
+
+    Asks what huggingface_hub's own LFS step would ask, earlier: the preupload endpoint decides each file's
+    upload mode (set on the ops, so huggingface_hub does not ask again), then one LFS batch request per 256
+    objects (one for any model folder) names the objects that need no upload (no "actions"). The sha256 is
+    the one huggingface_hub computes for that step anyway, kept on the op: no file is hashed twice.
+    None (not known: every file counts as sent, as before) on another huggingface_hub major, with Xet (it
+    reads every byte of a file to chunk it, known or not), or when the batch request fails: the upload's own
+    LFS step then asks again and reports any lasting failure.
+    """
+    if not ops:
+        return set()
+    if not _may_ask():
+        return None
+    from huggingface_hub._commit_api import UPLOAD_BATCH_MAX_NUM_FILES, _fetch_upload_modes
+    from huggingface_hub.lfs import post_lfs_batch_info
+
+    headers = api._build_hf_headers()
+    # the same request preupload_lfs_files would make (errors go the same way: mapped by the caller)
+    gitignore = next((op.path_or_fileobj.decode("utf-8", "replace") for op in ops if op.path_in_repo == ".gitignore"
+                      and isinstance(op.path_or_fileobj, bytes)), None)
+    _fetch_upload_modes(additions=[op for op in ops if op._upload_mode is None], repo_type="model",
+                        repo_id=repo_id, headers=headers, revision="main", endpoint=api.endpoint,
+                        gitignore_content=gitignore)
+    lfs = [op for op in ops if op._upload_mode == "lfs" and not op._should_ignore]
+    for op in lfs:  # hashing a large file takes a while: stop between files when asked
+        if cancel.is_set():
+            raise CancelledByUser(NOTHING_PUBLISHED, hint="Run it again to resume.")
+        op.upload_info.sha256  # noqa: B018 - computed once here, kept on the op for huggingface_hub's own step
+    present: set[str] = set()
+    try:
+        for start in range(0, len(lfs), UPLOAD_BATCH_MAX_NUM_FILES):
+            chunk = lfs[start:start + UPLOAD_BATCH_MAX_NUM_FILES]
+            answers, _errors, _transfer = post_lfs_batch_info(
+                upload_infos=[op.upload_info for op in chunk], token=None, repo_type="model", repo_id=repo_id,
+                revision="main", endpoint=api.endpoint, headers=headers, transfers=["basic", "multipart"])
+            present |= {a["oid"] for a in answers if isinstance(a, dict) and a.get("actions") is None}
+    except CancelledByUser:
+        raise
+    except Exception as error:  # noqa: BLE001 - only the counts depend on it: fall back to "every file is sent"
+        log.info("LFS batch check of %s failed, counting every file as sent: %s", repo_id,
+                 hubclient.map_error(error, repo_id, api.endpoint, writing=True))
+        return None
+    return {id(op) for op in lfs if op.upload_info.sha256.hex() in present}
+
+
 def send(api: Any, plan: UploadPlan, emit: Callable[[Any], None], cancel: threading.Event, state: SendState) -> None:
     """Repo and visibility, hashing, comparing, LFS bytes, one commit (adds and deletes), verification."""
     from huggingface_hub import CommitOperationDelete
@@ -186,16 +248,25 @@ def send(api: Any, plan: UploadPlan, emit: Callable[[Any], None], cancel: thread
     _visibility(api, plan, emit, state)
     to_send = [op for op in ops if not _same(op, remote.get(op.path_in_repo))]
     sizes = {f.path: f.size for f in plan.files}
-    send_bytes = sum(sizes[op.path_in_repo] for op in to_send)
     sending = {id(op) for op in to_send}
     skipped = [op for op in ops if id(op) not in sending]
-    sink = ProgressSink(emit, len(to_send), send_bytes, cancel)
+    if to_send and _may_ask():
+        emit(UploadStage("comparing", "Asking the Hub which of the new files it already stores"))
+    # in the commit (this repo must reference them) but not sent: the Hub has their bytes from elsewhere
+    asked = stored_on_hub(api, plan.repo_id, to_send, cancel)
+    stored = asked or set()
+    transfer = [op for op in to_send if id(op) not in stored]
+    send_bytes = sum(sizes[op.path_in_repo] for op in transfer)
+    already = len(skipped) + len(stored)
+    sink = ProgressSink(emit, len(transfer), send_bytes, cancel)
     sent_bytes = 0
     if to_send or deletes:
-        if to_send:
-            emit(UploadStage("sending", f"Sending {len(to_send)} files ({human_bytes(send_bytes)}); "
-                             f"{len(skipped)} already there"))
+        if transfer:
+            emit(UploadStage("sending", f"Sending {len(transfer)} files ({human_bytes(send_bytes)}); "
+                             f"{already} already on the Hub"))
             sink.report()
+        elif to_send:
+            emit(UploadStage("sending", f"Nothing to send: all {already} files are already on the Hub"))
         with progress_hook(sink):
             # LFS bytes first, as their own step: a cancel before the commit publishes nothing
             if to_send:
@@ -214,10 +285,12 @@ def send(api: Any, plan: UploadPlan, emit: Callable[[Any], None], cancel: thread
             repo_type="model",
         )
         state.commit = getattr(info, "oid", None)
-        # regular files travel inside the commit; LFS blobs the server already had were never read
-        regular = sum(sizes[op.path_in_repo] for op in to_send if getattr(op, "_upload_mode", None) == "regular")
-        sent_bytes = sink.bytes_done + regular
-        sink.files_done, sink.bytes_done = len(to_send), send_bytes
+        if asked is not None:  # each file of `transfer` went whole: a PUT, or inside the commit
+            sent_bytes = send_bytes
+        else:  # regular files travel inside the commit; LFS blobs the server already had were never read
+            regular = sum(sizes[op.path_in_repo] for op in to_send if getattr(op, "_upload_mode", None) == "regular")
+            sent_bytes = sink.bytes_done + regular
+        sink.files_done, sink.bytes_done = len(transfer), send_bytes
         sink.report()
         if cancel.is_set():
             raise CancelledByUser("Cancelled after the commit was sent.")
@@ -228,6 +301,9 @@ def send(api: Any, plan: UploadPlan, emit: Callable[[Any], None], cancel: thread
     if problems:
         raise UploadError(f"Verification of {plan.repo_id} failed: " + "; ".join(problems[:5])
                           + ("…" if len(problems) > 5 else ""), hint="Run the upload again to send the files that differ.")
-    emit(UploadFinished(plan.repo_id, plan.url, state.commit, len(to_send), len(skipped), sent_bytes, len(ops),
-                        skipped_bytes=sum(sizes[op.path_in_repo] for op in skipped), deleted_files=tuple(deletes),
-                        private=state.private, visibility_changed=state.visibility_changed))
+    not_sent = [*skipped, *(op for op in to_send if id(op) in stored)]
+    emit(UploadFinished(plan.repo_id, plan.url, state.commit, len(transfer), len(not_sent), sent_bytes, len(ops),
+                        skipped_bytes=sum(sizes[op.path_in_repo] for op in not_sent), deleted_files=tuple(deletes),
+                        private=state.private, visibility_changed=state.visibility_changed,
+                        stored_files=len(stored), stored_bytes=sum(sizes[op.path_in_repo] for op in to_send
+                                                                   if id(op) in stored)))
