@@ -80,10 +80,9 @@ def suggest_repo_name(folder: Path | str) -> str:
 def finished_summary(done: UploadFinished) -> str:
     """What a finished upload verified, saying how much the Hub already had with the same content:
     "9 files on the Hub: 2 sent (62.2 kB), 7 already there with the same content (320 kB); public.", and, when
-    some of those were new to the repo but the Hub already stored their bytes: "(320 kB, 2 of them already stored
-    on the Hub outside this repo)"."""
-    stored = (f", {done.stored_files} of them already stored on the Hub outside this repo"
-              if done.stored_files else "")
+    some of those were new to the repo but the Hub already stored their bytes (another repo, an earlier upload):
+    "(320 kB, 2 from elsewhere on the Hub)". Short: the pane shows it in three lines at 80 columns, with the URL."""
+    stored = f", {done.stored_files} from elsewhere on the Hub" if done.stored_files else ""
     line = (f"{done.verified_files} files on the Hub: {done.sent_files} sent ({human_bytes(done.sent_bytes)}), "
             f"{done.skipped_files} already there with the same content ({human_bytes(done.skipped_bytes)}{stored})")
     if done.deleted_files:

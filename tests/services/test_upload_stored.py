@@ -92,7 +92,7 @@ async def test_a_second_name_for_the_same_folder_sends_no_weights_and_says_so(hu
     stages = [e.text for e in events if isinstance(e, UploadStage) and e.stage == "sending"]
     assert stages and stages[0].startswith(f"Sending {len(plan.files) - 1} files") and "1 already on the Hub" in stages[0]
     line = finished_summary(done)
-    assert "1 already there with the same content" in line and "1 of them already stored on the Hub outside this repo" in line
+    assert "1 already there with the same content" in line and "1 from elsewhere on the Hub" in line
     # one batch request before the send, the client's own after it; one preupload (the modes were kept)
     assert hubx.count_requests("POST", "/alice/second.git/info/lfs/objects/batch") == 2
     assert hubx.count_requests("POST", "/api/models/alice/second/preupload/") == 1
@@ -160,7 +160,7 @@ async def test_a_failed_batch_check_uploads_and_counts_as_before(hubx, ready_fol
     assert done.stored_files == 0 and done.sent_files == len(plan.files) and done.skipped_files == 0
     assert put_oids(hubx) == set()  # huggingface_hub's own step still skipped the weights' bytes
     assert done.sent_bytes == plan.total_bytes - (ready_folder / "model.safetensors").stat().st_size
-    assert "outside this repo" not in finished_summary(done)
+    assert "elsewhere" not in finished_summary(done)
     download_equals(hubx, hubx.write_token, "alice/two", ready_folder)
 
 
@@ -197,5 +197,5 @@ def test_cli_json_says_the_weights_were_already_on_the_hub(hubx, mlx_folder: Pat
     assert result["repo_id"] == "alice/j2" and result["stored_files"] == 1 and result["stored_bytes"] == weights
     assert result["sent_files"] + result["skipped_files"] == result["verified_files"]
     assert result["skipped_files"] == 1 and result["sent_bytes"] == first["sent_bytes"] - weights
-    assert "1 of them already stored on the Hub outside this repo" in result["summary"]
+    assert "1 from elsewhere on the Hub" in result["summary"]
     assert hubx.write_token not in captured.out + captured.err

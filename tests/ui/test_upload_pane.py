@@ -365,3 +365,28 @@ async def test_reached_by_its_digit_upload_opens_the_newest_conversion(hubx, rea
         await settle(app)
         await pilot.pause()
         assert "alice/h2o-danube2-tiny-chat-4bit" in checklist(pane)
+
+
+async def test_the_result_says_the_hub_already_stored_the_weights_from_another_repo(hubx, ready_folder: Path) -> None:
+    from mlxtui.services.upload import UploadService
+
+    service = UploadService(Context(endpoint=hubx.url, token=hubx.write_token))
+    await drain(service.upload(await service.preflight(ready_folder, "alice/first-name")))
+    app = MlxtuiApp(Context(endpoint=hubx.url, token=hubx.write_token), probe=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await open_upload(app, pilot, ready_folder)
+        assert "✗" not in checklist(pane) and "alice/h2o-danube2-tiny-chat-4bit" in checklist(pane)
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert isinstance(app.screen, UploadConfirmDialog)
+        await pilot.press("y")
+        await settle(app)
+        await pilot.pause()
+        status = text_of(pane, "#upload-status")
+        assert "Uploaded and verified" in status
+        assert "1 already there with the same content" in status
+        assert "1 from elsewhere on the Hub" in status
+    from huggingface_hub import HfApi
+
+    assert "model.safetensors" in HfApi(endpoint=hubx.url, token=hubx.write_token).list_repo_files(
+        "alice/h2o-danube2-tiny-chat-4bit")
