@@ -199,3 +199,36 @@ def test_cli_json_says_the_weights_were_already_on_the_hub(hubx, mlx_folder: Pat
     assert result["skipped_files"] == 1 and result["sent_bytes"] == first["sent_bytes"] - weights
     assert "1 from elsewhere on the Hub" in result["summary"]
     assert hubx.write_token not in captured.out + captured.err
+
+
+async def test_bytes_an_interrupted_upload_left_on_the_hub_are_not_sent_again(
+        devhub_factory, source_folder: Path, ready_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    import huggingface_hub.utils._http as hf_http
+
+    from mlxtui.devhub.server import Fault
+    from mlxtui.services.errors import UploadError
+
+    # huggingface_hub retries a dropped PUT 5 times with backoff; skip the waiting, keep the retries
+    monkeypatch.setattr(hf_http, "time", types.SimpleNamespace(**{**vars(hf_http.time), "sleep": lambda s: None}))
+    hub = devhub_factory(lfs_threshold=10_000)  # tokenizer.json goes through LFS too
+    hub.import_folder(SOURCE, source_folder)
+    service = service_for(hub)
+    plan = await service.preflight(ready_folder, "alice/resumed")
+    weights = ready_folder / "model.safetensors"
+    hub.faults.add(Fault("drop_upload", 100, "PUT", f"{LFS_PREFIX}{sha(weights)}"))  # every try of the weights dies
+    with pytest.raises(UploadError, match="dropped"):
+        await run_upload(service, plan)
+    assert sha(ready_folder / "tokenizer.json") in put_oids(hub)  # it reached the server, uncommitted
+    hub.faults.clear()
+    hub.clear_requests()
+    plan = await service.preflight(ready_folder, "alice/resumed")
+    events = await run_upload(service, plan)
+    done = events[-1]
+    tokenizer = (ready_folder / "tokenizer.json").stat().st_size
+    assert put_oids(hub) == {sha(weights)}
+    assert (done.stored_files, done.stored_bytes) == (1, tokenizer) and done.skipped_files == 1
+    assert done.sent_files == len(plan.files) - 1 and done.sent_bytes == plan.total_bytes - tokenizer
+    assert "1 from elsewhere on the Hub" in finished_summary(done)
+    download_equals(hub, hub.write_token, "alice/resumed", ready_folder)
