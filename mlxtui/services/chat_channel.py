@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -24,45 +25,68 @@ class Channel:
         self._loop = loop
         self._items: deque[Any] = deque()
         self._wake = asyncio.Event()
+        self._hurry = asyncio.Event()  # the last items are in: no batching wait before they go out
         self._pending = False
 
     def put(self, item: Any) -> None:
         """Called on the MLX thread."""
         self._items.append(item)
-        if not self._pending:
+        final = item is DONE or isinstance(item, BaseException) or (isinstance(item, ChatStats) and item.finish_reason)
+        if not self._pending or final:
             self._pending = True
             try:
-                self._loop.call_soon_threadsafe(self._wake.set)
+                self._loop.call_soon_threadsafe(self._last_items if final else self._wake.set)
             except RuntimeError:
                 pass  # the loop is gone; nobody is listening
 
+    def _last_items(self) -> None:
+        self._hurry.set()
+        self._wake.set()
+
+    def _merged(self) -> list[Any]:
+        """What has come since the last batch: the text in one piece and the newest stats after it, for
+        each stretch between other events (a notice, the rendered prompt, the end), which keep their place."""
+        batch: list[Any] = []
+        text: list[str] = []
+        stats: ChatStats | None = None
+        while self._items:
+            item = self._items.popleft()
+            if isinstance(item, TokenDelta):
+                text.append(item.text)
+                continue
+            if isinstance(item, ChatStats):
+                stats = item
+                continue
+            batch += _stretch(text, stats)
+            text, stats = [], None
+            batch.append(item)
+        return batch + _stretch(text, stats)
+
     async def batches(self) -> AsyncIterator[list[Any]]:
-        """Each batch merges consecutive text and keeps only the newest stats.
+        """Batches of events (see `_merged`): text and stats merged, everything else in its place.
 
         Text comes at most BATCH_HZ times a second: the event loop wakes once per batch instead of once
         per token, which leaves the GIL and the CPU to the model. Until the first text has gone out there
-        is no wait at all, so the prompt notice before prefill never holds back the first token.
+        is no wait at all, so the prompt notice before prefill never holds back the first token; nor once
+        the reply has ended (its last stats, an error or the end), so its last words never wait either.
         """
         last = 0.0
         while True:
             gap = 1 / self.BATCH_HZ - (time.monotonic() - last)
-            if gap > 0:
-                await asyncio.sleep(gap)
+            if gap > 0 and not self._hurry.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._hurry.wait(), gap)
             await self._wake.wait()
             self._wake.clear()
             self._pending = False
-            batch: list[Any] = []
-            while self._items:
-                item = self._items.popleft()
-                if isinstance(item, TokenDelta) and batch and isinstance(batch[-1], TokenDelta):
-                    batch[-1] = TokenDelta(batch[-1].text + item.text)
-                elif isinstance(item, ChatStats) and batch and isinstance(batch[-1], ChatStats):
-                    batch[-1] = item
-                else:
-                    batch.append(item)
+            batch = self._merged()
             if any(isinstance(item, TokenDelta) for item in batch):
                 last = time.monotonic()
             if batch:
                 yield batch
             if batch and batch[-1] is DONE:
                 return
+
+
+def _stretch(text: list[str], stats: ChatStats | None) -> list[Any]:
+    return ([TokenDelta("".join(text))] if text else []) + ([stats] if stats is not None else [])

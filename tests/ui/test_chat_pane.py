@@ -30,9 +30,11 @@ def notices(app) -> list[str]:
 
 
 def footer_descriptions(app) -> list[str]:
-    from textual.widgets._footer import FooterKey
+    from mlxtui.ui.widgets.keybar import KeyBar
 
-    return [key.description for key in app.query(FooterKey)]
+    keybar = app.query_one(KeyBar)
+    keybar.render()  # the keys as they would be drawn now
+    return [key.description for key in keybar.keys]
 
 
 def log_texts(pane: ChatPane, cls: str) -> list[str]:
@@ -550,3 +552,50 @@ async def test_reached_by_its_digit_chat_offers_the_model_in_work_and_loads_it_o
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert pane.service is not None and pane.model_name == "danube-4bit"
+
+
+async def wait_kept_ahead(pilot, pane: ChatPane):
+    """The hidden turn the log mounts ahead once nothing is being answered."""
+    for _ in range(2000):
+        if (turn := pane.log_view.kept_ahead) is not None:
+            return turn
+        await pilot.pause(0.01)
+    raise AssertionError("no turn was mounted ahead")
+
+
+async def test_the_next_turn_is_mounted_ahead_hidden_and_shown_by_the_reply(chat_models):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = await loaded_chat(pilot, chat_models["llama"], 6)
+        log = pane.log_view
+        ahead = await wait_kept_ahead(pilot, pane)
+        # Hidden and not part of the conversation: no .user or .reply, nothing drawn.
+        assert not ahead.reply.display and not ahead.message.display
+        assert not pane.query("#chat-log > .user") and not pane.query("#chat-log > .reply")
+        assert pane.send("Hello")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        # The reply streamed into the turn mounted ahead, which is now shown with the message.
+        assert pane.query_one("#chat-log > .reply", Reply) is ahead.reply and ahead.reply.display
+        assert log_texts(pane, "user") == ["Hello"] and ahead.message.display
+        assert ahead.reply.text == pane.conversation.messages[-1]["content"]
+        # A new one is mounted ahead, after the conversation.
+        following = await wait_kept_ahead(pilot, pane)
+        assert following is not ahead and list(log.children)[-2:] == [following.message, following.reply]
+        first_id = pane.conversation.id
+        # ctrl+n clears the log, then mounts one ahead again; a reopened chat's messages go before it.
+        pane.action_new_conversation()
+        await pilot.pause()
+        fresh = await wait_kept_ahead(pilot, pane)
+        assert list(log.children) == [fresh.message, fresh.reply]
+        pane.open_conversation(first_id)
+        await pilot.pause()
+        reopened = await wait_kept_ahead(pilot, pane)
+        assert log_texts(pane, "user") == ["Hello"]
+        assert list(log.children)[-2:] == [reopened.message, reopened.reply]
+        assert pane.send("Again")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert log_texts(pane, "user") == ["Hello", "Again"]
+        replies = list(pane.query("#chat-log > .reply").results(Reply))
+        assert [r.text for r in replies] == [m["content"] for m in pane.conversation.messages if m["role"] == "assistant"]

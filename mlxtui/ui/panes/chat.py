@@ -38,7 +38,8 @@ from mlxtui.ui.focus import PaneFocus
 from mlxtui.ui.panes import pane_css
 from mlxtui.ui.screens.chat_open import OpenConversationScreen
 from mlxtui.ui.screens.chat_prompt import PromptScreen
-from mlxtui.ui.widgets.chat_reply import ChatTurn, FrozenMarkdown, Reply, mount_messages, user_message
+from mlxtui.ui.widgets.chat_log import ChatLog
+from mlxtui.ui.widgets.chat_reply import ChatTurn, FrozenMarkdown, Reply
 from mlxtui.ui.widgets.chat_sampling import SamplingPanel
 from mlxtui.ui.widgets.model_suggester import ModelSuggester
 from mlxtui.ui.widgets.rate import RateReadout
@@ -113,7 +114,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
             yield Static("no model", id="chat-status")
         yield ProgressBar(total=100, show_eta=False, id="chat-load")
         with Horizontal(id="chat-main"):
-            with VerticalScroll(id="chat-log"):
+            with ChatLog(id="chat-log"):
                 yield Static(
                     "Load a model above (ctrl+l), then type below. Esc stops a reply, ctrl+r shows the exact prompt, "
                     "ctrl+y edits the system prompt, ctrl+t shows the sampling settings, ctrl+o reopens a saved chat.",
@@ -132,6 +133,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
             self.system_area.text = ctx.settings.chat.system_prompt
         self._show_sampling(SamplingSettings(max_tokens=ctx.settings.chat.max_tokens if ctx else 512))
         self.query_one("#chat-load").display = False
+        self.log_view.busy = lambda: self.generating  # no turn is mounted ahead while one is answered
 
     def on_show(self) -> None:
         if self.service is not None or self.loading:
@@ -148,8 +150,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
 
     def on_unmount(self) -> None:
         if self.local is not None:
-            self.local.stop()
-            self.local.close()
+            self.local.close()  # stops a reply or load first
 
     @property
     def prompt_box(self) -> Input:
@@ -210,7 +211,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
                 self.model_name, self.context_length = source, None
                 self._switch_conversation(source, source)
                 self._status(f"endpoint {source}{where}")
-                self._add_notice(f"Chatting through the OpenAI-compatible endpoint {source}; rates are measured here.")
+                self.log_view.add_notice(f"Chatting through the OpenAI-compatible endpoint {source}; rates are measured here.")
                 return
             if self.local is None:
                 self.local = ChatService(self.app.ctx)  # type: ignore[attr-defined]
@@ -227,7 +228,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
                         case ModelLoaded() as info:
                             self._loaded(info)
                         case Notice(text=text):
-                            self._add_notice(text)
+                            self.log_view.add_notice(text)
         except MlxtuiError as error:
             self._load_failed(error)
         except asyncio.CancelledError:
@@ -279,7 +280,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
         else:
             self.action_new_conversation()
             self.conversation.model, self.conversation.model_name = path, name
-            self._add_notice(
+            self.log_view.add_notice(
                 f"Now chatting with {name}: a new conversation. The previous one is saved; ctrl+o reopens it "
                 f"to continue with {name}."
             )
@@ -287,11 +288,8 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
     # -- the log ----------------------------------------------------------------------------------------
 
     @property
-    def log_view(self) -> VerticalScroll:
-        return self.query_one("#chat-log", VerticalScroll)
-
-    def _add_notice(self, text: str) -> None:
-        self.log_view.mount(Static(Text(printable(text)), classes="notice"))
+    def log_view(self) -> ChatLog:
+        return self.query_one("#chat-log", ChatLog)
 
     # -- sending and streaming ---------------------------------------------------------------------------
 
@@ -354,7 +352,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
         # repaint of one line); the turn goes into the log with the first token, or after
         # TURN_DRAW_DELAY_S when reading the prompt takes longer than that.
         self.prompt_box.value, self.prompt_box.placeholder = "", READING_PLACEHOLDER
-        turn = self._turn = ChatTurn(user_message(text), Reply())
+        turn = self._turn = self.log_view.take(text)
         self.set_timer(TURN_DRAW_DELAY_S, partial(self._draw_turn, turn))
         self.generating = self._answering = True
         self._run_reply(conversation, events, first, turn)
@@ -371,7 +369,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
             turn.mounted.set()
             return
         # One mount for both: one layout pass of the log.
-        mounting = self.log_view.mount(turn.message, turn.reply)
+        mounting = self.log_view.draw(turn)  # shown if mounted ahead, else mounted now
         self.query("#chat-welcome").remove()
         await mounting
         turn.mounted.set()
@@ -421,11 +419,11 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
                         self._fold_told = True
                         await self._draw_turn(turn)
                         if not reply.detached:
-                            await log.mount(Static(Text(FOLD_NOTICE), classes="notice"), before=reply)
+                            await log.add_notice(FOLD_NOTICE, before=reply)
                 case Notice(text=text):
                     await self._draw_turn(turn)
                     if not reply.detached:
-                        await log.mount(Static(Text(printable(text)), classes="notice"), before=reply)
+                        await log.add_notice(text, before=reply)
 
         try:
             async with aclosing(events):
@@ -477,6 +475,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
                 self.prompt_box.placeholder = PROMPT_PLACEHOLDER
                 self.refresh_bindings()
                 self._send_queued()
+                self.call_after_refresh(self.log_view.prepare)  # the next turn, mounted ahead (chat_log.py)
 
     async def _take_back(self, turn: ChatTurn, conversation: Conversation, text: str) -> None:
         """A message that got no reply leaves the log and goes back into the box (unless you typed anew)."""
@@ -526,7 +525,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
         self.last_prompt, self._fold_told, self._context_used = None, False, 0
         if self._turn is not None:
             self._turn.reply.detach()  # its last tokens may still arrive: they must not touch the cleared log
-        self.log_view.remove_children()
+        self.log_view.clear()
         self.query_one(RateReadout).reset()
         self.prompt_box.focus()
 
@@ -559,13 +558,13 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
             except TypeError:
                 pass
         log = self.log_view
-        mount_messages(log, conv.messages)
+        log.add_messages(conv.messages)
         rate = self.query_one(RateReadout)
         rate.set_history([m["stats"] for m in conv.messages if m.get("stats")])
         log.scroll_end(animate=False)
         loaded = self.local.info if (self.local is not None and self.service is self.local) else None
         if loaded is not None and conv.model and loaded.path != conv.model:
-            self._add_notice(f"Continuing “{conv.display_title}” (held with {conv.display_model}) with {loaded.name}.")
+            self.log_view.add_notice(f"Continuing “{conv.display_title}” (held with {conv.display_model}) with {loaded.name}.")
             conv.model, conv.model_name = loaded.path, loaded.name
         elif conv.model and self.service is None:
             self.query_one("#chat-model", Input).value = conv.model

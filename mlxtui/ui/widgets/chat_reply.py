@@ -22,7 +22,7 @@ from textual.widgets import Markdown, Static
 
 from mlxtui.format import printable
 
-__all__ = ["Reply", "FrozenMarkdown", "ChatTurn", "user_message", "mount_messages"]
+__all__ = ["Reply", "FrozenMarkdown", "ChatTurn", "user_message"]
 
 
 class Reply(Vertical):
@@ -270,9 +270,6 @@ class ChatTurn:
     reply: Reply
     drawn: bool = False
     mounted: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-def mount_messages(log: Widget, messages: list[dict[str, Any]]) -> None:
-    """Draw a saved conversation's messages into the log (a reopened chat)."""
-    for message in messages:
-        log.mount(user_message(message["content"]) if message["role"] == "user" else Reply(message["content"]))
+    #: mounted ahead, hidden (ChatLog): drawing it shows it with `text` as the message
+    premounted: bool = False
+    text: str = ""

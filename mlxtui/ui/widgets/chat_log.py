@@ -1,0 +1,96 @@
+"""The chat's log: the conversation's messages, replies and notices, with the next turn mounted ahead.
+
+Mounting a turn (the user's message, and a reply with its Markdown) takes 7-20 ms of the event loop on a
+slow CPU. Done at the first token, that is time the reader waits for the reply to start; done at Enter, it
+competes with the model reading the prompt. So the log keeps the next turn mounted, hidden, from a moment
+when nothing else happens (after a reply, a new chat, opening the pane), and the first token only shows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rich.text import Text
+
+from textual.containers import VerticalScroll
+from textual.widget import AwaitMount, Widget
+from textual.widgets import Static
+
+from mlxtui.format import printable
+from mlxtui.ui.widgets.chat_reply import ChatTurn, Reply, user_message
+
+__all__ = ["ChatLog"]
+
+SPARE = "spare"  # the hidden turn's class (the log's CSS hides it); it becomes "user" / "reply" when shown
+
+
+class ChatLog(VerticalScroll):
+    """A VerticalScroll of `.user`, `.reply` and `.notice` widgets, plus one hidden turn kept ahead at its end."""
+
+    DEFAULT_CSS = "ChatLog > .spare { display: none; }"
+
+    def __init__(self, *children: Widget, id: str | None = None) -> None:
+        super().__init__(*children, id=id)
+        self._spare: ChatTurn | None = None
+        self._preparing = False
+        #: while this says so, no turn is mounted ahead (a reply is being answered: it would compete with it)
+        self.busy: Callable[[], bool] = lambda: False
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self.prepare)
+
+    @property
+    def kept_ahead(self) -> ChatTurn | None:
+        """The hidden turn mounted ahead, if there is one now."""
+        spare = self._spare
+        return spare if spare is not None and spare.reply.parent is self else None
+
+    def add(self, *widgets: Widget, before: Widget | None = None) -> AwaitMount:
+        """Mount at the end of the conversation (ahead of the hidden turn), or before `before`."""
+        spare = self.kept_ahead
+        return self.mount(*widgets, before=before or (spare.message if spare is not None else None))
+
+    def add_notice(self, text: str, *, before: Widget | None = None) -> AwaitMount:
+        """A notice in the conversation (a model switch, a folded system prompt), terminal-safe."""
+        return self.add(Static(Text(printable(text)), classes="notice"), before=before)
+
+    def add_messages(self, messages: list[dict[str, Any]]) -> None:
+        """Draw a saved conversation's messages (a reopened chat)."""
+        self.add(*(user_message(m["content"]) if m["role"] == "user" else Reply(m["content"]) for m in messages))
+
+    def clear(self) -> None:
+        """Remove everything, then mount a new hidden turn once that is done."""
+        self._spare = None
+        self.remove_children()
+        self.call_after_refresh(self.prepare)
+
+    async def prepare(self) -> None:
+        """Mount a hidden turn at the end, unless one is there (call when nothing else is being drawn)."""
+        if self.kept_ahead is not None or self._preparing or not self.is_attached or self.busy():
+            return
+        self._preparing = True
+        try:
+            turn = ChatTurn(Static("", classes=SPARE, markup=False), Reply(classes=SPARE), premounted=True)
+            await self.mount(turn.message, turn.reply)
+            if turn.reply.parent is self:  # not cleared meanwhile
+                self._spare = turn
+        finally:
+            self._preparing = False
+
+    def take(self, text: str) -> ChatTurn:
+        """The turn for a message being sent: the one kept ahead if there is one (still hidden), else new."""
+        spare, self._spare = self.kept_ahead, None
+        if spare is None:
+            return ChatTurn(user_message(text), Reply())
+        spare.text = text
+        return spare
+
+    async def draw(self, turn: ChatTurn) -> None:
+        """Put the turn's message and reply on screen: shown if it was mounted ahead, else mounted now."""
+        if turn.premounted and turn.reply.parent is self:
+            turn.message.update(Text(printable(turn.text)))
+            turn.message.set_classes("user")
+            turn.reply.set_classes("reply")
+            return
+        await self.add(turn.message, turn.reply)
