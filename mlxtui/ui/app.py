@@ -15,7 +15,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widget import Widget
-from textual.widgets import Footer, Static, TabbedContent, TabPane, Tabs
+from textual.widgets import Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
 from mlxtui import paths
@@ -35,6 +35,7 @@ from mlxtui.ui.messages import (
     UploadFolder,
 )
 from mlxtui.ui.panes import load_pane_class
+from mlxtui.ui.widgets.keybar import KeyBar
 from mlxtui.ui.themes import DEFAULT_THEME, THEME_VARIABLE_DEFAULTS, load_themes
 
 if TYPE_CHECKING:
@@ -199,7 +200,7 @@ class MlxtuiApp(App[int]):
                     first = n == 1
                     yield load_pane_class(pane)(id=f"{pane}-pane") if self.is_headless or first else PaneSlot(pane)
         yield Static(id="too-small")
-        yield Footer(compact=True)  # every pane's keys fit in 80 columns
+        yield KeyBar(id="keys")  # every pane's keys fit in 80 columns
 
     def on_mount(self) -> None:
         if self.ctx.settings.keymap:
@@ -573,6 +574,9 @@ class MlxtuiApp(App[int]):
         # Below 100 columns panes use their narrow layouts (app.tcss); below 86 the tabs lose their padding,
         # below 77 they show short names, so all nine stay on screen down to 60 columns.
         self.set_class(size.width < 100, "-narrow")
+        keys = self.query_one(KeyBar)
+        keys.show_palette = size.width >= 100  # below that, the palette's key is in Help
+        keys.refresh()
         self.set_class(size.width < 86, "-tight-tabs")
         self.set_class(size.width < 70, "-very-narrow")
         self.set_class(size.height < 30, "-short")
