@@ -11,15 +11,28 @@ default (its first table/list/log as home, its first text field as the field to 
 
 from __future__ import annotations
 
+import sys
 from typing import ClassVar
 
 from textual.widget import Widget
-from textual.widgets import DataTable, Input, ListView, Log, OptionList, RichLog, TextArea, Tree
+from textual.widgets import Input
 
 __all__ = ["PaneFocus", "edit_widget", "holds_text", "home_widget", "is_text_field"]
 
 #: widgets that make a good home when a pane names none: they take arrows and leave digits alone
-_HOME_KINDS = (DataTable, ListView, OptionList, Tree, RichLog, Log)
+_HOME_KINDS = (("_data_table", "DataTable"), ("_list_view", "ListView"), ("_option_list", "OptionList"),
+               ("_tree", "Tree"), ("_rich_log", "RichLog"), ("_log", "Log"))
+
+
+def _loaded(*kinds: tuple[str, str]) -> tuple[type[Widget], ...]:
+    """Those of Textual's widget classes whose module is imported (if it is not, no widget can be one):
+    checking for a kind imports nothing, so the first frame pays only for the widgets it shows."""
+    found = (getattr(sys.modules.get(f"textual.widgets.{module}"), name, None) for module, name in kinds)
+    return tuple(cls for cls in found if cls is not None)
+
+
+def _is_text_area(widget: Widget | None) -> bool:
+    return isinstance(widget, _loaded(("_text_area", "TextArea")))
 
 
 class PaneFocus:
@@ -38,14 +51,14 @@ class PaneFocus:
 
 def is_text_field(widget: Widget | None) -> bool:
     """A widget where printable keys become text."""
-    return isinstance(widget, Input) or (isinstance(widget, TextArea) and not widget.read_only)
+    return isinstance(widget, Input) or (_is_text_area(widget) and not widget.read_only)  # type: ignore[union-attr]
 
 
 def holds_text(widget: Widget | None) -> bool:
     """A text field with text in it (a key typed there would change it)."""
     if isinstance(widget, Input):
         return bool(widget.value)
-    return isinstance(widget, TextArea) and not widget.read_only and bool(widget.text)
+    return _is_text_area(widget) and not widget.read_only and bool(widget.text)  # type: ignore[union-attr]
 
 
 def _shown_in(widget: Widget, pane: Widget) -> bool:
@@ -69,7 +82,7 @@ def home_widget(pane: Widget) -> Widget:
     if isinstance(pane, PaneFocus) and named is None:
         pane.can_focus = True
         return pane
-    for widget in _candidates(pane, named, _HOME_KINDS):
+    for widget in _candidates(pane, named, _loaded(*_HOME_KINDS)):
         if not is_text_field(widget):
             return widget
     pane.can_focus = True  # nothing suitable: the pane itself holds focus, so its keys work
@@ -79,5 +92,5 @@ def home_widget(pane: Widget) -> Widget:
 def edit_widget(pane: Widget) -> Widget | None:
     """The pane's main text field, or None when it has none that is shown and enabled."""
     selector = pane.edit_target() if isinstance(pane, PaneFocus) else None
-    found = _candidates(pane, selector, (Input, TextArea))
+    found = _candidates(pane, selector, (Input, *_loaded(("_text_area", "TextArea"))))
     return next((w for w in found if is_text_field(w)), None)

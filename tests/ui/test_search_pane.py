@@ -159,3 +159,26 @@ async def test_rate_limit_is_shown_and_retried(fresh_hub, tmp_path: Path) -> Non
         await settle(pilot)
         assert any("rate limited, retrying in" in n.message for n in app._notifications)
         assert "h2oai/h2o-danube2-tiny-chat" in rows(app)
+
+
+async def test_built_after_the_first_frame_typing_and_keys_wait_for_it(fresh_hub, tmp_path: Path, monkeypatch) -> None:
+    """As in a terminal: the first frame has only the search box; text typed before the rest is mounted
+    searches once it is, and the pane's keys (`s`, `f`) do nothing until then instead of failing."""
+    monkeypatch.setattr(SearchPane, "BUILD_LATER", True)
+    app = make_app(fresh_hub, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(SearchPane)
+        assert not pane.ready() and not app.query("#search-results")  # the first frame: the box alone
+        assert app.query_one("#search-query", Input)
+        assert pane.check_action("cycle_sort", ()) is False and pane.check_action("refresh", ()) is True
+        app.query_one("#search-query", Input).value = "danube2-tiny"  # typed in the first instant
+        pane.start_search()  # Enter, or the Hub found online: waits for the filters
+        while not pane.ready():
+            await pilot.pause(0.01)
+        await settle(pilot)
+        ids = [key.value for key in app.query_one("#search-results", DataTable).rows]  # repo ids (cut at 80 columns)
+        assert ids and all("danube2-tiny" in repo for repo in ids)
+        assert str(app.query_one("#search-sort", Select).value) == "downloads"
+        await pilot.press("escape", "s")  # from the results, `s` now cycles the sort
+        await settle(pilot)
+        assert str(app.query_one("#search-sort", Select).value) == "likes"

@@ -21,11 +21,11 @@ from mlxtui.ui.failures import ReportsFailures
 from mlxtui.ui.focus import PaneFocus
 from mlxtui.format import elide_middle, human_count, printable
 from mlxtui.services.errors import MlxtuiError, OfflineError
-from mlxtui.services.events import Notice, SearchHit, SearchPage
 from mlxtui.ui.messages import ShowModel
 from mlxtui.ui.panes import pane_css
 
 if TYPE_CHECKING:
+    from mlxtui.services.events import Notice, SearchHit, SearchPage
     from mlxtui.services.hub import SearchCursor, SearchQuery
 
 __all__ = ["SearchPane", "DEBOUNCE_S", "LOAD_MORE_MARGIN"]
@@ -86,6 +86,8 @@ class SearchPane(ReportsFailures, PaneFocus, Vertical):
 
     #: rows asked for per page (the Hub's own page may be larger; it is read lazily)
     PAGE_SIZE = 50
+    #: mount all but the search box after the first frame (None: unless headless, i.e. tests and screenshots)
+    BUILD_LATER: bool | None = None
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id, classes=classes)
@@ -101,27 +103,61 @@ class SearchPane(ReportsFailures, PaneFocus, Vertical):
         #: the rows shown, to rebuild the table when the width changes its columns
         self._hits: list[SearchHit] = []
         self._fit: tuple[list[str], int] = ([key for _, key in COLUMNS], 60)
+        self._later: tuple[Select, Vertical] | None = None  # built, mounted after the first frame
+        self._search_when_ready = False
+        self._typed_at_start = ("", "")  # the query and author restored from the settings
 
     def compose(self) -> ComposeResult:
-        # Widgets start with the remembered query and filters, so restoring fires no change events.
+        # Widgets start with the remembered query and filters, so restoring fires no change events. Only
+        # the search box is in the app's first frame: the rest is mounted right after it (bench/startup.py);
+        # headless runs (tests, screenshots) get everything at once.
         settings = self.app.ctx.settings.search  # type: ignore[attr-defined]
         sorts = [v for _, v in SORT_OPTIONS]
-        with Horizontal(id="search-row"):
-            yield Input(settings.query, placeholder="Search models (e.g. danube, llama 3)…", id="search-query")
-            yield Select(SORT_OPTIONS, value=settings.sort if settings.sort in sorts else "downloads",
-                         allow_blank=False, id="search-sort")
-        with Horizontal(id="search-filters"):
-            yield Input(settings.author, placeholder="author or org", id="search-author")
-            yield Select(LIBRARY_OPTIONS, prompt="any library", id="search-library",
-                         value=settings.library if settings.library in (v for _, v in LIBRARY_OPTIONS) else Select.NULL)
-            yield Select(PIPELINE_OPTIONS, prompt="any task", id="search-pipeline",
-                         value=settings.pipeline_tag if settings.pipeline_tag in (v for _, v in PIPELINE_OPTIONS)
-                         else Select.NULL)
-        yield Static("Type to search the Hub.", id="search-status")
+        sort = Select(SORT_OPTIONS, value=settings.sort if settings.sort in sorts else "downloads",
+                      allow_blank=False, id="search-sort")
         table: DataTable = DataTable(id="search-results", cursor_type="row", zebra_stripes=True)
         for label, key in COLUMNS:
             table.add_column(label, key=key)
-        yield table
+        below = Vertical(
+            Horizontal(
+                Input(settings.author, placeholder="author or org", id="search-author"),
+                Select(LIBRARY_OPTIONS, prompt="any library", id="search-library",
+                       value=settings.library if settings.library in (v for _, v in LIBRARY_OPTIONS) else Select.NULL),
+                Select(PIPELINE_OPTIONS, prompt="any task", id="search-pipeline",
+                       value=settings.pipeline_tag if settings.pipeline_tag in (v for _, v in PIPELINE_OPTIONS)
+                       else Select.NULL),
+                id="search-filters",
+            ),
+            Static("Type to search the Hub.", id="search-status"),
+            table,
+            id="search-below",
+        )
+        now = not (self.BUILD_LATER if self.BUILD_LATER is not None else not self.app.is_headless)
+        self._typed_at_start = (settings.query, settings.author)
+        self._later = None if now else (sort, below)
+        with Horizontal(id="search-row"):
+            yield Input(settings.query, placeholder="Search models (e.g. danube, llama 3)…", id="search-query")
+            if now:
+                yield sort
+        if now:
+            yield below
+
+    async def _mount_later(self) -> None:
+        """After the first frame: the sort box, the filters, the status line and the table."""
+        if self._later is not None:
+            sort, below = self._later
+            await self.query_one("#search-row").mount(sort)
+            await self.mount(below)
+            self._later = None
+        self.set_timer(0.05, self._restored)  # change events from mounting arrive before this
+        self._fit_columns()
+        if self._search_when_ready:
+            self._search_when_ready = False
+            self.start_search()
+
+    def ready(self) -> bool:
+        """Everything is mounted (a key pressed in the first frame's instant finds no table yet)."""
+        return self._later is None
 
     def on_resize(self) -> None:
         """Columns fit the width: Repo ids are cut in the middle, and on a very narrow terminal Likes and
@@ -130,7 +166,7 @@ class SearchPane(ReportsFailures, PaneFocus, Vertical):
 
     def _fit_columns(self) -> None:
         # A table rebuilt while hidden (the "too small" notice) measures its columns by their headers only.
-        if not self.size.width or self.app.has_class("-too-small"):
+        if not self.size.width or self.app.has_class("-too-small") or not self.ready():
             return
         keys, repo_width = fit_columns(self.size.width)
         if (keys, repo_width) == self._fit:
@@ -148,7 +184,7 @@ class SearchPane(ReportsFailures, PaneFocus, Vertical):
             table.move_cursor(row=min(row, table.row_count - 1))
 
     def on_mount(self) -> None:
-        self.set_timer(0.05, self._restored)  # change events from mounting arrive before this
+        self.call_after_refresh(self._mount_later)
         # Search on its own only once the app knows the Hub answers; offline start-up stays quiet and light.
         try:
             from mlxtui.ui.app import EndpointBar
@@ -159,6 +195,13 @@ class SearchPane(ReportsFailures, PaneFocus, Vertical):
 
     def _restored(self) -> None:
         self._restoring = False
+        typed = (self.query_one("#search-query", Input).value, self.query_one("#search-author", Input).value)
+        if typed != self._typed_at_start:  # typed while the pane was being built: search for it
+            self._typed()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The pane's keys wait for its table and filters (mounted right after the first frame)."""
+        return self.ready() or action not in ("focus_filters", "focus_results", "cycle_sort", "open")
 
     def _hub_online(self, online: bool | None) -> None:
         if online and not self._searched_once:
@@ -195,12 +238,18 @@ class SearchPane(ReportsFailures, PaneFocus, Vertical):
 
     @on(Input.Submitted, "#search-query, #search-author")
     def _submitted(self) -> None:
+        if not self.ready():
+            self.start_search()
+            return
         if self.shown_query != self.current_query() or self._debounce is not None:
             self.start_search()
         self.query_one("#search-results", DataTable).focus()
 
     def start_search(self) -> None:
         """Search now with what the widgets say; a newer call supersedes this one."""
+        if not self.ready():
+            self._search_when_ready = True  # the filters are not mounted yet: once they are
+            return
         if self._debounce is not None:
             self._debounce.stop()
             self._debounce = None
@@ -266,6 +315,8 @@ class SearchPane(ReportsFailures, PaneFocus, Vertical):
 
     def _handle(self, event: Notice | SearchPage, generation: int, cursor: SearchCursor,
                 query: SearchQuery | None, *, first: bool) -> None:
+        from mlxtui.services.events import Notice  # imported by the first search, after the first frame
+
         if isinstance(event, Notice):
             text = printable(event.text)
             self.notify(text, severity="warning" if event.severity == "warning" else "information", markup=False)
@@ -358,6 +409,8 @@ class SearchPane(ReportsFailures, PaneFocus, Vertical):
 
     def selected_repo(self) -> str | None:
         """The repo id under the table cursor."""
+        if not self.ready():
+            return None
         table = self.query_one("#search-results", DataTable)
         if not table.row_count:
             return None
