@@ -15,7 +15,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widget import Widget
-from textual.widgets import Static, TabbedContent, TabPane, Tabs
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from mlxtui import paths
@@ -35,6 +35,7 @@ from mlxtui.ui.messages import (
     UploadFolder,
 )
 from mlxtui.ui.panes import load_pane_class
+from mlxtui.ui.switcher import PaneBox, PaneSwitcher, TabBar
 from mlxtui.ui.widgets.keybar import KeyBar
 from mlxtui.ui.themes import DEFAULT_THEME, THEME_VARIABLE_DEFAULTS, load_themes
 
@@ -93,54 +94,6 @@ class EndpointBar(Horizontal):
         label.update({None: "checking…", True: "● online", False: "● offline"}[online])
 
 
-class PaneSlot(Widget):
-    """Stands in for a pane until the first frame is on screen, then imports and mounts it.
-
-    Importing every pane (and the services behind them) before the first frame would make start-up
-    several times slower than a bare Textual app; see bench/startup.py.
-    """
-
-    DEFAULT_CSS = "PaneSlot { height: 0; }"
-
-    def __init__(self, pane: str) -> None:
-        super().__init__()
-        self.pane = pane
-
-    async def swap(self) -> None:
-        """Import the pane and put it in this slot's place."""
-        parent = self.parent
-        if parent is None:
-            return
-        await parent.mount(load_pane_class(self.pane)(id=f"{self.pane}-pane"), after=self)
-        await self.remove()
-
-
-class PaneSwitcher(TabbedContent):
-    """TabbedContent whose pane changes only when the user asks (keys, tabs, palette, workflow messages).
-
-    Plain TabbedContent shows whichever pane a widget was focused in. Here a background pane that grabs
-    focus (a worker finishing, a deferred focus arriving after a fast pane switch over SSH) must not pull
-    the user away: focus goes back to the pane on screen instead.
-    """
-
-    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
-        event.prevent_default()  # Textual runs the handler of every class in the MRO unless told not to
-        event.stop()
-        if event.tab_pane.id != self.active:
-            self.call_after_refresh(self._refocus_active)
-
-    def _refocus_active(self) -> None:
-        focused = self.app.focused
-        active = self.get_pane(self.active) if self.active else None
-        if active is None or (focused is not None and active in focused.ancestors):
-            return
-        self.app.set_focus(None)
-        for pane in active.children:
-            if isinstance(self.app, MlxtuiApp):
-                self.app._focus_first(pane)
-            break
-
-
 class MlxtuiApp(App[int]):
     """mlxtui: Search → Inspect → Convert → Chat → Card → Upload."""
 
@@ -192,13 +145,14 @@ class MlxtuiApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield EndpointBar(self.ctx)
-        with PaneSwitcher(id="panes"):
-            for n, (pane, title) in enumerate(PANES, start=1):
-                with TabPane(f"{n} {title}", id=pane):
+        titles = [(pane, title, SHORT_TITLES[pane]) for pane, title in PANES]
+        with PaneSwitcher(titles, initial=PANES[0][0], id="panes"):
+            for n, (pane, _) in enumerate(PANES, start=1):
+                with PaneBox(id=pane):
                     # The first pane (Search) is in the first frame, so its box takes typing at once; the others
                     # are imported after it, one per frame. Headless runs (tests, screenshots) build all now.
-                    first = n == 1
-                    yield load_pane_class(pane)(id=f"{pane}-pane") if self.is_headless or first else PaneSlot(pane)
+                    if self.is_headless or n == 1:
+                        yield load_pane_class(pane)(id=f"{pane}-pane")
         yield Static(id="too-small")
         yield KeyBar(id="keys")  # every pane's keys fit in 80 columns
 
@@ -225,19 +179,20 @@ class MlxtuiApp(App[int]):
         A worker, not a handler: awaiting in a handler would hold the app's message queue, and with it
         every frame, until all panes had loaded.
         """
-        for slot in list(self.query(PaneSlot)):
-            await slot.swap()
-            await asyncio.sleep(0.02)  # time for a frame between panes: keys are answered while they load
+        for box in list(self.query(PaneBox)):
+            if not box.children:
+                await box.mount(load_pane_class(box.id or "")(id=f"{box.id}-pane"))
+                await asyncio.sleep(0.02)  # time for a frame between panes: keys are answered while they load
 
     def action_show_pane(self, pane: str) -> None:
         """Show `pane` and focus its home widget (never a text field with text: see mlxtui/ui/focus.py)."""
-        switcher = self.query_one("#panes", TabbedContent)
+        switcher = self.query_one("#panes", PaneSwitcher)
         already_shown = switcher.active == pane
         if not already_shown and self.focused is not None and switcher.active:
             self._last_focus[switcher.active] = self.focused  # a table keeps its row when the user comes back
         switcher.active = pane
         found = self.query(f"#{pane}-pane")
-        if not found or (found.first().has_focus_within and not isinstance(self.focused, Tabs)):
+        if not found or found.first().has_focus_within:
             return
         if already_shown:
             self._focus_first(found.first())
@@ -246,16 +201,15 @@ class MlxtuiApp(App[int]):
             self.set_focus(None)
             self.call_after_refresh(self._focus_first, found.first())
 
-    @on(TabbedContent.TabActivated, "#panes")
-    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        """A tab clicked (or chosen with arrows on the tab bar) is an arrival too: focus goes home."""
-        pane_id = event.pane.id or ""
-        if not self.screen_stack:  # shutting down
-            return
-        if self.focused is None or isinstance(self.focused, Tabs):
-            found = self.query(f"#{pane_id}-pane")
-            if found:
-                self.call_after_refresh(self._focus_first, found.first())
+    @on(TabBar.Clicked)
+    def _tab_clicked(self, event: TabBar.Clicked) -> None:
+        """A tab clicked is an arrival too: focus goes home."""
+        if self.screen_stack and self.screen is self.screen_stack[0]:
+            self.action_show_pane(event.pane)
+
+    def focus_pane_home(self, pane: Widget) -> None:
+        """Focus went to a pane not on screen (PaneSwitcher gives it back): to the home of `pane`, on screen."""
+        self._focus_first(pane)
 
     def _focus_first(self, pane: Widget) -> None:
         """Focus the pane's home widget (or the widget the user left, unless it is a text field), unless the
@@ -266,9 +220,9 @@ class MlxtuiApp(App[int]):
         from mlxtui.ui.focus import holds_text, home_widget, is_text_field
 
         tab = pane.parent
-        if tab is None or self.query_one("#panes", TabbedContent).active != tab.id:
+        if tab is None or self.query_one("#panes", PaneSwitcher).active != tab.id:
             return
-        if pane.has_focus_within and not isinstance(self.focused, Tabs):
+        if pane.has_focus_within:
             return
         last = self._last_focus.pop(tab.id or "", None)
         if self._first_arrival:
@@ -285,7 +239,7 @@ class MlxtuiApp(App[int]):
             self.set_focus(home_widget(pane), scroll_visible=False)
 
     def _active_pane(self) -> Widget | None:
-        switcher = self.query_one("#panes", TabbedContent)
+        switcher = self.query_one("#panes", PaneSwitcher)
         found = self.query(f"#{switcher.active}-pane") if switcher.active else None
         return found.first() if found else None
 
@@ -571,22 +525,10 @@ class MlxtuiApp(App[int]):
         self.set_class(small, "-too-small")
         if was_small and not small:
             self.call_after_refresh(self._back_from_too_small)
-        # Below 100 columns panes use their narrow layouts (app.tcss); below 86 the tabs lose their padding,
-        # below 77 they show short names, so all nine stay on screen down to 60 columns.
+        # Below 100 columns panes use their narrow layouts (app.tcss); the tab bar fits its labels to the width.
         self.set_class(size.width < 100, "-narrow")
         keys = self.query_one(KeyBar)
         keys.show_palette = size.width >= 100  # below that, the palette's key is in Help
         keys.refresh()
-        self.set_class(size.width < 86, "-tight-tabs")
         self.set_class(size.width < 70, "-very-narrow")
         self.set_class(size.height < 30, "-short")
-        short = size.width < 77
-        switcher = self.query_one("#panes", TabbedContent)
-        for n, (pane, title) in enumerate(PANES, start=1):
-            label = f"{n} {SHORT_TITLES[pane] if short else title}"
-            try:
-                tab = switcher.get_tab(pane)
-            except Exception:  # noqa: BLE001 - not composed yet; on_mount calls this again
-                continue
-            if str(tab.label) != label:
-                tab.label = label

@@ -6,13 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, Static, TabbedContent
+from textual.widgets import Input, Static
 
 from mlxtui.services import Context
 from mlxtui.services.events import ConvertLog, ConvertProgress, ConvertVariantDone
 from mlxtui.settings import ConvertSettings, Settings
 from mlxtui.ui.app import MlxtuiApp
 from mlxtui.ui.panes.convert import ConvertPane
+from mlxtui.ui.switcher import PaneSwitcher
 
 SIZES = [(80, 24), (120, 36)]
 MODELS = "/srv/mlx-models"  # never created: the form only checks whether folders exist
@@ -34,7 +35,7 @@ def on_convert(setup, after=None):
                 break
         await pilot.pause()
         app.set_focus(None)
-        app.query_one("#panes", TabbedContent).active = "convert"
+        app.query_one("#panes", PaneSwitcher).active = "convert"
         pane = app.query_one(ConvertPane)
         for _ in range(200):  # the jobs list is read in a worker at mount
             await pilot.pause(0.02)

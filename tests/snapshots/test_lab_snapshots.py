@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, TabbedContent
+from textual.widgets import DataTable
 
 from mlxtui.services import Context
 from mlxtui.ui.app import MlxtuiApp
 from mlxtui.ui.panes.lab import LabPane
+from mlxtui.ui.switcher import PaneSwitcher
 from tests.ui.test_lab_pane import lab_result
 
 SIZES = [(80, 24), (120, 36)]
@@ -25,7 +26,7 @@ def on_lab():
                 break
         await pilot.pause()
         app.set_focus(None)
-        app.query_one("#panes", TabbedContent).active = "lab"
+        app.query_one("#panes", PaneSwitcher).active = "lab"
         pane = app.query_one(LabPane)
         pane.show_result(lab_result())
         table = pane.query_one("#lab-table", DataTable)

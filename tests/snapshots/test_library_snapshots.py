@@ -9,11 +9,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Static, TabbedContent
+from textual.widgets import DataTable, Static
 
 from mlxtui.services import Context
 from mlxtui.ui.app import MlxtuiApp
 from mlxtui.ui.panes.library import LibraryPane
+from mlxtui.ui.switcher import PaneSwitcher
 
 from tests.fixtures.models import tiny_model
 from tests.services.test_library import _seed_cache
@@ -53,7 +54,7 @@ def on_library():
                 break
         await pilot.pause()
         app.set_focus(None)
-        app.query_one("#panes", TabbedContent).active = "library"
+        app.query_one("#panes", PaneSwitcher).active = "library"
         pane = app.query_one(LibraryPane)
         pane.reload()
         for _ in range(200):

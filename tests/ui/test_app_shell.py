@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from textual.widgets import TabbedContent
 
 from mlxtui.services import Context
 from mlxtui.ui.app import EndpointBar, MlxtuiApp
 from mlxtui.ui.keys import PANES
 from mlxtui.ui.screens.help import HelpScreen
+from mlxtui.ui.switcher import PaneSwitcher
 
 
 def make_app(**kwargs) -> MlxtuiApp:
@@ -17,7 +17,7 @@ def make_app(**kwargs) -> MlxtuiApp:
 async def test_digit_keys_switch_panes() -> None:
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        tabs = app.query_one("#panes", TabbedContent)
+        tabs = app.query_one("#panes", PaneSwitcher)
         await pilot.pause()
         app.set_focus(None)
         for n, (pane, _title) in reversed(list(enumerate(PANES, start=1))):
@@ -34,7 +34,7 @@ async def test_empty_search_box_has_focus_at_start_and_a_digit_typed_there_is_te
         assert app.focused is app.query_one("#search-query")
         await pilot.press("4")
         await pilot.pause()
-        assert app.query_one("#panes", TabbedContent).active == "search"
+        assert app.query_one("#panes", PaneSwitcher).active == "search"
         assert app.query_one("#search-query").value == "4"
 
 
@@ -70,7 +70,7 @@ async def test_palette_goes_to_a_pane() -> None:
         await pilot.pause(0.3)
         await pilot.press("enter")
         await pilot.pause()
-        assert app.query_one("#panes", TabbedContent).active == "chat"
+        assert app.query_one("#panes", PaneSwitcher).active == "chat"
 
 
 async def test_endpoint_and_demo_badge_are_visible() -> None:
@@ -121,7 +121,7 @@ async def test_switching_panes_moves_focus_into_the_new_pane_and_never_into_a_te
                 focused = app.focused
                 if focused is not None and app.query_one(f"#{pane}-pane") in (focused, *focused.ancestors):
                     break
-            assert app.query_one("#panes", TabbedContent).active == pane
+            assert app.query_one("#panes", PaneSwitcher).active == pane
             focused = app.focused
             assert focused is not None and app.query_one(f"#{pane}-pane") in (focused, *focused.ancestors), (pane, focused)
             assert not is_text_field(focused), (pane, focused)
@@ -150,7 +150,7 @@ async def test_escape_leaves_a_field_for_the_panes_home_so_digits_switch_panes()
             await pilot.pause()
             wanted = {"1": "search", "2": "inspect", "3": "convert", "4": "chat", "5": "card", "6": "upload",
                       "7": "library", "9": "cluster"}[digit]
-            assert app.query_one("#panes", TabbedContent).active == wanted, (pane, digit)
+            assert app.query_one("#panes", PaneSwitcher).active == wanted, (pane, digit)
 
 
 async def test_the_top_bar_carries_the_model_in_work() -> None:

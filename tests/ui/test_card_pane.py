@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Input, Markdown, OptionList, TabbedContent, TextArea
+from textual.widgets import Input, Markdown, OptionList, TextArea
 
 from tests.ui_helpers import settle
 from mlxtui.services import Context
@@ -12,6 +12,7 @@ from mlxtui.services.card import CardService, split_card
 from mlxtui.ui.app import MlxtuiApp
 from mlxtui.ui.messages import EditCard
 from mlxtui.ui.panes.card import CardPane
+from mlxtui.ui.switcher import PaneSwitcher
 
 OFFLINE = "http://127.0.0.1:9"
 
@@ -153,12 +154,12 @@ async def test_ctrl_o_asks_for_an_upload_of_the_saved_card(mlx_folder: Path) -> 
         pane.editor.focus()
         await pilot.press("ctrl+o")
         await pilot.pause()
-        assert app.query_one("#panes", TabbedContent).active == "card"  # unsaved: refused with a notice
+        assert app.query_one("#panes", PaneSwitcher).active == "card"  # unsaved: refused with a notice
         await pilot.press("ctrl+s")
         await pilot.press("ctrl+o")
         await pilot.pause()
         await pilot.pause()
-        assert app.query_one("#panes", TabbedContent).active == "upload"
+        assert app.query_one("#panes", PaneSwitcher).active == "upload"
 
 
 async def test_unknown_base_model_on_the_hub_is_an_error(devhub_factory, source_folder: Path, mlx_folder: Path) -> None:
@@ -230,7 +231,7 @@ async def test_reached_by_its_digit_card_opens_the_newest_conversion(mlx_folder:
         pane = app.query_one(CardPane)
         await wait_for(pilot, lambda: pane.folder is not None)
         assert pane.folder == newest and "## Conversion" in pane.editor.text
-        assert app.query_one("#panes", TabbedContent).active == "card"
+        assert app.query_one("#panes", PaneSwitcher).active == "card"
 
 
 async def test_reached_by_its_digit_card_opens_the_model_in_work(mlx_folder: Path, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import signal
 import time
 
 import pytest
-from textual.widgets import Button, Checkbox, Input, Select, Static, TabbedContent
+from textual.widgets import Button, Checkbox, Input, Select, Static
 
 from mlxtui.services import Context
 from mlxtui.services import jobs as jobstore
@@ -17,6 +17,7 @@ from mlxtui.ui.app import MlxtuiApp
 from mlxtui.ui.focus import home_widget
 from mlxtui.ui.panes.convert import ConvertPane
 from mlxtui.ui.screens.confirm import ConfirmDialog
+from mlxtui.ui.switcher import PaneSwitcher
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -28,7 +29,7 @@ def make_app() -> MlxtuiApp:
 async def open_convert(app: MlxtuiApp, pilot) -> ConvertPane:
     await pilot.pause()
     app.set_focus(None)
-    app.query_one("#panes", TabbedContent).active = "convert"
+    app.query_one("#panes", PaneSwitcher).active = "convert"
     pane = app.query_one(ConvertPane)
     app.set_focus(home_widget(pane))  # where arriving puts focus (docs/keys.md): Escape there cancels a job
     await pilot.pause()
@@ -283,7 +284,7 @@ async def test_a_finished_conversion_hands_off_to_chat_card_and_upload(make_tiny
         await pilot.press("e")
         card = app.query_one(CardPane)
         await wait_until(pilot, lambda: card.folder is not None and str(card.folder) == output)
-        assert app.query_one("#panes", TabbedContent).active == "card"
+        assert app.query_one("#panes", PaneSwitcher).active == "card"
 
 
 async def test_not_started_clears_when_the_source_is_fixed(make_tiny_model) -> None:

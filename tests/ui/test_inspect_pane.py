@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import ContentSwitcher, DataTable, Input, Static, TabbedContent, TextArea, Tree
+from textual.widgets import ContentSwitcher, DataTable, Input, Static, TextArea, Tree
 
 from mlxtui.services import Context
 from mlxtui.ui.app import MlxtuiApp
 from mlxtui.ui.panes.convert import ConvertPane
 from mlxtui.ui.panes.inspect import InspectPane
 from mlxtui.ui.panes.search import DEBOUNCE_S
+from mlxtui.ui.switcher import PaneSwitcher
 
 
 def make_app(hub, tmp_path: Path) -> MlxtuiApp:
@@ -59,12 +60,12 @@ async def test_keyboard_flow_search_inspect_convert(hub, tmp_path: Path, monkeyp
         await settle(pilot)
         await pilot.press("enter")  # open the first row in Inspect
         await settle(pilot)
-        assert app.query_one("#panes", TabbedContent).active == "inspect"
+        assert app.query_one("#panes", PaneSwitcher).active == "inspect"
         assert "Supported" in text_of(app, "#inspect-verdict")
         assert "rejects a system message" in text_of(app, "#inspect-template")
         await pilot.press("c")
         await pilot.pause()
-        assert app.query_one("#panes", TabbedContent).active == "convert"
+        assert app.query_one("#panes", PaneSwitcher).active == "convert"
         assert calls and calls[0][0] == "h2oai/h2o-danube2-tiny-chat"
         assert calls[0][2] is not None and calls[0][2]["supported"] is True
         source = app.query("#convert-source")

@@ -4,12 +4,13 @@ digits switch panes from home, / edits the main field, a digit typed there stays
 from __future__ import annotations
 
 import pytest
-from textual.widgets import Input, TabbedContent, TextArea
+from textual.widgets import Input, TextArea
 
 from mlxtui.services import Context
 from mlxtui.ui.app import MlxtuiApp
 from mlxtui.ui.focus import edit_widget, holds_text, home_widget, is_text_field
 from mlxtui.ui.keys import PANES
+from mlxtui.ui.switcher import PaneSwitcher, TabBar
 
 PANE_IDS = [pane for pane, _ in PANES]
 
@@ -79,7 +80,7 @@ async def test_the_key_policy_holds_in_every_pane(pane: str) -> None:
             # A digit typed in the field is text, not a pane switch.
             await pilot.press("end", "5")
             await pilot.pause()
-            assert app.query_one("#panes", TabbedContent).active == pane
+            assert app.query_one("#panes", PaneSwitcher).active == pane
             assert text_of(field).endswith("5") and "keep-me" in text_of(field), text_of(field)
             # Escape leaves the field for the pane's home widget.
             await pilot.press("escape")
@@ -89,7 +90,7 @@ async def test_the_key_policy_holds_in_every_pane(pane: str) -> None:
         # From home, a digit switches panes at once.
         await pilot.press(digit_of(other))
         await pilot.pause()
-        assert app.query_one("#panes", TabbedContent).active == other
+        assert app.query_one("#panes", PaneSwitcher).active == other
 
 
 async def test_a_clicked_tab_is_an_arrival_too() -> None:
@@ -99,12 +100,17 @@ async def test_a_clicked_tab_is_an_arrival_too() -> None:
         await pilot.press("escape")  # out of the first screen's search box
         await arrive(pilot, "inspect")
         await arrive(pilot, "search")
-        await pilot.click("#--content-tab-inspect")
+        bar = app.query_one(TabBar)
+        await pilot.click(TabBar, offset=(bar.span_of("inspect").start + 1, 0))
         for _ in range(50):
             await pilot.pause(0.02)
-            if app.query_one("#panes", TabbedContent).active == "inspect" and not type(app.focused).__name__.endswith("Tabs"):
+            if app.query_one("#panes", PaneSwitcher).active == "inspect" and app.focused is not None:
                 break
+        assert app.query_one("#panes", PaneSwitcher).active == "inspect"
         assert app.focused is home_widget(app.query_one("#inspect-pane"))
+        await pilot.click(TabBar, offset=(bar.span_of("chat").start, 1))  # the underline is part of the tab too
+        await pilot.pause()
+        assert app.query_one("#panes", PaneSwitcher).active == "chat"
 
 
 async def test_the_card_editor_is_left_with_tab_not_filled_with_spaces(tmp_path) -> None:

@@ -7,7 +7,7 @@ import shutil
 import time
 
 import pytest
-from textual.widgets import DataTable, TabbedContent
+from textual.widgets import DataTable
 
 from mlxtui.services import Context
 from mlxtui.ui.app import MlxtuiApp
@@ -15,6 +15,7 @@ from mlxtui.ui.panes.card import CardPane
 from mlxtui.ui.panes.chat import ChatPane
 from mlxtui.ui.panes.library import LibraryPane
 from mlxtui.ui.screens.confirm import ConfirmDialog
+from mlxtui.ui.switcher import PaneSwitcher
 
 
 def make_app() -> MlxtuiApp:
@@ -32,7 +33,7 @@ async def open_library(app: MlxtuiApp, pilot) -> LibraryPane:
     await wait_until(pilot, lambda: bool(app.query(LibraryPane)))
     await pilot.pause()
     app.set_focus(None)
-    app.query_one("#panes", TabbedContent).active = "library"
+    app.query_one("#panes", PaneSwitcher).active = "library"
     pane = app.query_one(LibraryPane)
     app.set_focus(pane.query_one("#library-table", DataTable))
     pane.reload()
@@ -67,10 +68,10 @@ async def test_lists_models_and_opens_one_in_chat_and_card(converted, monkeypatc
         await pilot.press("enter")
         await wait_until(pilot, lambda: bool(opened))
         assert opened == [("chat", str(converted))]
-        assert app.query_one("#panes", TabbedContent).active == "chat"
+        assert app.query_one("#panes", PaneSwitcher).active == "chat"
 
         app.set_focus(None)
-        app.query_one("#panes", TabbedContent).active = "library"
+        app.query_one("#panes", PaneSwitcher).active = "library"
         app.set_focus(table)
         await pilot.pause()
         await pilot.press("e")
@@ -116,7 +117,7 @@ async def test_a_cache_entry_without_weights_says_so_and_does_not_open_in_chat(m
         assert str(table.get_row_at(0)[0]) == "mlx-community/tiny-4bit" and "no weights" in table.get_row_at(0)[3]
         await pilot.press("enter")
         await pilot.pause(0.2)
-        assert opened == [] and app.query_one("#panes", TabbedContent).active == "library"
+        assert opened == [] and app.query_one("#panes", PaneSwitcher).active == "library"
         assert any("no weights to load" in n.message for n in app._notifications)
 
 
@@ -159,7 +160,7 @@ async def test_a_cached_mlx_conversion_without_weights_offers_chat_not_convert(m
         pane = await open_library(app, pilot)
         await pilot.press("enter")
         await wait_until(pilot, lambda: opened == ["mlx-community/tiny-4bit"])
-        assert app.query_one("#panes", TabbedContent).active == "chat"
+        assert app.query_one("#panes", PaneSwitcher).active == "chat"
         messages = [n.message for n in app._notifications]
         assert not any("Convert it" in m for m in messages) and any("Chat downloads its weights" in m for m in messages)
         assert pane.models[0].is_mlx

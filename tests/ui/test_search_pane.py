@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, Select, Static, TabbedContent
+from textual.widgets import DataTable, Input, Select, Static
 
 from mlxtui.services import Context
 from mlxtui.settings import load_settings
 from mlxtui.ui.app import MlxtuiApp
 from mlxtui.ui.panes.inspect import InspectPane
 from mlxtui.ui.panes.search import DEBOUNCE_S, SearchPane
+from mlxtui.ui.switcher import PaneSwitcher
 
 
 def make_app(hub, tmp_path: Path) -> MlxtuiApp:
@@ -136,7 +137,7 @@ async def test_enter_opens_inspect(hub, tmp_path: Path) -> None:
         assert app.focused is app.query_one("#search-results", DataTable)
         await pilot.press("enter")
         await settle(pilot)
-        assert app.query_one("#panes", TabbedContent).active == "inspect"
+        assert app.query_one("#panes", PaneSwitcher).active == "inspect"
         pane = app.query_one(InspectPane)
         assert pane.report is not None and pane.report.repo_id == rows(app)[0]
 
