@@ -118,7 +118,7 @@ async def generation_bench(model_dir: Path, runs: int, tokens: int, ttft_runs: i
             sent = pane._sent_at
             await app.workers.wait_for_complete()
             stats = pane.conversation.messages[-1]["stats"]
-            reply = pane.query("#chat-log > .reply").last(Reply)
+            reply = [r for r in pane.query("#chat-log > .reply").results(Reply) if r.display][-1]  # not the one kept ahead
             # At the screen: text reaching the reply's Markdown widget (first and last append, awaited).
             got = stats["generation_tokens"]
             first, last = reply.first_shown or 0.0, reply.last_shown or 0.0

@@ -239,9 +239,10 @@ class MlxtuiApp(App[int]):
             self.set_focus(home_widget(pane), scroll_visible=False)
 
     def _active_pane(self) -> Widget | None:
-        switcher = self.query_one("#panes", PaneSwitcher)
-        found = self.query(f"#{switcher.active}-pane") if switcher.active else None
-        return found.first() if found else None
+        # no DOM query: the footer asks (through check_action) for every key it draws
+        switchers = self.screen_stack[0].children if self.screen_stack else ()
+        switcher = next((w for w in switchers if isinstance(w, PaneSwitcher)), None)
+        return switcher.pane(switcher.active) if switcher is not None and switcher.active else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The focus keys act on the main screen only: Escape's field binding in a text field; digits and `/`
@@ -264,7 +265,7 @@ class MlxtuiApp(App[int]):
                 if getattr(pane, "takes_escape", lambda: False)():
                     return False  # the pane has something to stop (Chat: a reply or a load): its Escape acts
                 return is_text_field(self.focused) and pane in self.focused.ancestors  # type: ignore[union-attr]
-            return edit_widget(pane) is not None and not is_text_field(self.focused)
+            return not is_text_field(self.focused) and edit_widget(pane) is not None
         return True
 
     def action_leave_field(self) -> None:

@@ -157,6 +157,11 @@ class PaneSwitcher(Vertical):
     def box(self, pane: str) -> PaneBox:
         return self.query_one(f"#{pane}", PaneBox)
 
+    def pane(self, name: str) -> Widget | None:
+        """The pane in box `name` (None until it is mounted), found without a DOM query."""
+        box = next((b for b in self._boxes if b.id == name), None)
+        return box.children[0] if box is not None and box.children else None
+
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         """Focus landed in a pane not on screen: give it back to the pane on screen (after this refresh)."""
         active = self.active

@@ -38,7 +38,12 @@ def footer_descriptions(app) -> list[str]:
 
 
 def log_texts(pane: ChatPane, cls: str) -> list[str]:
-    return [str(w.render()) for w in pane.query(f"#chat-log > .{cls}")]
+    return [str(w.render()) for w in drawn(pane, cls)]
+
+
+def drawn(pane: ChatPane, cls: str) -> list:
+    """The log's `.cls` widgets on screen (the turn kept ahead is there too, hidden)."""
+    return [w for w in pane.query(f"#chat-log > .{cls}") if w.display]
 
 
 async def show_chat(pilot) -> ChatPane:
@@ -289,7 +294,7 @@ async def test_new_conversation_during_a_reply_keeps_the_partial_reply_with_the_
         assert old.messages[-1]["stats"]["finish_reason"] == "cancelled"
         saved = json.loads((paths.chats_dir() / f"{old.id}.json").read_text())
         assert saved["messages"][-1]["content"] == old.messages[-1]["content"] != ""
-        assert not pane.query("#chat-log > .reply")
+        assert not drawn(pane, "reply")
 
 
 async def test_new_conversation_before_the_first_token_leaves_the_new_log_empty(chat_models):
@@ -299,13 +304,13 @@ async def test_new_conversation_before_the_first_token_leaves_the_new_log_empty(
         pane = await loaded_chat(pilot, chat_models["plain"], 50)
         assert pane.send("Once upon a time")
         old = pane.conversation
-        assert not pane.query("#chat-log > .user")  # not drawn yet: the model is reading the prompt
+        assert not drawn(pane, "user")  # not drawn yet: the model is reading the prompt
         assert pane.query_one("#chat-prompt", Input).placeholder.startswith("Reading your message")
         await pilot.press("ctrl+n")
         await app.workers.wait_for_complete()
         await pilot.pause(0.4)  # past the draw delay
         assert pane.conversation is not old and pane.conversation.messages == []
-        assert not pane.query("#chat-log > .user") and not pane.query("#chat-log > .reply")
+        assert not drawn(pane, "user") and not drawn(pane, "reply")
         assert old.messages[0] == {"role": "user", "content": "Once upon a time"}
         assert not pane.generating
 
@@ -325,7 +330,7 @@ async def test_new_conversation_right_at_the_first_token_always_ends_the_turn(ch
             await app.workers.wait_for_complete()
             await pilot.pause(0.3)
             assert not pane.generating, attempt
-            assert not pane.query("#chat-log > .user") and not pane.query("#chat-log > .reply"), attempt
+            assert not drawn(pane, "user") and not drawn(pane, "reply"), attempt
             assert [m["role"] for m in old.messages] == ["user", "assistant"], (attempt, old.messages)
 
 
@@ -385,7 +390,7 @@ async def test_a_reply_after_a_stopped_one_renders_completely_through_resize_and
         assert pane.send("second")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        replies = list(pane.query("#chat-log > .reply").results(Reply))
+        replies = drawn(pane, "reply")
         assert len(replies) == 2
         assert_shown_whole(replies[1], second)
         assert saved(pane.conversation) == [
@@ -571,7 +576,7 @@ async def test_the_next_turn_is_mounted_ahead_hidden_and_shown_by_the_reply(chat
         ahead = await wait_kept_ahead(pilot, pane)
         # Hidden and not part of the conversation: no .user or .reply, nothing drawn.
         assert not ahead.reply.display and not ahead.message.display
-        assert not pane.query("#chat-log > .user") and not pane.query("#chat-log > .reply")
+        assert not drawn(pane, "user") and not drawn(pane, "reply")
         assert pane.send("Hello")
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -597,5 +602,5 @@ async def test_the_next_turn_is_mounted_ahead_hidden_and_shown_by_the_reply(chat
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert log_texts(pane, "user") == ["Hello", "Again"]
-        replies = list(pane.query("#chat-log > .reply").results(Reply))
+        replies = drawn(pane, "reply")
         assert [r.text for r in replies] == [m["content"] for m in pane.conversation.messages if m["role"] == "assistant"]

@@ -137,7 +137,7 @@ async def test_chat_with_a_cluster_says_distributed_and_a_rank_dying_mid_reply_i
             pane.query_one("#chat-set-max_tokens", Input).value = "100000"
             assert pane.send("Tell me everything")
             await wait_until(pilot, lambda: pane.generating and pane.conversation.messages[-1]["role"] == "user"
-                             and bool(str(pane.query("#chat-log > .reply").last().text)))
+                             and bool((shown := [w for w in pane.query("#chat-log > .reply") if w.display]) and str(shown[-1].text)))
             os.killpg(cluster.states[1].pgid, signal.SIGKILL)
             await wait_until(pilot, lambda: not pane.generating)
             await app.workers.wait_for_complete()

@@ -80,10 +80,11 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
         Binding("ctrl+l", "focus_model", "Model", id="chat.model"),
     ]
 
-    #: from Enter until the reply is saved: no other message is taken meanwhile
-    generating: reactive[bool] = reactive(False)
+    #: from Enter until the reply is saved: no other message is taken meanwhile (no repaint: it draws nothing,
+    #: and repainting the pane at Enter took the CPU from the model reading the prompt)
+    generating: reactive[bool] = reactive(False, repaint=False)
     #: a model is loading or downloading (Esc cancels)
-    loading: reactive[bool] = reactive(False)
+    loading: reactive[bool] = reactive(False, repaint=False)
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -370,7 +371,8 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
             return
         # One mount for both: one layout pass of the log.
         mounting = self.log_view.draw(turn)  # shown if mounted ahead, else mounted now
-        self.query("#chat-welcome").remove()
+        if self.log_view.children and self.log_view.children[0].id == "chat-welcome":  # no DOM query
+            self.log_view.children[0].remove()
         await mounting
         turn.mounted.set()
         self.log_view.scroll_end(animate=False)

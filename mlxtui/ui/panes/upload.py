@@ -77,7 +77,8 @@ class UploadPane(ReportsFailures, Vertical):
         yield Static("Preflight", classes="upload-title")
         yield OptionList(id="upload-checks")
         with Vertical(id="upload-progress-box"):
-            yield ProgressBar(id="upload-progress", show_eta=False)
+            # a total from the start: an indeterminate bar animates 15 times a second, hidden or not
+            yield ProgressBar(total=1, id="upload-progress", show_eta=False)
             yield Static("", id="upload-status")
 
     def on_mount(self) -> None:

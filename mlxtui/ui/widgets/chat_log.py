@@ -22,13 +22,9 @@ from mlxtui.ui.widgets.chat_reply import ChatTurn, Reply, user_message
 
 __all__ = ["ChatLog"]
 
-SPARE = "spare"  # the hidden turn's class (the log's CSS hides it); it becomes "user" / "reply" when shown
-
-
 class ChatLog(VerticalScroll):
-    """A VerticalScroll of `.user`, `.reply` and `.notice` widgets, plus one hidden turn kept ahead at its end."""
-
-    DEFAULT_CSS = "ChatLog > .spare { display: none; }"
+    """A VerticalScroll of `.user`, `.reply` and `.notice` widgets, plus one turn kept ahead at its end, hidden
+    (`display` off: showing it then changes no class, so no style is computed again at the first token)."""
 
     def __init__(self, *children: Widget, id: str | None = None) -> None:
         super().__init__(*children, id=id)
@@ -71,7 +67,8 @@ class ChatLog(VerticalScroll):
             return
         self._preparing = True
         try:
-            turn = ChatTurn(Static("", classes=SPARE, markup=False), Reply(classes=SPARE), premounted=True)
+            turn = ChatTurn(Static("", classes="user", markup=False), Reply(), premounted=True)
+            turn.message.display = turn.reply.display = False
             await self.mount(turn.message, turn.reply)
             if turn.reply.parent is self:  # not cleared meanwhile
                 self._spare = turn
@@ -90,7 +87,6 @@ class ChatLog(VerticalScroll):
         """Put the turn's message and reply on screen: shown if it was mounted ahead, else mounted now."""
         if turn.premounted and turn.reply.parent is self:
             turn.message.update(Text(printable(turn.text)))
-            turn.message.set_classes("user")
-            turn.reply.set_classes("reply")
+            turn.message.display = turn.reply.display = True
             return
         await self.add(turn.message, turn.reply)
