@@ -13,13 +13,6 @@ pytestmark = pytest.mark.usefixtures("restore_hub_environment")
 SOURCE = "h2oai/h2o-danube2-tiny-chat"
 
 
-@pytest.fixture
-def hubx(devhub_factory, source_folder: Path):
-    hub = devhub_factory()
-    hub.import_folder(SOURCE, source_folder)
-    return hub
-
-
 def test_card_writes_readme_then_check_passes(hubx, mlx_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--endpoint", hubx.url, "card", str(mlx_folder)]) == 0
     text = (mlx_folder / "README.md").read_text()

@@ -19,27 +19,6 @@ pytestmark = pytest.mark.usefixtures("restore_hub_environment")
 SOURCE = "h2oai/h2o-danube2-tiny-chat"
 
 
-@pytest.fixture
-def hubx(devhub_factory, source_folder: Path):
-    """A devhub holding the original model, so base_model resolves."""
-    hub = devhub_factory()
-    hub.import_folder(SOURCE, source_folder)
-    return hub
-
-
-@pytest.fixture
-def ready_folder(mlx_folder: Path) -> Path:
-    """The converted folder with a lint-clean card, as after the Card pane."""
-    import asyncio
-
-    from mlxtui.services.card import CardService
-
-    service = CardService(Context(endpoint="http://127.0.0.1:9"))
-    text, _ = asyncio.run(service.build(mlx_folder, existing=(mlx_folder / "README.md").read_text()))
-    (mlx_folder / "README.md").write_text(text)
-    return mlx_folder
-
-
 def service_for(hub, token: str | None = "write") -> UploadService:
     """The service as the app builds it: the endpoint (and Xet off for a devhub) decided once, on this thread."""
     from mlxtui.services import configure_hub_environment

@@ -18,28 +18,6 @@ from tests.services.test_upload import SOURCE, run_upload, service_for
 
 pytestmark = pytest.mark.usefixtures("restore_hub_environment")
 
-
-@pytest.fixture
-def hubx(devhub_factory, source_folder: Path):
-    """A devhub holding the original model, so base_model resolves."""
-    hub = devhub_factory()
-    hub.import_folder(SOURCE, source_folder)
-    return hub
-
-
-@pytest.fixture
-def ready_folder(mlx_folder: Path) -> Path:
-    """The converted folder with a lint-clean card, as after the Card pane."""
-    import asyncio
-
-    from mlxtui.services import Context
-    from mlxtui.services.card import CardService
-
-    text, _ = asyncio.run(CardService(Context(endpoint="http://127.0.0.1:9")).build(
-        mlx_folder, existing=(mlx_folder / "README.md").read_text()))
-    (mlx_folder / "README.md").write_text(text)
-    return mlx_folder
-
 LFS_PREFIX = "/_devhub/lfs/"
 
 
