@@ -20,25 +20,14 @@ from mlxtui.ui.screens.upload_confirm import UploadConfirmDialog
 pytestmark = pytest.mark.usefixtures("restore_hub_environment")
 SOURCE = "h2oai/h2o-danube2-tiny-chat"
 
+
 @pytest.fixture
-def hubx(devhub_factory, source_folder: Path):
-    """A devhub with the source model; the endpoint decided on the main thread, as the CLI does at start-up."""
+def hubx(hubx):
+    """The shared devhub with the source model; the endpoint decided on the main thread, as the CLI does."""
     from mlxtui.services import configure_hub_environment
 
-    hub = devhub_factory()
-    hub.import_folder(SOURCE, source_folder)
-    configure_hub_environment(hub.url)
-    return hub
-
-
-@pytest.fixture
-def ready_folder(mlx_folder: Path) -> Path:
-    from mlxtui.services.card import CardService
-
-    service = CardService(Context(endpoint="http://127.0.0.1:9"))
-    text, _ = asyncio.run(service.build(mlx_folder, existing=(mlx_folder / "README.md").read_text()))
-    (mlx_folder / "README.md").write_text(text)
-    return mlx_folder
+    configure_hub_environment(hubx.url)
+    return hubx
 
 
 async def open_upload(app: MlxtuiApp, pilot, folder: Path) -> UploadPane:
