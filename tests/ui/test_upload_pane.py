@@ -18,7 +18,6 @@ from mlxtui.ui.panes.upload import UploadPane
 from mlxtui.ui.screens.upload_confirm import UploadConfirmDialog
 
 pytestmark = pytest.mark.usefixtures("restore_hub_environment")
-SOURCE = "h2oai/h2o-danube2-tiny-chat"
 
 
 @pytest.fixture
