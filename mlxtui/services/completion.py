@@ -76,7 +76,7 @@ class ModelCompleter:
         from mlxtui.services.workflow import short_path
 
         try:
-            folders = [m.path for m in LibraryService(self.ctx)._folders()]
+            folders = [m.path for m in LibraryService(self.ctx).folders()]
         except OSError:
             folders = []
         paths = [p for path in folders for p in (short_path(path), path)]

@@ -137,9 +137,9 @@ class LibraryService:
         return await asyncio.to_thread(self.list_sync)
 
     def list_sync(self) -> list[LocalModel]:
-        return self._folders() + self._cache()
+        return self.folders() + self._cache()
 
-    def _folders(self) -> list[LocalModel]:
+    def folders(self) -> list[LocalModel]:
         """The models directory's folders plus every folder a conversion job wrote elsewhere, newest first."""
         root = self.models_dir
         out = []
@@ -175,7 +175,7 @@ class LibraryService:
     def newest_conversion(self) -> LocalModel | None:
         """The most recent converted MLX folder (the models directory or a job's output), for a pane reached
         with nothing open (Card, Upload)."""
-        return next((m for m in self._folders() if m.is_mlx), None)
+        return next((m for m in self.folders() if m.is_mlx), None)
 
     def _cache(self) -> list[LocalModel]:
         if not self.cache_dir.is_dir():
