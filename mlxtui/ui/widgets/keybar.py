@@ -34,6 +34,8 @@ class ShownKey:
     tooltip: str
     start: int = 0
     end: int = 0
+    #: the app's own key (quit, help, edit): shown without its description when the line is too narrow
+    app_key: bool = False
 
 
 class KeyBar(Widget, can_focus=False):
@@ -88,12 +90,13 @@ class KeyBar(Widget, can_focus=False):
         seen: set[str] = set()
         shown: list[ShownKey] = []
         palette_binding = self.app.COMMAND_PALETTE_BINDING
-        for key, (_node, binding, enabled, tooltip) in active.items():
+        for key, (node, binding, enabled, tooltip) in active.items():
             if not binding.show or binding.action in seen or key == palette_binding:
                 continue
             seen.add(binding.action)
             shown.append(ShownKey(binding.key, self.app.get_key_display(binding), binding.description,
-                                  enabled, tooltip or binding.tooltip or binding.description))
+                                  enabled, tooltip or binding.tooltip or binding.description,
+                                  app_key=node is self.app))
         palette = None
         if self.show_palette and self.app.ENABLE_COMMAND_PALETTE and palette_binding in active:
             _node, binding, enabled, tooltip = active[palette_binding]
@@ -105,18 +108,21 @@ class KeyBar(Widget, can_focus=False):
         key_style = self.get_component_rich_style("keybar--key", partial=True)
         description_style = self.get_component_rich_style("keybar--description", partial=True)
         shown, palette = self._collect()
+        width = self.size.width
+        # Too long for the line (a pane with many keys at 60 columns): the app's own keys lose their words.
+        full = sum(len(i.display) + (len(i.description) + 1 if i.description else 0) + 1 for i in shown)
+        terse = bool(width) and full > width
         text = Text(no_wrap=True, overflow="crop", end="")
         placed: list[ShownKey] = []
         for item in shown:
             start = len(text)
             text.append(item.display, key_style)
-            if item.description:
+            if item.description and not (terse and item.app_key):
                 text.append(" " + item.description, description_style)
             if not item.enabled:
                 text.stylize("dim", start)
             placed.append(_at(item, start, len(text)))
             text.append(" ")
-        width = self.size.width
         if palette is not None and width and len(text) + len(palette.display) + len(palette.description) + 3 <= width:
             tail = Text(no_wrap=True, end="")
             tail.append("▏", self.get_component_rich_style("keybar--palette", partial=True))
@@ -149,4 +155,4 @@ class KeyBar(Widget, can_focus=False):
 
 
 def _at(item: ShownKey, start: int, end: int) -> ShownKey:
-    return ShownKey(item.key, item.display, item.description, item.enabled, item.tooltip, start, end)
+    return ShownKey(item.key, item.display, item.description, item.enabled, item.tooltip, start, end, item.app_key)
