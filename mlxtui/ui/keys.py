@@ -111,6 +111,9 @@ KEY_POLICY = [
     " where it has one.",
     "- **alt+digit** is read as Escape then the digit (terminals send it as ESC+digit, and so does tmux for Escape"
     " and a digit typed within its escape-time): out of the field, then to that pane.",
+    "- **The footer** shows the keys that work where the cursor is (a click presses one). When a pane's keys do"
+    " not fit the line (60 columns), the app's own keys show without their words: `^q` quits, `/` edits, `?`"
+    " (or f1) is Help.",
     "",
 ]
 
