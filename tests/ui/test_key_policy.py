@@ -186,3 +186,20 @@ async def test_ctrl_l_in_chat_selects_the_model_field_so_typing_replaces_the_old
         await pilot.press("ctrl+l", "x")
         await pilot.pause()
         assert app.focused is field and field.value == "x"
+
+
+async def test_focus_taken_by_a_pane_not_on_screen_comes_back_to_the_pane_on_screen() -> None:
+    """A worker finishing in another pane (or a late focus after a fast switch) must not pull the user away,
+    nor leave the keys going to a widget nobody sees."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("escape")
+        await arrive(pilot, "search")
+        app.query_one("#chat-prompt", Input).focus()  # Chat is hidden
+        for _ in range(50):
+            await pilot.pause(0.02)
+            if app.focused is not None and app.query_one("#search-pane") in app.focused.ancestors:
+                break
+        assert app.query_one("#panes", PaneSwitcher).active == "search"
+        assert app.focused is home_widget(app.query_one("#search-pane"))
