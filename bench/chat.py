@@ -9,6 +9,8 @@
    twice: from the message (raw: chat template + tokenizing + prefill; app: Enter to the first text handled
    by the pane) and from the stream_generate call (prefill only, measured on each side's own thread);
    it comes from --ttft-runs short alternating runs, since single runs vary by tens of percent here.
+   Also printed: the median of paired ratios (each app run against the raw run just before it), which
+   cancels the slower and faster spells this machine goes through over several runs.
 2. A synthetic stream of 5,000 tokens (Markdown-like text from a producer thread at a steady rate,
    through the service's own thread-to-loop channel) into the chat pane: the event-loop lag p99 (goal
    < 50 ms) and the process's CPU time per token (event loop plus the thread that draws finished
@@ -154,6 +156,16 @@ async def generation_bench(model_dir: Path, runs: int, tokens: int, ttft_runs: i
     print(f"generation tok/s        raw mlx-lm {g_raw:7.1f}   app {g_app:7.1f}   ratio app/raw {g_app / g_raw:.3f}  (goal >= 0.97; {runs} runs of {tokens} tokens)")
     print(f"first token, message    raw mlx-lm {t_raw * 1e3:5.1f} ms  app {t_app * 1e3:5.1f} ms  ratio raw/app {t_raw / t_app:.3f}  (goal >= 0.97; {ttft_runs} runs)")
     print(f"first token, prefill    raw mlx-lm {c_raw * 1e3:5.1f} ms  app {c_app * 1e3:5.1f} ms  ratio raw/app {c_raw / c_app:.3f}")
+
+    # The machine drifts between slower and faster spells that last several runs; each run's ratio to the
+    # run of the other side just before it cancels the drift (medians of those paired ratios).
+    def paired(figures: dict[str, list[tuple[float, ...]]], i: int, app_over_raw: bool) -> float:
+        pairs = zip(figures["raw"], figures["app"])
+        return statistics.median((a[i] / r[i]) if app_over_raw else (r[i] / a[i]) for r, a in pairs)
+
+    print(f"paired ratios (each run against the other side's run just before it): generation tok/s "
+          f"{paired(long, 0, True):.3f}, first token from the message {paired(short, 1, False):.3f}, "
+          f"prefill {paired(short, 2, False):.3f}")
 
 
 # --- synthetic stream -------------------------------------------------------------------------------
