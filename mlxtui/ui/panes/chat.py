@@ -80,8 +80,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
         Binding("ctrl+l", "focus_model", "Model", id="chat.model"),
     ]
 
-    #: from Enter until the reply is saved: no other message is taken meanwhile (no repaint: it draws nothing,
-    #: and repainting the pane at Enter took the CPU from the model reading the prompt)
+    #: from Enter until the reply is saved: no other message is taken (no repaint: it took the CPU from the prefill)
     generating: reactive[bool] = reactive(False, repaint=False)
     #: a model is loading or downloading (Esc cancels)
     loading: reactive[bool] = reactive(False, repaint=False)
