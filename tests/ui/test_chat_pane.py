@@ -604,3 +604,63 @@ async def test_the_next_turn_is_mounted_ahead_hidden_and_shown_by_the_reply(chat
         assert log_texts(pane, "user") == ["Hello", "Again"]
         replies = drawn(pane, "reply")
         assert [r.text for r in replies] == [m["content"] for m in pane.conversation.messages if m["role"] == "assistant"]
+
+
+class HeldReply:
+    """A reply of 120 paragraphs that waits after the 60th until released (no model, no timing)."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.held = asyncio.Event()
+
+    async def reply(self, messages, system=None, sampling=None):
+        from mlxtui.services.events import ChatStats, PromptRendered, TokenDelta
+
+        yield PromptRendered("(prompt)", 1, 0)
+        for n in range(120):
+            if n == 60:
+                self.held.set()
+                await self.release.wait()
+            yield TokenDelta(f"Paragraph {n}.\n\n")
+        yield ChatStats(generation_tokens=120, finish_reason="stop")
+
+    def stop(self) -> None:
+        self.release.set()
+
+
+async def test_the_log_follows_a_long_reply_until_the_reader_scrolls_up() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await show_chat(pilot)
+        log = pane.log_view
+        held = HeldReply()
+        pane.service = held  # type: ignore[assignment]
+        assert pane.send("Write a lot")
+        await held.held.wait()
+        held.release.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y  # followed to the last paragraph
+        # The reader scrolls up during the next reply: it is not pulled back down as the text grows.
+        held = HeldReply()
+        pane.service = held  # type: ignore[assignment]
+        assert pane.send("And more")
+        await held.held.wait()
+        await pilot.pause()
+        log.focus()  # the reader moves to the log (Escape in the box would stop the reply)
+        await pilot.press("home")
+        await pilot.pause()
+        assert log.scroll_y == 0
+        held.release.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert log.scroll_y == 0 < log.max_scroll_y
+        await pilot.press("end")  # back at the bottom: following again
+        await pilot.pause()
+        held = HeldReply()
+        pane.service = held  # type: ignore[assignment]
+        held.release.set()
+        assert pane.send("Once more")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert log.scroll_y == log.max_scroll_y

@@ -444,7 +444,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
 
     async def _end_turn(self, conversation: Conversation, turn: ChatTurn, got_text: bool, stats: ChatStats | None) -> None:
         """Append the reply to its conversation, draw the rest of it and save, then take messages again."""
-        log, reply = self.log_view, turn.reply
+        reply = turn.reply
         # The turn is appended first, on the event loop and in order, whatever happens on screen after.
         unanswered = None
         if got_text or stats is not None:
@@ -453,10 +453,8 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
             unanswered = conversation.drop_unanswered()  # nothing came back: the question can be asked again
         try:
             await self._draw_turn(turn)  # an error before the first token: the message still shows, with the error
-            following = log.is_vertical_scroll_end or log.max_scroll_y == 0
             await reply.stop()
-            if following:
-                log.scroll_end(animate=False)
+            self.log_view.follow()
             if stats is not None and conversation is self.conversation:
                 self.query_one(RateReadout).end_turn(stats)
             if unanswered is not None:

@@ -14,7 +14,7 @@ from typing import Any
 from rich.text import Text
 
 from textual.app import ComposeResult
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Vertical
 from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
@@ -106,10 +106,9 @@ class Reply(Vertical):
     async def _flush(self) -> None:
         if not (self._pending or self._previewed) or self._detached or not self.is_attached:
             return  # nothing new, or a reply no longer (or never) on screen
-        # Follow the text only when the reader is already at the bottom (scrolling up stops following).
-        log = self.parent
-        if isinstance(log, VerticalScroll) and (log.is_vertical_scroll_end or log.max_scroll_y == 0):
-            log.scroll_end(animate=False)
+        follow = getattr(self.parent, "follow", None)  # the log (ChatLog) keeps the end in view unless scrolled up
+        if follow is not None:
+            follow()
         fragment = "".join(self._pending)
         self._pending.clear()
         if self._preview is not None:
