@@ -172,11 +172,13 @@ async def test_built_after_the_first_frame_typing_and_keys_wait_for_it(fresh_hub
         assert not pane.ready() and not app.query("#search-results")  # the first frame: the box alone
         assert app.query_one("#search-query", Input)
         assert pane.check_action("cycle_sort", ()) is False and pane.check_action("refresh", ()) is True
+        fresh_hub.clear_requests()
         app.query_one("#search-query", Input).value = "danube2-tiny"  # typed in the first instant
         pane.start_search()  # Enter, or the Hub found online: waits for the filters
         while not pane.ready():
             await pilot.pause(0.01)
         await settle(pilot)
+        assert search_requests(fresh_hub) == 1  # the text typed meanwhile is searched once, not again
         ids = [key.value for key in app.query_one("#search-results", DataTable).rows]  # repo ids (cut at 80 columns)
         assert ids and all("danube2-tiny" in repo for repo in ids)
         assert str(app.query_one("#search-sort", Select).value) == "downloads"

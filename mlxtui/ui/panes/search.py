@@ -105,7 +105,6 @@ class SearchPane(ReportsFailures, PaneFocus, Vertical):
         self._fit: tuple[list[str], int] = ([key for _, key in COLUMNS], 60)
         self._later: tuple[Select, Vertical] | None = None  # built, mounted after the first frame
         self._search_when_ready = False
-        self._typed_at_start = ("", "")  # the query and author restored from the settings
 
     def compose(self) -> ComposeResult:
         # Widgets start with the remembered query and filters, so restoring fires no change events. Only
@@ -132,14 +131,13 @@ class SearchPane(ReportsFailures, PaneFocus, Vertical):
             table,
             id="search-below",
         )
-        now = not (self.BUILD_LATER if self.BUILD_LATER is not None else not self.app.is_headless)
-        self._typed_at_start = (settings.query, settings.author)
-        self._later = None if now else (sort, below)
+        later = self.BUILD_LATER if self.BUILD_LATER is not None else not self.app.is_headless
+        self._later = (sort, below) if later else None
         with Horizontal(id="search-row"):
             yield Input(settings.query, placeholder="Search models (e.g. danube, llama 3)…", id="search-query")
-            if now:
+            if not later:
                 yield sort
-        if now:
+        if not later:
             yield below
 
     async def _mount_later(self) -> None:
@@ -195,8 +193,10 @@ class SearchPane(ReportsFailures, PaneFocus, Vertical):
 
     def _restored(self) -> None:
         self._restoring = False
+        # Typed while the pane was being built and not searched for yet (a search remembers its query):
+        settings = self.app.ctx.settings.search  # type: ignore[attr-defined]
         typed = (self.query_one("#search-query", Input).value, self.query_one("#search-author", Input).value)
-        if typed != self._typed_at_start:  # typed while the pane was being built: search for it
+        if typed != (settings.query, settings.author):
             self._typed()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
