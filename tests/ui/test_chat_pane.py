@@ -664,3 +664,23 @@ async def test_the_log_follows_a_long_reply_until_the_reader_scrolls_up() -> Non
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert log.scroll_y == log.max_scroll_y
+
+
+async def test_a_turn_kept_ahead_never_lands_above_a_turn_sent_while_it_was_mounted() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await show_chat(pilot)
+        log = pane.log_view
+        await wait_kept_ahead(pilot, pane)
+        log.clear()  # its own preparing comes after the next refresh, and finds this one under way
+        preparing = asyncio.ensure_future(log.prepare())
+        await asyncio.sleep(0)  # its mount is on its way
+        turn = log.take("Hi")  # nothing kept ahead yet: a new turn, mounted after the one being prepared
+        assert not turn.premounted
+        await log.draw(turn)
+        await preparing
+        await pilot.pause()
+        assert log.kept_ahead is None  # dropped: shown later, it would have appeared above "Hi"
+        assert list(log.children) == [turn.message, turn.reply]
+        await log.prepare()
+        assert list(log.children)[-2:] == [log.kept_ahead.message, log.kept_ahead.reply]

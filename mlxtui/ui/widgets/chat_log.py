@@ -22,6 +22,7 @@ from mlxtui.ui.widgets.chat_reply import ChatTurn, Reply, user_message
 
 __all__ = ["ChatLog"]
 
+
 class ChatLog(VerticalScroll):
     """A VerticalScroll of `.user`, `.reply` and `.notice` widgets, plus one turn kept ahead at its end, hidden
     (`display` off: showing it then changes no class, so no style is computed again at the first token)."""
@@ -83,11 +84,15 @@ class ChatLog(VerticalScroll):
             return
         self._preparing = True
         try:
-            turn = ChatTurn(Static("", classes="user", markup=False), Reply(), premounted=True)
+            turn = ChatTurn(user_message(""), Reply(), premounted=True)
             turn.message.display = turn.reply.display = False
             await self.mount(turn.message, turn.reply)
-            if turn.reply.parent is self:  # not cleared meanwhile
+            if turn.reply.parent is not self:
+                return  # cleared meanwhile
+            if self.children[-1] is turn.reply:
                 self._spare = turn
+            else:  # a turn sent meanwhile was mounted after it: kept, it would show above that turn
+                await self.remove_children([turn.message, turn.reply])
         finally:
             self._preparing = False
 
