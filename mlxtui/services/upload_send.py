@@ -213,8 +213,6 @@ def stored_on_hub(api: Any, repo_id: str, ops: list[Any], cancel: threading.Even
                 upload_infos=[op.upload_info for op in chunk], token=None, repo_type="model", repo_id=repo_id,
                 revision="main", endpoint=api.endpoint, headers=headers, transfers=["basic", "multipart"])
             present |= {a["oid"] for a in answers if isinstance(a, dict) and a.get("actions") is None}
-    except CancelledByUser:
-        raise
     except Exception as error:  # noqa: BLE001 - only the counts depend on it: fall back to "every file is sent"
         log.info("LFS batch check of %s failed, counting every file as sent: %s", repo_id,
                  hubclient.map_error(error, repo_id, api.endpoint, writing=True))
@@ -254,8 +252,8 @@ def send(api: Any, plan: UploadPlan, emit: Callable[[Any], None], cancel: thread
         emit(UploadStage("comparing", "Asking the Hub which of the new files it already stores"))
     # in the commit (this repo must reference them) but not sent: the Hub has their bytes from elsewhere
     asked = stored_on_hub(api, plan.repo_id, to_send, cancel)
-    stored = asked or set()
-    transfer = [op for op in to_send if id(op) not in stored]
+    stored = [op for op in to_send if id(op) in (asked or ())]
+    transfer = [op for op in to_send if id(op) not in (asked or ())]
     send_bytes = sum(sizes[op.path_in_repo] for op in transfer)
     already = len(skipped) + len(stored)
     sink = ProgressSink(emit, len(transfer), send_bytes, cancel)
@@ -301,9 +299,8 @@ def send(api: Any, plan: UploadPlan, emit: Callable[[Any], None], cancel: thread
     if problems:
         raise UploadError(f"Verification of {plan.repo_id} failed: " + "; ".join(problems[:5])
                           + ("…" if len(problems) > 5 else ""), hint="Run the upload again to send the files that differ.")
-    not_sent = [*skipped, *(op for op in to_send if id(op) in stored)]
+    not_sent = [*skipped, *stored]
     emit(UploadFinished(plan.repo_id, plan.url, state.commit, len(transfer), len(not_sent), sent_bytes, len(ops),
                         skipped_bytes=sum(sizes[op.path_in_repo] for op in not_sent), deleted_files=tuple(deletes),
                         private=state.private, visibility_changed=state.visibility_changed,
-                        stored_files=len(stored), stored_bytes=sum(sizes[op.path_in_repo] for op in to_send
-                                                                   if id(op) in stored)))
+                        stored_files=len(stored), stored_bytes=sum(sizes[op.path_in_repo] for op in stored)))

@@ -113,7 +113,7 @@ class TabBar(Widget, can_focus=False):
             before, after = max(0, shown.start - 1), max(0, width - shown.end - 1)
             bar.append("━" * before + ("╸" if shown.start else ""), dim)
             bar.append("━" * (shown.end - shown.start), self.get_component_rich_style("tabbar--highlight", partial=True))
-            bar.append(("╺" if after >= 0 and shown.end < width else "") + "━" * after, dim)
+            bar.append(("╺" if shown.end < width else "") + "━" * after, dim)
         return Text("\n", end="").join([top, bar])
 
     def on_click(self, event: events.Click) -> None:
@@ -154,27 +154,29 @@ class PaneSwitcher(Vertical):
         self.query_one(ContentSwitcher).current = pane
         self.query_one(TabBar).active = pane
 
-    def box(self, pane: str) -> PaneBox:
-        return self.query_one(f"#{pane}", PaneBox)
+    def box(self, name: str) -> Widget | None:
+        """The box of pane `name`, found without a DOM query (the footer asks on every redraw)."""
+        return next((box for box in self._boxes if box.id == name), None)
 
     def pane(self, name: str) -> Widget | None:
-        """The pane in box `name` (None until it is mounted), found without a DOM query."""
-        box = next((b for b in self._boxes if b.id == name), None)
+        """The pane in box `name` (None until it is mounted)."""
+        box = self.box(name)
         return box.children[0] if box is not None and box.children else None
+
+    def _shown_box(self) -> Widget | None:
+        return self.box(self.active) if self.active else None
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         """Focus landed in a pane not on screen: give it back to the pane on screen (after this refresh)."""
-        active = self.active
-        if active and event.widget is not None and not any(a.id == active for a in event.widget.ancestors):
+        shown = self._shown_box()
+        if shown is not None and shown not in event.widget.ancestors:
             self.call_after_refresh(self._refocus_active)
 
     def _refocus_active(self) -> None:
-        focused, active = self.app.focused, self.active
-        if not active or (focused is not None and self.box(active) in focused.ancestors):
+        focused, shown = self.app.focused, self._shown_box()
+        if shown is None or (focused is not None and shown in focused.ancestors):
             return
         self.app.set_focus(None)
-        for pane in self.box(active).children:
-            refocus = getattr(self.app, "focus_pane_home", None)
-            if refocus is not None:
-                refocus(pane)
-            break
+        pane, refocus = self.pane(self.active or ""), getattr(self.app, "focus_pane_home", None)
+        if pane is not None and refocus is not None:
+            refocus(pane)

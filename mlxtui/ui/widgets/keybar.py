@@ -9,7 +9,7 @@ presses it, as on Textual's Footer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -90,18 +90,20 @@ class KeyBar(Widget, can_focus=False):
         seen: set[str] = set()
         shown: list[ShownKey] = []
         palette_binding = self.app.COMMAND_PALETTE_BINDING
-        for key, (node, binding, enabled, tooltip) in active.items():
+
+        def shown_key(key: str) -> ShownKey:
+            node, binding, enabled, tooltip = active[key]
+            return ShownKey(binding.key, self.app.get_key_display(binding), binding.description, enabled,
+                            tooltip or binding.tooltip or binding.description, app_key=node is self.app)
+
+        for key, (_node, binding, _enabled, _tooltip) in active.items():
             if not binding.show or binding.action in seen or key == palette_binding:
                 continue
             seen.add(binding.action)
-            shown.append(ShownKey(binding.key, self.app.get_key_display(binding), binding.description,
-                                  enabled, tooltip or binding.tooltip or binding.description,
-                                  app_key=node is self.app))
+            shown.append(shown_key(key))
         palette = None
         if self.show_palette and self.app.ENABLE_COMMAND_PALETTE and palette_binding in active:
-            _node, binding, enabled, tooltip = active[palette_binding]
-            palette = ShownKey(binding.key, self.app.get_key_display(binding), binding.description, enabled,
-                               tooltip or binding.tooltip or binding.description)
+            palette = shown_key(palette_binding)
         return shown, palette
 
     def render(self) -> Text:
@@ -121,7 +123,7 @@ class KeyBar(Widget, can_focus=False):
                 text.append(" " + item.description, description_style)
             if not item.enabled:
                 text.stylize("dim", start)
-            placed.append(_at(item, start, len(text)))
+            placed.append(replace(item, start=start, end=len(text)))
             text.append(" ")
         if palette is not None and width and len(text) + len(palette.display) + len(palette.description) + 3 <= width:
             tail = Text(no_wrap=True, end="")
@@ -132,7 +134,7 @@ class KeyBar(Widget, can_focus=False):
             text.append(" " * gap)
             start = len(text)
             text.append_text(tail)
-            placed.append(_at(palette, start + 1, len(text)))
+            placed.append(replace(palette, start=start + 1, end=len(text)))
         self._keys = placed
         return text
 
@@ -153,6 +155,3 @@ class KeyBar(Widget, can_focus=False):
         item = self._key_at(event.x)
         self.tooltip = item.tooltip if item is not None else None
 
-
-def _at(item: ShownKey, start: int, end: int) -> ShownKey:
-    return ShownKey(item.key, item.display, item.description, item.enabled, item.tooltip, start, end, item.app_key)
