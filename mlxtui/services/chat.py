@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mlxtui.format import printable
-from mlxtui.services import Context
+from mlxtui.services import Context, gen_mode
 from mlxtui.services.chat_channel import DONE, Channel
 from mlxtui.services.chat_folder import (
     available_memory_bytes,
@@ -53,11 +53,6 @@ __all__ = [
 
 #: share of the context at which the pane is told the conversation is getting long
 CONTEXT_WARN_FRACTION = 0.8
-#: sys.setswitchinterval while a reply is generated (Python's default is 0.005): the MLX thread needs the GIL
-#: briefly between evaluations, and waits at most this long for it while the UI draws. bench/chat.py, paired
-#: ratios of generation tok/s: 0.87-0.88 at 1 ms, 0.95-0.98 at 0.2 ms, 0.95 at 0.1 ms
-GENERATION_SWITCH_INTERVAL = 0.0002
-_DEFAULT_SWITCH_INTERVAL = sys.getswitchinterval()
 #: the longest error text from mlx-lm or transformers shown to a person (the rest goes to the log)
 _MAX_ERROR_CHARS = 300
 
@@ -183,10 +178,13 @@ class ChatService:
 
     # -- running jobs on the MLX thread ----------------------------------------------------------------
 
-    def _run(self, job: Callable[[Callable[[Any], None], threading.Event], None]) -> AsyncIterator[Any]:
+    def _run(
+        self, job: Callable[[Callable[[Any], None], threading.Event], None], *, generating: bool = False
+    ) -> AsyncIterator[Any]:
         """Start `job(emit, stop)` on the MLX thread now; the iterator yields what it emits and re-raises
         its errors. Starting at the call (not at the first iteration) lets the model begin while the
-        caller is still drawing."""
+        caller is still drawing. A `generating` job runs in `gen_mode` (begun before the thread starts,
+        so that its start does not wait for the GIL either)."""
         loop = asyncio.get_running_loop()
         channel = Channel(loop)
         stop = threading.Event()
@@ -200,12 +198,18 @@ class ChatService:
             except BaseException as error:  # handed to the awaiting side
                 channel.put(error)
             finally:
+                if generating:
+                    gen_mode.end()
                 channel.put(DONE)
 
+        if generating:
+            gen_mode.begin()
         try:
             self._executor.submit(runner)
         except RuntimeError:
             self._stops.discard(stop)
+            if generating:
+                gen_mode.end()
             raise ChatError("The chat service has been closed.") from None
         return self._drain(channel, stop)
 
@@ -415,18 +419,11 @@ class ChatService:
             raise InvalidInputError("The message is empty: type something to send.")
         self._require()
         settings = (sampling or self.info.sampling or SamplingSettings()).validate()  # type: ignore[union-attr]
-        # While generating, other threads (the UI) hand the GIL back within 0.2 ms instead of 5: the MLX
-        # thread needs it briefly between every two evaluations (and for the template) and should not
-        # queue behind a redraw. Set here, before the thread starts, so that its start does not wait either.
-        sys.setswitchinterval(min(_DEFAULT_SWITCH_INTERVAL, GENERATION_SWITCH_INTERVAL))
-
-        def job(emit: Callable[[Any], None], stop: threading.Event) -> None:
-            try:
-                self._generate_on_thread(list(messages), system, settings, emit, stop)
-            finally:
-                sys.setswitchinterval(_DEFAULT_SWITCH_INTERVAL)
-
-        return self._run(job)
+        # While generating, the UI hands the GIL back within 0.2 ms and no full collection walks the whole
+        # process (gen_mode.py).
+        return self._run(
+            lambda emit, stop: self._generate_on_thread(list(messages), system, settings, emit, stop), generating=True
+        )
 
     def _generate_on_thread(
         self,
