@@ -684,3 +684,30 @@ async def test_a_turn_kept_ahead_never_lands_above_a_turn_sent_while_it_was_moun
         assert list(log.children) == [turn.message, turn.reply]
         await log.prepare()
         assert list(log.children)[-2:] == [log.kept_ahead.message, log.kept_ahead.reply]
+
+
+async def test_the_figures_never_wrap_so_how_the_reply_ended_stays_in_view() -> None:
+    """At 80x24 the side panel is 23 columns: "ctx 192/1,024 · 1 cached" wrapped and pushed "stopped by you"
+    out of the readout's seven lines."""
+    from textual.app import App
+    from textual.geometry import Region
+
+    from mlxtui.services.events import ChatStats
+    from mlxtui.ui.widgets.rate import RateFigures, format_stats
+
+    class Narrow(App):
+        CSS = "RateFigures { width: 23; }"
+
+        def compose(self):
+            yield RateFigures(id="rate-figures")
+
+    app = Narrow()
+    async with app.run_test(size=(40, 10)) as pilot:
+        figures = app.query_one(RateFigures)
+        stats = ChatStats(prompt_tokens=6, cached_tokens=1, generation_tokens=187, generation_tps=215.2,
+                          ttft_s=0.025, finish_reason="cancelled")
+        figures.show(format_stats(stats, (192, 1024)))
+        await pilot.pause()
+        lines = [strip.text.rstrip() for strip in figures.render_lines(Region(0, 0, 23, 7))]
+        assert lines[-1] == "stopped by you"
+        assert lines[-2].startswith("ctx 192/1,024 ·") and len(lines[-2]) <= 23

@@ -85,7 +85,9 @@ _ENDINGS = {
 class RateFigures(Widget):
     """The figures: a fixed-height widget, so a redraw is a repaint and never a layout of the screen."""
 
-    DEFAULT_CSS = "RateFigures { height: 7; }"
+    # One line per figure, never wrapped: a wrapped line (a narrow side panel, "ctx … · N cached") would
+    # push the last one, how the reply ended, out of the fixed height.
+    DEFAULT_CSS = "RateFigures { height: 7; text-wrap: nowrap; text-overflow: ellipsis; }"
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
