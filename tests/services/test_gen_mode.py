@@ -12,7 +12,7 @@ from contextlib import aclosing
 import pytest
 
 from mlxtui.services import gen_mode
-from mlxtui.services.chat import ChatService, SamplingSettings
+from mlxtui.services.chat import SamplingSettings
 from mlxtui.services.errors import ChatError
 from tests.services.test_chat import Gate, loaded
 
