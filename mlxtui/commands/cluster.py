@@ -8,6 +8,7 @@ import json
 import sys
 from dataclasses import asdict
 
+from mlxtui.commands.signals import Stop, run_stoppable
 from mlxtui.format import printable
 from mlxtui.services import Context
 
@@ -87,7 +88,7 @@ def _edit(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run_cluster(args: argparse.Namespace, hosts) -> int:
+async def _run_cluster(args: argparse.Namespace, hosts, stop: Stop) -> int:
     from mlxtui.services.cluster import ClusterService, RankLog, RankState
 
     service = ClusterService()
@@ -102,7 +103,11 @@ async def _run_cluster(args: argparse.Namespace, hosts) -> int:
                 print(f"[rank {event.rank}] exited ({event.code})", flush=True)
     finally:
         result = await asyncio.shield(cluster.stop())
-        print(f"Stopped: {result.reason}" + (f"; {result.failure}" if result.failure else ""), file=sys.stderr)
+        try:
+            print(f"Stopped: {result.reason}" + (f" (on {stop.name})" if stop.signum else "")
+                  + (f"; {result.failure}" if result.failure else ""), file=sys.stderr, flush=True)
+        except OSError:
+            pass  # after SIGHUP the terminal may be gone; the ranks are stopped all the same
     return 0 if not cluster.failure else 1
 
 
@@ -127,7 +132,7 @@ def chat_over_hosts(args: argparse.Namespace, ctx: Context, chat) -> int:
         finally:
             await asyncio.shield(cluster.stop())
 
-    return asyncio.run(go())
+    return asyncio.run(run_stoppable(lambda stop: go()))
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -167,7 +172,5 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         else:
             print("\n".join(printable(line) for line in plan.lines()))
         return 0 if plan.ok else 1
-    try:
-        return asyncio.run(_run_cluster(args, hosts))
-    except KeyboardInterrupt:
-        return 130
+    # Ctrl-C, SIGTERM (a service manager) and SIGHUP (the SSH session gone) all stop the ranks in order.
+    return asyncio.run(run_stoppable(lambda stop: _run_cluster(args, hosts, stop)))

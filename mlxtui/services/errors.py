@@ -101,5 +101,7 @@ EXIT_CODES = {
     6: "a file from the Hub or disk is malformed, too large or hostile",
     7: "the model was read, and the installed mlx-lm cannot convert or load it",
     70: "an unexpected internal error (the log file has the details)",
+    129: "stopped by SIGHUP (the terminal or SSH session went away), after cleaning up",
     130: "interrupted or cancelled by the user",
+    143: "stopped by SIGTERM (a service manager, `kill`), after cleaning up",
 }

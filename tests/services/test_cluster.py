@@ -8,10 +8,16 @@ error and the others are stopped; the supervisor losing mlxtui (its stdin closin
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,6 +63,26 @@ def rank_processes(model: Path) -> list[str]:
     out = subprocess.run(["ps", "-A", "-ww", "-o", "pid=,stat=,args="], capture_output=True, text=True).stdout
     return [line for line in out.splitlines()
             if f"--model {model}" in line and line.split()[1][0] != "Z" and "mlx_lm" in line]
+
+
+def kill_leftovers(model: Path) -> list[str]:
+    """SIGKILL every rank process still serving `model` (mlx.launch, wrappers, servers); the ones it found."""
+    left = rank_processes(model)
+    for line in left:
+        try:
+            os.kill(int(line.split()[0]), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return left
+
+
+@pytest.fixture(autouse=True)
+def no_rank_outlives_its_test(cluster_models: dict[str, Path]) -> Iterator[None]:
+    """A test that fails half-way must not leave idle ranks burning CPU (and counted by the next test's
+    `servers()`): whatever is left is killed here, and reported, after the test's own assertions have run."""
+    yield
+    left = [line for model in cluster_models.values() for line in kill_leftovers(model)]
+    assert not left, "rank processes outlived the test (now killed):\n" + "\n".join(left)
 
 
 def servers(model) -> list[str]:
@@ -160,39 +186,60 @@ def test_a_plan_with_problems_is_refused_before_anything_starts(cluster_models: 
     assert rank_processes(model) == []
 
 
-@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
+def foreground(python_args: list[str], **popen: Any) -> subprocess.Popen[str]:
+    """`python PYTHON_ARGS` as if started in a terminal's foreground: SIGINT at its default (pytest may have
+    inherited SIG_IGN from a shell's `&`, and a child keeps it), in a session of its own (its group is killable)."""
+    # exec keeps SIG_IGN but resets handlers, so this trampoline hands the real child SIG_DFL without
+    # preexec_fn, which is unsafe in a process with threads (pytest-xdist workers have some).
+    trampoline = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                  "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
+    return subprocess.Popen([sys.executable, "-c", trampoline, *python_args], start_new_session=True, text=True,
+                            **popen)
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
 def test_cluster_run_from_the_cli_leaves_no_rank_when_interrupted_or_killed(
         cluster_models: dict[str, Path], tmp_path: Path, how: int) -> None:
-    """Ctrl-C stops the ranks in order; even `mlxtui` killed outright (a crash) leaves none: the supervisor's
-    pipe closes and it stops them."""
-    import json
-    import sys
-    import time
-
+    """Ctrl-C or SIGTERM (a service manager) stops the ranks in order and says so; even `mlxtui` killed outright
+    (a crash) leaves none: the supervisor's pipe closes and it stops them."""
     model = cluster_models["llama"]
     hosts = tmp_path / "hosts.json"
     hosts.write_text(json.dumps({"backend": "ring", "hosts": [{"ssh": "127.0.0.1"}, {"ssh": "127.0.0.1"}]}))
-    process = subprocess.Popen([sys.executable, "-m", "mlxtui", "cluster", "--hosts", str(hosts), "run", str(model)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = foreground(["-m", "mlxtui", "cluster", "--hosts", str(hosts), "run", str(model)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert process.stdout is not None
-    seen = []
-    for line in process.stdout:
-        seen.append(line)
-        if line.startswith("Serving at http://127.0.0.1:"):
-            break
-    assert len(servers(model)) == 2, "".join(seen)
-    process.send_signal(how)
-    process.wait(timeout=120)
-    deadline = time.monotonic() + 120
-    while rank_processes(model) and time.monotonic() < deadline:
-        time.sleep(0.2)  # polling a condition, bounded: the supervisor stops the ranks on its own
-    assert rank_processes(model) == []
+    seen: list[str] = []
+    try:
+        for line in process.stdout:
+            seen.append(line)
+            if line.startswith("Serving at http://127.0.0.1:"):
+                break
+        # Keep reading: a child blocked writing rank logs to a full pipe could not react to the signal.
+        drain = threading.Thread(target=lambda: seen.extend(process.stdout or ()), daemon=True)
+        drain.start()
+        assert len(servers(model)) == 2, "".join(seen)
+        process.send_signal(how)
+        code = process.wait(timeout=120)
+        drain.join(timeout=30)
+        deadline = time.monotonic() + 120
+        while rank_processes(model) and time.monotonic() < deadline:
+            time.sleep(0.2)  # polling a condition, bounded: after SIGKILL the supervisor stops the ranks on its own
+        assert rank_processes(model) == []
+        output = "".join(seen)
+        if how == signal.SIGKILL:
+            assert code == -signal.SIGKILL
+        else:
+            assert code == 128 + how, output
+            assert f"Stopped: stopped (on {signal.Signals(how).name})" in output
+            assert "could not be stopped" not in output
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        kill_leftovers(model)
 
 
 def test_chat_with_hosts_prints_chats_json_plus_ranks_and_split(cluster_models: dict[str, Path], tmp_path: Path) -> None:
-    import json
-    import sys
-
     model = cluster_models["qwen2"]
     hosts = tmp_path / "hosts.json"
     hosts.write_text(json.dumps([{"ssh": "127.0.0.1"}, {"ssh": "127.0.0.1"}]))  # mlx.launch also takes a bare list
