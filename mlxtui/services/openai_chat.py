@@ -84,7 +84,7 @@ class OpenAIChatService:
         self._stopped = False
         system = (system or "").strip()
         sent = ([{"role": "system", "content": system}] if system else []) + [dict(m) for m in messages]
-        folded = False
+        folded = streaming = False
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         timeout = httpx.Timeout(connect=self.connect_timeout, read=300.0, write=30.0, pool=5.0)
         async with httpx.AsyncClient(timeout=timeout, headers=headers) as client:
@@ -101,6 +101,7 @@ class OpenAIChatService:
                                              "prompt was put in front of your first message.", "warning")
                                 continue
                             raise ChatError(f"{self.base_url} answered {response.status_code}: {message}")
+                        streaming = True
                         yield PromptRendered(json.dumps(sent, indent=2, ensure_ascii=False), 0, 0, folded)
                         async for event in self._read(response, start):
                             yield event
@@ -113,6 +114,9 @@ class OpenAIChatService:
                 except httpx.TimeoutException:
                     raise OfflineError(f"{self.base_url} did not answer in time.") from None
                 except httpx.HTTPError as error:
+                    if streaming:  # e.g. RemoteProtocolError or ReadError: the server went away mid-reply
+                        raise ChatError(f"The connection to {self.base_url} broke during the reply ({error}); "
+                                        "the server may have stopped. The text so far is kept.") from None
                     raise ChatError(f"The connection to {self.base_url} failed: {error}") from None
 
     async def _read(self, response: Any, start: float) -> AsyncIterator[TokenDelta | ChatStats]:
@@ -137,6 +141,7 @@ class OpenAIChatService:
                 finish_reason=finish_reason,
             )
 
+        done = False
         async for line in response.aiter_lines():
             if self._stopped:
                 finish = "cancelled"
@@ -145,6 +150,7 @@ class OpenAIChatService:
                 continue  # blank separators and ": keepalive" comments
             payload = line[5:].strip()
             if payload == "[DONE]":
+                done = True
                 break
             try:
                 data = json.loads(payload)
@@ -163,6 +169,13 @@ class OpenAIChatService:
                     yield TokenDelta(text)
                     yield stats()
                 finish = choice.get("finish_reason") or finish
+        if finish is None and not done and self._stopped:
+            finish = "cancelled"  # stopped by the user just as the stream ended
+        elif finish is None and not done:
+            # A server that dies mid-reply (a cluster rank killed, mlx_lm.server's generation failing) just
+            # closes the stream: without this the cut-off text would pass for a finished reply.
+            raise ChatError(f"The reply from {self.base_url} ended before the server finished it (no finish "
+                            "reason, no [DONE]); the server may have stopped. The text so far is kept.")
         yield stats(finish or "stop")
 
 
