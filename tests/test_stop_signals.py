@@ -1,5 +1,6 @@
 """run_stoppable (mlxtui/commands/signals.py): Ctrl-C, SIGTERM and SIGHUP all run a command's clean-up and exit
-128 + N; a SIGINT ignored by the shell (a background job) stays ignored; a second signal is not held up."""
+128 + N; a SIGINT ignored by the shell (a background job) stays ignored; a second signal is not held up; a
+signal landing during a clean-up run with run_to_end does not cut it short."""
 
 from __future__ import annotations
 
@@ -61,3 +62,34 @@ def test_a_second_signal_during_the_clean_up_acts_as_usual() -> None:
     process.send_signal(signal.SIGTERM)
     process.communicate(timeout=30)
     assert process.returncode == -signal.SIGTERM
+
+
+# A command that finishes by itself and then cleans up slowly: the clean-up waits until the test's signal has
+# been seen, then says it is done (a stand-in for stopping a cluster when the signal lands mid-stop).
+CLEAN_UP = """
+import asyncio, sys
+from mlxtui.commands.signals import run_stoppable, run_to_end
+
+async def clean_up(stop):
+    print("cleaning", flush=True)
+    while stop.signum is None:
+        await asyncio.sleep(0.01)  # polls a condition; the test sends the signal on "cleaning"
+    print("cleaned", flush=True)
+
+async def main(stop):
+    try:
+        return 0
+    finally:
+        await run_to_end(clean_up(stop))
+
+sys.exit(asyncio.run(run_stoppable(main)))
+"""
+
+
+def test_a_signal_during_the_clean_up_lets_it_finish_and_still_exits_128_plus_n() -> None:
+    process = subprocess.Popen([sys.executable, "-c", CLEAN_UP], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    assert process.stdout is not None and process.stdout.readline() == "cleaning\n"
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=30)
+    assert (process.returncode, out) == (128 + signal.SIGTERM, "cleaned\n"), err

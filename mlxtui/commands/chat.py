@@ -161,10 +161,40 @@ async def _chat(args: argparse.Namespace, ctx: Context, service: Any) -> int:
     while True:
         if interactive:
             print(">>> ", end="", flush=True, file=sys.stderr)
-        line = await asyncio.to_thread(sys.stdin.readline)
+        line = await _read_line()
         if not line.strip():
             return 0
         await answer(line.strip())
+
+
+async def _read_line() -> str:
+    """The next line of stdin, read on a daemon thread: a thread of asyncio's pool, still blocked in
+    readline, would keep the process from exiting on Ctrl-C or SIGTERM until someone pressed Enter."""
+    import threading
+
+    loop = asyncio.get_running_loop()
+    line: asyncio.Future[str] = loop.create_future()
+
+    def settle(text: str | None, error: BaseException | None) -> None:
+        if line.done():
+            return
+        if error is not None:
+            line.set_exception(error)
+        else:
+            line.set_result(text or "")
+
+    def read() -> None:
+        try:
+            text, error = sys.stdin.readline(), None
+        except (OSError, ValueError) as failed:  # stdin closed or unreadable
+            text, error = None, failed
+        try:
+            loop.call_soon_threadsafe(settle, text, error)
+        except RuntimeError:
+            pass  # the loop is closed: the command is exiting anyway
+
+    threading.Thread(target=read, name="mlxtui-stdin", daemon=True).start()
+    return await line
 
 
 def _check_first(args: argparse.Namespace, ctx: Context) -> None:

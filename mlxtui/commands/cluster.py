@@ -8,7 +8,7 @@ import json
 import sys
 from dataclasses import asdict
 
-from mlxtui.commands.signals import Stop, run_stoppable
+from mlxtui.commands.signals import Stop, run_stoppable, run_to_end
 from mlxtui.format import printable
 from mlxtui.services import Context
 
@@ -102,18 +102,23 @@ async def _run_cluster(args: argparse.Namespace, hosts, stop: Stop) -> int:
             elif isinstance(event, RankState) and event.state == "exited":
                 print(f"[rank {event.rank}] exited ({event.code})", flush=True)
     finally:
-        result = await asyncio.shield(cluster.stop())
-        try:
-            print(f"Stopped: {result.reason}" + (f" (on {stop.name})" if stop.signum else "")
-                  + (f"; {result.failure}" if result.failure else ""), file=sys.stderr, flush=True)
-        except OSError:
-            pass  # after SIGHUP the terminal may be gone; the ranks are stopped all the same
+        result = await run_to_end(cluster.stop())
+        _say(f"Stopped: {result.reason}", result, stop)
     return 0 if not cluster.failure else 1
+
+
+def _say(line: str, result, stop: Stop) -> None:  # result: ClusterStopped
+    """`line`, which signal stopped us, and why the cluster failed if it did, on stderr."""
+    try:
+        print(line + (f" (on {stop.name})" if stop.signum else "") + (f"; {result.failure}" if result.failure else ""),
+              file=sys.stderr, flush=True)
+    except OSError:
+        pass  # after SIGHUP the terminal may be gone; the ranks are stopped all the same
 
 
 def chat_over_hosts(args: argparse.Namespace, ctx: Context, chat) -> int:
     """`mlxtui chat MODEL --hosts FILE`: launch the cluster, run chat's own loop `chat(args, ctx, service)` against
-    it, and stop every rank whatever happens (a reply, an error, Ctrl-C)."""
+    it, and stop every rank whatever happens (a reply, an error, Ctrl-C, SIGTERM, SIGHUP)."""
     from mlxtui.services.cluster import ClusterService
     from mlxtui.services.cluster_chat import ClusterChatService
     from mlxtui.services.cluster_hosts import load_hosts
@@ -124,15 +129,17 @@ def chat_over_hosts(args: argparse.Namespace, ctx: Context, chat) -> int:
     hosts = load_hosts(args.hosts)
     quiet = args.json or not sys.stderr.isatty()
 
-    async def go() -> int:
+    async def go(stop: Stop) -> int:
         say = None if quiet else (lambda line: print(f"mlxtui: {printable(line)}", file=sys.stderr))
         cluster = await ClusterService().open(args.model, hosts, args.split, say=say)
         try:
             return await chat(args, ctx, ClusterChatService(cluster))
         finally:
-            await asyncio.shield(cluster.stop())
+            result = await run_to_end(cluster.stop())
+            if stop.signum:
+                _say("mlxtui: the cluster was stopped", result, stop)
 
-    return asyncio.run(run_stoppable(lambda stop: go()))
+    return asyncio.run(run_stoppable(go))
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:

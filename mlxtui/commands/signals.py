@@ -12,8 +12,11 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-__all__ = ["Stop", "run_stoppable", "STOP_SIGNALS"]
+__all__ = ["Stop", "run_stoppable", "run_to_end", "STOP_SIGNALS"]
+
+T = TypeVar("T")
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -34,8 +37,9 @@ class Stop:
 
 
 async def run_stoppable(main: Callable[[Stop], Awaitable[int]]) -> int:
-    """Run `main(stop)` in this task; a stop signal cancels it (its `finally` blocks run) and its exit code is
-    returned. A second signal acts as if no handler were set (Ctrl-C raises KeyboardInterrupt, SIGTERM kills)."""
+    """Run `main(stop)` in this task; a stop signal cancels it (its `finally` blocks run) and makes the exit
+    code 128 + N. A second signal acts as if no handler were set (Ctrl-C raises KeyboardInterrupt, SIGTERM
+    kills): whatever runs outside this process, like the cluster supervisor, must clean up after that too."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
@@ -63,7 +67,8 @@ async def run_stoppable(main: Callable[[Stop], Awaitable[int]]) -> int:
             continue  # not the main thread, or no such signal here: the default behaviour stays
         installed.append(sig)
     try:
-        return await main(stop)
+        code = await main(stop)
+        return stop.exit_code if stop.signum is not None else code  # the signal came during the clean-up
     except asyncio.CancelledError:
         if stop.signum is None:
             raise
@@ -71,3 +76,18 @@ async def run_stoppable(main: Callable[[Stop], Awaitable[int]]) -> int:
         return stop.exit_code
     finally:
         remove()
+
+
+async def run_to_end(clean_up: Awaitable[T]) -> T:
+    """Await a clean-up to its end even if this task is cancelled meanwhile, e.g. by a stop signal landing
+    while a `finally` already stops the cluster (an SSH session that drops closes stdin, which ends chat, and
+    sends SIGHUP). `asyncio.shield` alone would leave the clean-up to be cancelled when asyncio.run ends."""
+    inner = asyncio.ensure_future(clean_up)
+    task = asyncio.current_task()
+    while True:
+        try:
+            return await asyncio.shield(inner)
+        except asyncio.CancelledError:
+            if inner.cancelled() or task is None:
+                raise
+            task.uncancel()  # absorbed: run_stoppable still reports the signal in the exit code

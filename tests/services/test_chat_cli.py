@@ -138,3 +138,37 @@ def test_a_demo_model_says_its_weights_are_random(chat_models, tmp_path, capsys)
     (folder / "README.md").write_text("---\nlicense: apache-2.0\ntags:\n- chat\n---\n\n# trained\n")
     assert main(["chat", str(folder), "--prompt", "Hello", "--max-tokens", "4", "--json"]) == 0
     assert RANDOM_WEIGHTS_NOTE not in capsys.readouterr().err
+
+
+def test_ctrl_c_at_the_prompt_exits_at_once(chat_models):
+    """Ctrl-C at the prompt exits. A thread of asyncio's pool blocked in readline kept `mlxtui chat` alive
+    until someone pressed Enter; whether it is reading yet when the signal lands is a race, so without the
+    daemon reader this fails often, not always."""
+    import os
+    import pty
+    import signal
+    import subprocess
+
+    from tests.process_helpers import foreground
+
+    leader, follower = pty.openpty()  # a terminal on stdin: chat shows its ">>> " prompt, then reads
+    process = foreground(["-m", "mlxtui", "chat", str(chat_models["llama"]), "--max-tokens", "4"],
+                         stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.close(follower)
+    try:
+        assert process.stderr is not None
+        err = ""
+        while err.count(">>> ") < 2:
+            char = process.stderr.read(1)
+            assert char, err  # the child ended before its prompt
+            err += char
+            if err.endswith(">>> ") and err.count(">>> ") == 1:
+                os.write(leader, b"Hello\n")
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=30)
+        assert process.returncode == 130 and "mlxtui: interrupted" in rest, err + rest
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(leader)

@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -29,6 +28,7 @@ from mlxtui.services.cluster_hosts import ClusterError, local_hosts
 from mlxtui.services.cluster_supervisor import live_in_group
 from mlxtui.services.events import TokenDelta
 from tests.fixtures.models import tiny_model
+from tests.process_helpers import foreground
 
 pytestmark = pytest.mark.timeout(600) if hasattr(pytest.mark, "timeout") else []
 
@@ -186,17 +186,6 @@ def test_a_plan_with_problems_is_refused_before_anything_starts(cluster_models: 
     assert rank_processes(model) == []
 
 
-def foreground(python_args: list[str], **popen: Any) -> subprocess.Popen[str]:
-    """`python PYTHON_ARGS` as if started in a terminal's foreground: SIGINT at its default (pytest may have
-    inherited SIG_IGN from a shell's `&`, and a child keeps it), in a session of its own (its group is killable)."""
-    # exec keeps SIG_IGN but resets handlers, so this trampoline hands the real child SIG_DFL without
-    # preexec_fn, which is unsafe in a process with threads (pytest-xdist workers have some).
-    trampoline = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-                  "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
-    return subprocess.Popen([sys.executable, "-c", trampoline, *python_args], start_new_session=True, text=True,
-                            **popen)
-
-
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
 def test_cluster_run_from_the_cli_leaves_no_rank_when_interrupted_or_killed(
         cluster_models: dict[str, Path], tmp_path: Path, how: int) -> None:
@@ -236,6 +225,37 @@ def test_cluster_run_from_the_cli_leaves_no_rank_when_interrupted_or_killed(
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        kill_leftovers(model)
+
+
+def test_chat_with_hosts_stops_every_rank_on_sigterm_at_the_prompt(cluster_models: dict[str, Path],
+                                                                  tmp_path: Path) -> None:
+    model = cluster_models["qwen2"]
+    hosts = tmp_path / "hosts.json"
+    hosts.write_text(json.dumps([{"ssh": "127.0.0.1"}, {"ssh": "127.0.0.1"}]))
+    process = foreground(["-m", "mlxtui", "chat", str(model), "--hosts", str(hosts), "--max-tokens", "4"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.stdin is not None and process.stderr is not None
+        process.stdin.write("Hello\n")
+        process.stdin.flush()
+        for line in process.stderr:  # the figures line ends the turn; chat then waits on stdin, still open
+            if line.startswith("prompt: "):
+                break
+        assert len(servers(model)) == 2
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=120)  # stdin stays open: chat is stopped by the signal, not by end of input
+        err = process.stderr.read()
+        assert process.returncode == 128 + signal.SIGTERM, err
+        assert "mlxtui: the cluster was stopped (on SIGTERM)" in err
+        assert rank_processes(model) == []
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        for pipe in (process.stdin, process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
         kill_leftovers(model)
 
 
