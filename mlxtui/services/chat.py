@@ -109,23 +109,6 @@ class _Loaded:
     cache_tokens: list[int] = field(default_factory=list)
 
 
-class _Announcing:
-    """The model, setting `event` when a call returns: the graph for (a chunk of) the prompt is built and
-    mlx-lm evaluates it next, in MLX, without the GIL."""
-
-    def __init__(self, model: Any, event: threading.Event) -> None:
-        self._model, self._event = model, event
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        out = self._model(*args, **kwargs)
-        if not self._event.is_set():
-            self._event.set()
-        return out
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
-
-
 # --- the service --------------------------------------------------------------------------------------
 
 
@@ -136,10 +119,6 @@ class ChatService:
     `logits_processors` are added to every reply's own (mlx-lm's `(tokens, logits) -> logits` callables, run
     on the MLX thread): tests and benchmarks use them to steer or pace a real model's output.
     """
-
-    #: how long reply() waits at most for the model to start reading the prompt (0: not at all); a long
-    #: prompt is read in chunks of 2,048 tokens, and the wait ends when the first chunk's graph is built
-    HEAD_START_S = 0.05
 
     def __init__(
         self,
@@ -430,14 +409,9 @@ class ChatService:
         """Stream the reply to `messages` (the last one is the user's new turn).
 
         Generation starts on this call (bad input raises here), so the model reads the prompt while the
-        caller draws the user's message. The call returns once the model has started reading (at most
-        HEAD_START_S, a few ms for a short prompt): until then the caller's thread waits without the GIL,
-        since rendering the prompt and building the model's graph are Python and would share it with the
-        caller's drawing, while the reading itself is MLX's and runs beside it.
-
-        Iterate the result: PromptRendered once, then TokenDelta and ChatStats (coalesced when the reader
-        is slower than the model), and a final ChatStats with finish_reason. Closing the iterator (or
-        `stop()`) stops generation.
+        caller draws the user's message. Iterate the result: PromptRendered once, then TokenDelta and
+        ChatStats (coalesced when the reader is slower than the model), and a final ChatStats with
+        finish_reason. Closing the iterator (or `stop()`) stops generation.
         """
         if not messages or messages[-1]["role"] != "user":
             raise InvalidInputError("A reply needs a user message last.")
@@ -445,16 +419,11 @@ class ChatService:
             raise InvalidInputError("The message is empty: type something to send.")
         self._require()
         settings = (sampling or self.info.sampling or SamplingSettings()).validate()  # type: ignore[union-attr]
-        reading = threading.Event()
         # While generating, the UI hands the GIL back within 0.2 ms and no full collection walks the whole
         # process (gen_mode.py).
-        events = self._run(
-            lambda emit, stop: self._generate_on_thread(list(messages), system, settings, emit, stop, reading),
-            generating=True,
+        return self._run(
+            lambda emit, stop: self._generate_on_thread(list(messages), system, settings, emit, stop), generating=True
         )
-        if self.HEAD_START_S > 0:
-            reading.wait(self.HEAD_START_S)  # blocks the event loop, briefly and bounded (see above)
-        return events
 
     def _generate_on_thread(
         self,
@@ -463,21 +432,6 @@ class ChatService:
         settings: SamplingSettings,
         emit: Callable[[Any], None],
         stop: threading.Event,
-        reading: threading.Event,
-    ) -> None:
-        try:
-            self._generate(messages, system, settings, emit, stop, reading)
-        finally:
-            reading.set()  # an error before the model ran: the caller waits no longer
-
-    def _generate(
-        self,
-        messages: list[Message],
-        system: str | None,
-        settings: SamplingSettings,
-        emit: Callable[[Any], None],
-        stop: threading.Event,
-        reading: threading.Event,
     ) -> None:
         import mlx.core as mx
         from mlx_lm.generate import stream_generate
@@ -517,7 +471,7 @@ class ChatService:
         finish: str | None = None
         try:
             for response in stream_generate(
-                _Announcing(loaded.model, reading),
+                loaded.model,
                 loaded.tokenizer,
                 mx.array(tokens[cached:]),
                 max_tokens=max_tokens,

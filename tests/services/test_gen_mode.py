@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
-import time
 import weakref
 from contextlib import aclosing
 
 import pytest
 
 from mlxtui.services import gen_mode
-from mlxtui.services.chat import ChatService, SamplingSettings
+from mlxtui.services.chat import SamplingSettings
 from mlxtui.services.errors import ChatError
 from tests.services.test_chat import Gate, loaded
 
@@ -66,48 +65,3 @@ async def test_a_reply_that_cannot_start_leaves_the_process_as_it_was(chat_model
         async for _ in service.reply([{"role": "user", "content": "Hi"}], None, SamplingSettings(max_tokens=4)):
             pass
     assert not gen_mode.active() and gc.get_freeze_count() == 0
-
-
-class CountingModel:
-    """The loaded model, counting its calls (each builds a graph for a chunk of the prompt or one token)."""
-
-    def __init__(self, model) -> None:
-        self.model, self.calls = model, 0
-
-    def __call__(self, *args, **kwargs):
-        self.calls += 1
-        return self.model(*args, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self.model, name)
-
-
-async def test_reply_returns_once_the_model_has_built_its_graph_for_the_prompt(chat_models, monkeypatch):
-    """The caller waits (without the GIL) while the prompt is rendered and the model's graph is built, so its
-    drawing does not share the GIL with them; it is let go when the model is called, not when it times out."""
-    monkeypatch.setattr(ChatService, "HEAD_START_S", 60.0)
-    gate = Gate(free=0)  # the first token is held: the reply cannot have finished when reply() returns
-    service, _ = await loaded(chat_models["plain"], logits_processors=[gate])
-    model = service._loaded.model = CountingModel(service._loaded.model)  # type: ignore[union-attr]
-    started = time.monotonic()
-    events = service.reply([{"role": "user", "content": "Once upon a time"}], None, SamplingSettings(max_tokens=5))
-    waited = time.monotonic() - started
-    async with aclosing(events):
-        assert model.calls >= 1, "reply() returned before the model was called"
-        assert waited < 30, "reply() waited out its limit: the model's call did not let it go"
-        gate.open()
-        async for _ in events:
-            pass
-    service.close()
-
-
-async def test_an_error_before_the_model_runs_does_not_hold_the_caller(chat_models, monkeypatch):
-    monkeypatch.setattr(ChatService, "HEAD_START_S", 60.0)
-    service, _ = await loaded(chat_models["short"])
-    started = time.monotonic()
-    events = service.reply([{"role": "user", "content": "river mill " * 300}], None, SamplingSettings(max_tokens=5))
-    assert time.monotonic() - started < 30  # the refusal (on the MLX thread) let the caller go at once
-    with pytest.raises(ChatError, match="context is 192 tokens"):
-        async for _ in events:
-            pass
-    service.close()
