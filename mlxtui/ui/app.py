@@ -19,6 +19,7 @@ from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from mlxtui import paths
+from mlxtui.format import printable
 from mlxtui.services import Context
 from mlxtui.services.errors import MlxtuiError
 from mlxtui.services.workflow import ModelInWork
@@ -40,6 +41,7 @@ from mlxtui.ui.widgets.keybar import KeyBar
 from mlxtui.ui.themes import DEFAULT_THEME, THEME_VARIABLE_DEFAULTS, load_themes
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
     from mlxtui.ui.panes.card import CardPane
     from mlxtui.ui.panes.chat import ChatPane
     from mlxtui.ui.panes.convert import ConvertPane
@@ -139,6 +141,22 @@ class MlxtuiApp(App[int]):
                 self._startup_notices.append(f"Theme {wanted!r} was not found; using {DEFAULT_THEME}.")
             wanted = DEFAULT_THEME
         self.theme = wanted
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification, from any pane, is plain text (one policy, whatever the caller passed): messages
+        carry file names, repo ids, server and model replies, whose brackets Rich would read as markup (an
+        OpenAI error's "[DONE]" vanished) or as a style to apply, and whose control characters could move
+        the cursor."""
+        super().notify(printable(message), title=printable(title, newlines=False), severity=severity,
+                       timeout=timeout, markup=False)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(THEME_VARIABLE_DEFAULTS)

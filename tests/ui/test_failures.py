@@ -75,3 +75,24 @@ async def test_a_crash_ends_with_one_line_and_the_log_never_a_traceback_with_loc
     assert "Traceback" not in printed and secret not in printed
     log = paths.log_path().read_text(encoding="utf-8")
     assert "ZeroDivisionError" in log and secret not in log
+
+
+@pytest.mark.parametrize("pane", ["chat", "upload"])  # every widget's notify() goes through the app's
+async def test_every_notification_is_plain_text_whatever_the_caller_passes(pane: str) -> None:
+    """Server replies, file names and model output reach the toasts: brackets are never markup (an OpenAI
+    error's "[DONE]" once vanished from its sentence; an unbalanced "[link=" raised MarkupError while the
+    toast was drawn) and control characters are shown, not sent."""
+    from textual.widgets._toast import Toast
+
+    hostile = "ended (no finish reason, no [DONE]); [b]bold?[/b] [link=http://x]here[/link] \x1b[2J"
+    app = make_app()
+    async with app.run_test(size=(120, 36), notifications=True) as pilot:
+        await pilot.pause()
+        app.query_one(f"#{pane}-pane").notify(hostile, title="[i]Chat[/i]", severity="error")  # markup=True
+        while not app.screen.query(Toast):
+            await pilot.pause(0.01)  # the toast is mounted by the screen's rack (a condition; the test's timeout bounds it)
+        assert [n.markup for n in app._notifications] == [False]
+        shown = " ".join(str(toast.render()) for toast in app.screen.query(Toast))
+        assert "no [DONE])" in shown and "[b]bold?[/b]" in shown and "[link=http://x]here[/link]" in shown
+        assert "[i]Chat[/i]" in shown
+        assert "\x1b" not in shown and "^[[2J" in shown
