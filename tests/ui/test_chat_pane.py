@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import replace
 
 from textual.widgets import Input, Sparkline, Static, TextArea
 
@@ -711,3 +712,8 @@ async def test_the_figures_never_wrap_so_how_the_reply_ended_stays_in_view() -> 
         lines = [strip.text.rstrip() for strip in figures.render_lines(Region(0, 0, 23, 7))]
         assert lines[-1] == "stopped by you"
         assert lines[-2].startswith("ctx 192/1,024 ·") and len(lines[-2]) <= 23
+        # Every ending is shown whole in those 23 columns, never cut to an ellipsis.
+        for reason, ending in (("stop", "✓ done"), ("length", "✓ max tokens reached"), ("cancelled", "stopped by you")):
+            figures.show(format_stats(replace(stats, finish_reason=reason), (192, 1024)))
+            await pilot.pause()
+            assert [s.text.rstrip() for s in figures.render_lines(Region(0, 0, 23, 7))][-1] == ending

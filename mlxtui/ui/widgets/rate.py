@@ -74,10 +74,11 @@ def _stats_from(saved: dict[str, Any]) -> ChatStats | None:
     return ChatStats(**fields)
 
 
-# How a finished reply ended; a streaming reply has no finish reason and shows no such line.
+# How a finished reply ended; a streaming reply has no finish reason and shows no such line. Each fits the
+# side panel's 23 columns at 80x24 ("✓ done: max tokens reached" ended in an ellipsis there).
 _ENDINGS = {
     "stop": "[green]✓ done[/]",
-    "length": "[yellow]✓ done: max tokens reached[/]",
+    "length": "[yellow]✓ max tokens reached[/]",
     "cancelled": "[yellow]stopped by you[/]",
 }
 
