@@ -106,11 +106,9 @@ def _free_port(count: int = 1) -> int:
 
 
 def mlx_launch_argv(python: str = sys.executable) -> list[str]:
-    """How to start mlx.launch: its console script next to the interpreter, else through the interpreter."""
-    script = Path(python).parent / "mlx.launch"
-    if script.is_file():
-        return [python, str(script)]
-    return [python, "-c", "import sys; from mlx._distributed_utils.launch import main; sys.argv[0] = 'mlx.launch'; main()"]
+    """How to start mlx.launch: its own `main`, through cluster_launch, which keeps it from spinning a core
+    while the ranks are idle."""
+    return [python, "-m", "mlxtui.services.cluster_launch"]
 
 
 def server_argv(model: Path, split: str, port: int, python: str = sys.executable) -> list[str]:

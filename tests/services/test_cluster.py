@@ -85,6 +85,21 @@ def no_rank_outlives_its_test(cluster_models: dict[str, Path]) -> Iterator[None]
     assert not left, "rank processes outlived the test (now killed):\n" + "\n".join(left)
 
 
+def launcher_cpu_seconds(cluster: Cluster, seconds: float) -> float:
+    """CPU time this cluster's mlx.launch (run through cluster_launch) used over `seconds` (Linux /proc)."""
+    out = subprocess.run(["ps", "-A", "-ww", "-o", "pid=,args="], capture_output=True, text=True).stdout
+    pid = next(int(line.split()[0]) for line in out.splitlines()
+               if "mlxtui.services.cluster_launch" in line and str(cluster.run_dir) in line)
+
+    def used() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+    before = used()
+    time.sleep(seconds)
+    return used() - before
+
+
 def servers(model) -> list[str]:
     """The mlx_lm server processes themselves (not mlx.launch or the rank wrappers, whose lines name them too)."""
     return [line for line in rank_processes(model) if line.split(None, 2)[2].split()[1:4] == ["-m", "mlx_lm", "server"]]
@@ -164,6 +179,10 @@ def test_the_supervisor_stops_every_rank_when_mlxtui_goes_away(cluster_models: d
     async def run() -> Cluster:
         cluster = await _open(model, "tensor")
         assert len(servers(model)) == 2
+        if Path("/proc/self/stat").exists():
+            # Idle, mlx.launch waits instead of spinning (its own select watched an always-writable pipe:
+            # 80-90 % of a core); a spinning one gets far more than this even on a loaded machine.
+            assert await asyncio.to_thread(launcher_cpu_seconds, cluster, 3.0) < 0.3
         assert cluster._process is not None and cluster._process.stdin is not None
         cluster._process.stdin.close()  # no "stop": the pipe just closes
         await asyncio.wait_for(cluster.stopped.wait(), 120)
