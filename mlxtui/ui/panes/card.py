@@ -177,7 +177,7 @@ class CardPane(ReportsFailures, PaneFocus, Vertical):
         self._replace_changed_region(old, new)  # an edit like any other: undo works, the draft keeps it
         said = "; ".join(printable(c, newlines=False) for c in changes)
         self.notify(f"The card now follows {printable(repo_id, newlines=False)}: {said}. ctrl+s saves it.",
-                    title="Card", markup=False, timeout=10)
+                    title="Card", timeout=10)
 
     def open_folder(self, path: str, source: str | None = None) -> None:
         """Open the card of the MLX folder at `path`; `source` is the original repo when known."""
@@ -201,7 +201,7 @@ class CardPane(ReportsFailures, PaneFocus, Vertical):
         try:
             state = await service.open(path, source)
         except MlxtuiError as error:
-            self.notify(printable(str(error)), severity="error", markup=False)
+            self.notify(str(error), severity="error")
             self._show_state()
             return
         self.folder, self.source, self.on_disk = state.folder, state.source, state.on_disk

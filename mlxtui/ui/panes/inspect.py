@@ -150,15 +150,14 @@ class InspectPane(ReportsFailures, PaneFocus, Vertical):
                 async for event in events:
                     if isinstance(event, Notice):
                         text = printable(event.text)
-                        self.notify(text, severity="warning" if event.severity == "warning" else "information",
-                                    markup=False)
+                        self.notify(text, severity="warning" if event.severity == "warning" else "information")
                         status.update(Text(text))
                     elif isinstance(event, InspectReport):
                         self.show_report(event)
         except MlxtuiError as error:
             status.update(Text(printable(str(error)), style="bold"))
             self.query_one("#inspect-body").display = False
-            self.notify(printable(str(error)), severity="error", markup=False)
+            self.notify(str(error), severity="error")
 
     # -- rendering --------------------------------------------------------------------------------
 

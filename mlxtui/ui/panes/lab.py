@@ -155,7 +155,7 @@ class LabPane(ReportsFailures, PaneFocus, Vertical):
         except MlxtuiError as error:
             self.running = False
             self._status(str(error))
-            self.notify(printable(str(error)), severity="error", markup=False)
+            self.notify(str(error), severity="error")
             return
         jobs = LabJobs(self.app.ctx)  # type: ignore[attr-defined]
         job_id = await asyncio.to_thread(jobs.start, plan)
@@ -307,7 +307,7 @@ class LabPane(ReportsFailures, PaneFocus, Vertical):
             owners = (await whoami(self.app.ctx)).writable  # type: ignore[attr-defined]
         except MlxtuiError as error:
             self._status(str(error))
-            self.notify(printable(str(error)), severity="error", markup=False)
+            self.notify(str(error), severity="error")
             return
         answer = await self.app.push_screen_wait(PublishDialog(folders, owners))
         if answer is not None:
@@ -335,7 +335,7 @@ class LabPane(ReportsFailures, PaneFocus, Vertical):
         except MlxtuiError as error:
             sent = f" ({len(done)} published before it: {', '.join(done)})" if done else ""
             self._status(f"{error}{sent}")
-            self.notify(printable(f"{error}{sent}"), severity="error", markup=False)
+            self.notify(f"{error}{sent}", severity="error")
             return
         self.marked.clear()
         self._fill()

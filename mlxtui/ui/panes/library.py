@@ -81,7 +81,7 @@ class LibraryPane(ReportsFailures, PaneFocus, Vertical):
         except (MlxtuiError, OSError) as error:
             message = f"The library could not be read: {printable(str(error))}"
             self.query_one("#library-status", Static).update(Text(message))
-            self.notify(message, severity="error", markup=False)
+            self.notify(message, severity="error")
             return
         self.show_models(models)
 
@@ -168,11 +168,11 @@ class LibraryPane(ReportsFailures, PaneFocus, Vertical):
         if model is not None and not model.has_weights and model.is_mlx and model.repo_id:
             # already an MLX conversion (mlx-community/…-4bit): Chat downloads its weights, nothing to convert
             self.notify(f"Only the small files of {printable(model.name, newlines=False)} are cached: Chat downloads "
-                        "its weights first.", markup=False)
+                        "its weights first.")
             self.post_message(ChatWithModel(model.repo_id))
         elif model is not None and not model.has_weights:
             self.notify(f"Only the small files of {printable(model.name, newlines=False)} are cached (Inspect read them): there are no "
-                        "weights to load. Convert it, or chat with a conversion of it.", severity="warning", markup=False)
+                        "weights to load. Convert it, or chat with a conversion of it.", severity="warning")
         elif model is not None:
             self.post_message(ChatWithModel(model.path))
 
@@ -205,7 +205,7 @@ class LibraryPane(ReportsFailures, PaneFocus, Vertical):
         try:
             await self.service.delete(model)
         except (MlxtuiError, OSError) as error:
-            self.notify(printable(f"{model.name} was not deleted: {error}"), severity="error", markup=False)
+            self.notify(f"{model.name} was not deleted: {error}", severity="error")
             return
-        self.notify(printable(f"Deleted {model.name}."), title="Library", markup=False)
+        self.notify(f"Deleted {model.name}.", title="Library")
         self.reload()

@@ -319,7 +319,7 @@ class SearchPane(ReportsFailures, PaneFocus, Vertical):
 
         if isinstance(event, Notice):
             text = printable(event.text)
-            self.notify(text, severity="warning" if event.severity == "warning" else "information", markup=False)
+            self.notify(text, severity="warning" if event.severity == "warning" else "information")
             self.query_one("#search-status", Static).update(Text(text))
             return
         table = self.query_one("#search-results", DataTable)
@@ -364,7 +364,7 @@ class SearchPane(ReportsFailures, PaneFocus, Vertical):
     def _failed(self, error: MlxtuiError) -> None:
         self.query_one("#search-status", Static).update(Text(printable(str(error))))
         if not isinstance(error, OfflineError):  # the app already says it is offline
-            self.notify(printable(str(error)), severity="error", markup=False)
+            self.notify(str(error), severity="error")
 
     # -- results ----------------------------------------------------------------------------------
 

@@ -332,10 +332,10 @@ class UploadPane(ReportsFailures, Vertical):
                             self.post_message(HubChanged(done.repo_id))  # Search lists it without ctrl+r
         except CancelledByUser as error:
             status.update(Text(printable(error), style="yellow"))
-            self.notify(printable(error), severity="warning")
+            self.notify(str(error), severity="warning")
         except MlxtuiError as error:
             status.update(Text(printable(error), style="red"))
-            self.notify(printable(error), severity="error", timeout=15)
+            self.notify(str(error), severity="error", timeout=15)
         finally:
             self.uploading = False
             self._cancel = None
