@@ -1,9 +1,17 @@
-"""Events from the MLX thread to the event loop, in batches: one wake-up per batch, never one per token."""
+"""Events from the MLX thread to the event loop, in batches: one wake-up per batch, never one per token.
+
+The first text is handed over: the MLX thread waits (HANDOVER_WAIT_S at most) until the event loop has
+handled it. Woken by the MLX thread, the event loop was queued by the OS on that thread's core, behind the
+Python that builds the next token's graph, and then shared the GIL with it while it drew the first text:
+about a millisecond of the time to first token. The wait costs generation nothing: the next token is
+being computed on MLX's own thread meanwhile.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -11,9 +19,12 @@ from typing import Any
 
 from mlxtui.services.events import ChatStats, TokenDelta
 
-__all__ = ["Channel", "DONE"]
+__all__ = ["Channel", "DONE", "HANDOVER_WAIT_S"]
 
 DONE = object()
+#: the longest a thread waits for the other side to take what it handed over (the first text here, a
+#: reply's job in ChatService._run)
+HANDOVER_WAIT_S = 0.005
 
 
 class Channel:
@@ -27,9 +38,16 @@ class Channel:
         self._wake = asyncio.Event()
         self._hurry = asyncio.Event()  # the last items are in: no batching wait before they go out
         self._pending = False
+        self._text_put = False
+        self._loop_thread = threading.get_ident()  # made on the loop's thread; a put there never waits
+        self._taken = threading.Event()  # set by the event loop each time it has handled a batch
 
     def put(self, item: Any) -> None:
         """Called on the MLX thread."""
+        first_text = not self._text_put and isinstance(item, TokenDelta) and threading.get_ident() != self._loop_thread
+        if first_text:
+            self._text_put = True
+            self._taken.clear()  # before the item is in: the loop may take it at once
         self._items.append(item)
         final = item is DONE or isinstance(item, BaseException) or (isinstance(item, ChatStats) and item.finish_reason)
         if not self._pending or final:
@@ -37,7 +55,9 @@ class Channel:
             try:
                 self._loop.call_soon_threadsafe(self._last_items if final else self._wake.set)
             except RuntimeError:
-                pass  # the loop is gone; nobody is listening
+                return  # the loop is gone; nobody is listening
+        if first_text:
+            self._taken.wait(HANDOVER_WAIT_S)  # see the module's docstring
 
     def _last_items(self) -> None:
         self._hurry.set()
@@ -83,7 +103,10 @@ class Channel:
             if any(isinstance(item, TokenDelta) for item in batch):
                 last = time.monotonic()
             if batch:
-                yield batch
+                try:
+                    yield batch
+                finally:
+                    self._taken.set()  # handled (or the reader is gone)
             if batch and batch[-1] is DONE:
                 return
 

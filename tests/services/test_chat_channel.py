@@ -64,3 +64,50 @@ async def test_other_events_keep_their_place_between_merged_text() -> None:
         got += await asyncio.wait_for(anext(batches), 30)
     assert got == [TokenDelta("ab"), ChatStats(generation_tokens=1), notice, TokenDelta("cd"),
                    ChatStats(generation_tokens=3), DONE]
+
+
+async def test_the_first_text_is_handed_over_until_the_loop_has_handled_it(monkeypatch) -> None:
+    """The MLX thread waits after its first text until the event loop has handled that batch (then the loop
+    runs on the core the thread leaves, instead of queued behind it); every later put returns at once."""
+    from mlxtui.services import chat_channel
+
+    monkeypatch.setattr(chat_channel, "HANDOVER_WAIT_S", 30)  # only the hand-over can end the wait in time
+    channel = Channel(asyncio.get_running_loop())
+    batches = channel.batches()
+    first_put, second_put = threading.Event(), threading.Event()
+
+    def model_thread() -> None:
+        channel.put(TokenDelta("Hi"))
+        first_put.set()
+        channel.put(TokenDelta(" there"))
+        second_put.set()
+        channel.put(ChatStats(generation_tokens=2, finish_reason="stop"))
+        channel.put(DONE)
+
+    thread = threading.Thread(target=model_thread)
+    thread.start()
+    assert await asyncio.wait_for(anext(batches), 30) == [TokenDelta("Hi")]
+    assert not first_put.is_set()  # still waiting: this batch is being handled
+    rest: list[object] = []
+    while not rest or rest[-1] is not DONE:  # asking for more means the first batch was handled
+        rest += await asyncio.wait_for(anext(batches), 30)
+    await asyncio.to_thread(thread.join, 30)
+    assert first_put.is_set() and second_put.is_set()
+    assert rest == [TokenDelta(" there"), ChatStats(generation_tokens=2, finish_reason="stop"), DONE]
+
+
+async def test_the_hand_over_is_bounded_when_nobody_reads() -> None:
+    import time
+
+    from mlxtui.services.chat_channel import HANDOVER_WAIT_S
+
+    channel = Channel(asyncio.get_running_loop())
+    took: list[float] = []
+
+    def model_thread() -> None:
+        start = time.perf_counter()
+        channel.put(TokenDelta("Hi"))  # nobody takes it
+        took.append(time.perf_counter() - start)
+
+    await asyncio.to_thread(model_thread)
+    assert HANDOVER_WAIT_S * 0.9 <= took[0] < 5.0  # it waited, and not for long

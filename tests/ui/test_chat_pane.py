@@ -126,6 +126,8 @@ async def test_ui_stays_responsive_while_generating_and_escape_stops(chat_models
         # "Reading your message…" was only for the prompt; once text streams, the box says what Esc does,
         # and so does the footer.
         assert pane.query_one("#chat-prompt", Input).placeholder == "Message — Enter sends, Esc stops"
+        # The box's cursor rests while the reply streams (a blink is a screen update the model pays for).
+        assert pane.query_one("#chat-prompt", Input).cursor_blink is False
         await pilot.pause(0.1)
         assert "Stop" in footer_descriptions(app)
         await pilot.press("escape")
@@ -140,6 +142,7 @@ async def test_ui_stays_responsive_while_generating_and_escape_stops(chat_models
         reply = pane.query_one("#chat-log > .reply", Reply)
         assert reply.text == message["content"] != ""
         assert "stopped" in pane.query_one("#rate-figures").text
+        assert pane.query_one("#chat-prompt", Input).cursor_blink is True  # blinks again once the reply is saved
 
 
 async def test_system_fold_is_announced_once_and_the_prompt_can_be_shown(chat_models):
@@ -303,10 +306,12 @@ async def test_new_conversation_before_the_first_token_leaves_the_new_log_empty(
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         pane = await loaded_chat(pilot, chat_models["plain"], 50)
-        assert pane.send("Once upon a time")
+        box = pane.query_one("#chat-prompt", Input)
+        box.value = "Once upon a time"
+        assert pane.send(box.value)
         old = pane.conversation
-        assert not drawn(pane, "user")  # not drawn yet: the model is reading the prompt
-        assert pane.query_one("#chat-prompt", Input).placeholder.startswith("Reading your message")
+        # Nothing drawn yet, the box included: the model is reading the prompt.
+        assert not drawn(pane, "user") and box.value == "Once upon a time"
         await pilot.press("ctrl+n")
         await app.workers.wait_for_complete()
         await pilot.pause(0.4)  # past the draw delay
@@ -314,6 +319,7 @@ async def test_new_conversation_before_the_first_token_leaves_the_new_log_empty(
         assert not drawn(pane, "user") and not drawn(pane, "reply")
         assert old.messages[0] == {"role": "user", "content": "Once upon a time"}
         assert not pane.generating
+        assert box.value == ""  # the sent message left the box all the same
 
 
 async def test_new_conversation_right_at_the_first_token_always_ends_the_turn(chat_models):
@@ -422,6 +428,28 @@ async def test_enter_within_a_frame_of_the_end_of_a_reply_keeps_every_turn_in_or
         assert saved(pane.conversation) == [("user", "one"), ("assistant", answers[0]), ("user", "two"), ("assistant", answers[1])]
         assert answers[0] in pane.last_prompt.text  # the second question was sent with the first answer
         assert pane.query_one("#chat-prompt", Input).value == ""
+
+
+async def test_the_message_leaves_the_box_with_its_turn_and_what_was_typed_after_it_stays(chat_models):
+    """The box is not redrawn at Enter (that took the CPU from the prompt's reading): the message stays in
+    it until its turn is drawn. Text typed meanwhile is kept, and is not part of the message sent."""
+    gate = Gate(free=0)  # the model is held before its first token until the test has typed
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = await loaded_chat(pilot, chat_models["plain"], 8, [gate])
+        box = pane.query_one("#chat-prompt", Input)
+        box.focus()
+        await pilot.press(*"one", "enter")
+        while not gate.holding.is_set():
+            await pilot.pause(0.01)
+        await pilot.press(*"two")
+        gate.open()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert box.value == "two"
+        assert [m["content"] for m in pane.conversation.messages if m["role"] == "user"] == ["one"]
+        assert log_texts(pane, "user") == ["one"]
+        assert box.placeholder == "Message — Enter sends, Esc stops"
 
 
 async def test_switching_model_mid_reply_saves_the_old_chat_and_starts_a_new_one(chat_models):
@@ -717,3 +745,51 @@ async def test_the_figures_never_wrap_so_how_the_reply_ended_stays_in_view() -> 
             figures.show(format_stats(replace(stats, finish_reason=reason), (192, 1024)))
             await pilot.pause()
             assert [s.text.rstrip() for s in figures.render_lines(Region(0, 0, 23, 7))][-1] == ending
+
+
+async def test_the_figures_ride_along_with_the_replys_screen_updates(monkeypatch) -> None:
+    """While a reply streams, the readout draws when the reply's text is drawn anyway (one screen update
+    for both), at most REFRESH_HZ times a second; its own timer draws only figures left waiting STALE_S."""
+    from textual.app import App
+
+    from mlxtui.services.events import ChatStats
+    from mlxtui.ui.widgets import rate as rate_module
+    from mlxtui.ui.widgets.rate import REFRESH_HZ, STALE_S, RateReadout
+
+    clock = [1000.0]
+    monkeypatch.setattr(rate_module, "monotonic", lambda: clock[0])
+
+    class Readout(App):
+        def compose(self):
+            yield RateReadout(id="chat-rate")
+
+    app = Readout()
+    async with app.run_test(size=(40, 14)) as pilot:
+        readout = app.query_one(RateReadout)
+        figures = readout.query_one("#rate-figures")
+
+        def stream(tokens: int) -> None:
+            readout.stats = ChatStats(prompt_tokens=6, generation_tokens=tokens, generation_tps=50.0)
+
+        stream(1)
+        readout.draw_along()
+        assert "tokens        1" in figures.text
+        clock[0] += 0.5 / REFRESH_HZ  # too soon after the last draw: not drawn along
+        stream(2)
+        readout.draw_along()
+        assert "tokens        1" in figures.text
+        clock[0] += 0.5 / REFRESH_HZ
+        readout.draw_along()
+        assert "tokens        2" in figures.text
+        # The timer leaves figures to the reply's updates until they have waited STALE_S.
+        stream(3)
+        clock[0] += STALE_S * 0.9
+        readout._tick()
+        assert "tokens        2" in figures.text
+        clock[0] += STALE_S * 0.2
+        readout._tick()
+        assert "tokens        3" in figures.text
+        # The end of a turn is drawn at once, whenever the last draw was.
+        readout.end_turn(ChatStats(prompt_tokens=6, generation_tokens=4, generation_tps=50.0, finish_reason="stop"))
+        assert "tokens        4" in figures.text and "done" in figures.text
+        await pilot.pause()

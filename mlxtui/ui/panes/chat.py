@@ -36,19 +36,18 @@ from mlxtui.services.workflow import folder_to_open, short_path
 from mlxtui.ui.failures import ReportsFailures
 from mlxtui.ui.focus import PaneFocus
 from mlxtui.ui.panes import pane_css
+from mlxtui.ui.panes.chat_saved import SavedConversations
 from mlxtui.ui.screens.chat_open import OpenConversationScreen
 from mlxtui.ui.screens.chat_prompt import PromptScreen
 from mlxtui.ui.widgets.chat_log import ChatLog
 from mlxtui.ui.widgets.chat_reply import ChatTurn, FrozenMarkdown, Reply
 from mlxtui.ui.widgets.chat_sampling import SamplingPanel
+from mlxtui.ui.widgets.message_box import PROMPT_PLACEHOLDER, QUEUED_PLACEHOLDER, MessageBox
 from mlxtui.ui.widgets.model_suggester import ModelSuggester
 from mlxtui.ui.widgets.rate import RateReadout
 
 __all__ = ["ChatPane", "Reply", "FrozenMarkdown", "PromptScreen", "OpenConversationScreen", "FOLD_NOTICE"]
 
-PROMPT_PLACEHOLDER = "Message — Enter sends, Esc stops"
-READING_PLACEHOLDER = "Reading your message… (Esc stops)"
-QUEUED_PLACEHOLDER = "Message — sent when the model is ready"
 #: how long a sent turn may wait for the first token before it is drawn anyway (drawing competes with
 #: the model for the CPU, and under this delay the wait is not noticeable)
 TURN_DRAW_DELAY_S = 0.25
@@ -60,7 +59,7 @@ FOLD_NOTICE = (
 )
 
 
-class ChatPane(ReportsFailures, PaneFocus, Vertical):
+class ChatPane(SavedConversations, ReportsFailures, PaneFocus, Vertical):
     """Load a model, chat with it, watch its token rates."""
 
     HOME = "#chat-log"  # arriving: the conversation (arrows scroll it); / edits the message, ctrl+l the model
@@ -125,7 +124,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
                 yield SamplingPanel(id="chat-sampling")
         yield Label(SYSTEM_LABEL, id="chat-system-label")
         yield TextArea(id="chat-system", soft_wrap=True, show_line_numbers=False, compact=True, placeholder="(none)")
-        yield Input(placeholder=PROMPT_PLACEHOLDER, id="chat-prompt", compact=True)
+        yield MessageBox(placeholder=PROMPT_PLACEHOLDER, id="chat-prompt", compact=True)
 
     def on_mount(self) -> None:
         ctx = getattr(self.app, "ctx", None)
@@ -153,8 +152,8 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
             self.local.close()  # stops a reply or load first
 
     @property
-    def prompt_box(self) -> Input:
-        return self.query_one("#chat-prompt", Input)
+    def prompt_box(self) -> MessageBox:
+        return self.query_one("#chat-prompt", MessageBox)
 
     @property
     def system_area(self) -> TextArea:
@@ -348,11 +347,11 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
             return False
         first = asyncio.ensure_future(anext(events, None))
         self._sent_at, self.first_text_s = sent_at, None
-        # Until the first token the model has the CPU to itself: clearing the box is the only drawing (a
-        # repaint of one line); the turn goes into the log with the first token, or after
-        # TURN_DRAW_DELAY_S when reading the prompt takes longer than that.
-        self.prompt_box.value, self.prompt_box.placeholder = "", READING_PLACEHOLDER
+        # Until the first token nothing is drawn: a screen update here (even clearing the box) took the CPU
+        # and the GIL from the model reading the prompt. The message leaves the box and goes into the log
+        # with the first token, or after TURN_DRAW_DELAY_S when reading the prompt takes longer than that.
         turn = self._turn = self.log_view.take(text)
+        turn.in_box = self.prompt_box.value == text
         self.set_timer(TURN_DRAW_DELAY_S, partial(self._draw_turn, turn))
         self.generating = self._answering = True
         self._run_reply(conversation, events, first, turn)
@@ -364,6 +363,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
             await turn.mounted.wait()  # drawn by the other caller (timer or first token); wait for it to finish
             return
         turn.drawn = True
+        self.prompt_box.take_sent(turn.text if turn.in_box else "")  # "": nothing of it is in the box
         if turn.reply.detached:
             # ctrl+n or another chat opened before the first token: this turn belongs to a log no longer shown
             turn.mounted.set()
@@ -394,9 +394,10 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
         rate = self.query_one(RateReadout)
         got_text = False
         stats: ChatStats | None = None
+        flushed = False  # the last text went to the screen: the figures can go in the same screen update
 
         async def handle(event: object) -> None:
-            nonlocal got_text, stats
+            nonlocal got_text, stats, flushed
             match event:
                 case TokenDelta(text=text):
                     if not got_text:
@@ -407,12 +408,18 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
                         # The footer shows "esc Stop" from now on; redrawn here rather than at Enter, where
                         # it would compete with the model reading the prompt.
                         self.refresh_bindings()
+                        self.prompt_box.rest_cursor(True)
+                    shown = reply.last_shown
                     await reply.write(text)
+                    flushed = reply.last_shown != shown
                 case ChatStats():
                     stats = event
                     if conversation is self.conversation:
                         rate.stats = event
                         rate.context = (self._context_used + event.generation_tokens, self.context_length)
+                        if flushed:
+                            rate.draw_along()
+                            flushed = False
                 case PromptRendered() as rendered:
                     self.last_prompt = rendered
                     self._context_used = rendered.prompt_tokens + rendered.cached_tokens
@@ -472,6 +479,7 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
             self.generating = False
             if self.is_attached:
                 self.prompt_box.placeholder = PROMPT_PLACEHOLDER
+                self.prompt_box.rest_cursor(False)
                 self.refresh_bindings()
                 self._send_queued()
                 self.call_after_refresh(self.log_view.prepare)  # the next turn, mounted ahead (chat_log.py)
@@ -527,59 +535,6 @@ class ChatPane(ReportsFailures, PaneFocus, Vertical):
         self.log_view.clear()
         self.query_one(RateReadout).reset()
         self.prompt_box.focus()
-
-    def action_open_conversation(self) -> None:
-        conversations = self.store.list()
-        if not conversations:
-            self.notify("No saved conversations yet.", severity="information")
-            return
-
-        def opened(conv_id: str | None) -> None:
-            if conv_id:
-                self.open_conversation(conv_id)
-
-        self.app.push_screen(OpenConversationScreen(conversations), opened)
-
-    def open_conversation(self, conv_id: str) -> None:
-        """Show a saved conversation and continue it: with the loaded model (the log marks the switch), or
-        with its own model when none is loaded."""
-        try:
-            conv = self.store.load(conv_id)
-        except MlxtuiError as error:
-            self.notify(str(error), severity="error")
-            return
-        self.action_new_conversation()
-        self.conversation = conv
-        self.system_area.text = conv.system
-        if conv.sampling:
-            try:
-                self._show_sampling(SamplingSettings(**conv.sampling))
-            except TypeError:
-                pass
-        log = self.log_view
-        log.add_messages(conv.messages)
-        rate = self.query_one(RateReadout)
-        rate.set_history([m["stats"] for m in conv.messages if m.get("stats")])
-        log.scroll_end(animate=False)
-        loaded = self.local.info if (self.local is not None and self.service is self.local) else None
-        if loaded is not None and conv.model and loaded.path != conv.model:
-            self.log_view.add_notice(f"Continuing “{conv.display_title}” (held with {conv.display_model}) with {loaded.name}.")
-            conv.model, conv.model_name = loaded.path, loaded.name
-        elif conv.model and self.service is None:
-            self.query_one("#chat-model", Input).value = conv.model
-            self.notify(f"Reopened “{printable(conv.display_title)}”; Enter in the model field loads {conv.display_model}.")
-
-    def action_export(self) -> None:
-        if not self.conversation.messages:
-            self.notify("Nothing to export yet.", severity="information")
-            return
-        try:
-            self.store.save(self.conversation)
-            path = self.store.export_markdown(self.conversation)
-        except OSError as error:
-            self.notify(f"Export failed: {error}", severity="error")
-            return
-        self.notify(f"Exported to {path}", title="Markdown")
 
     def action_toggle_settings(self) -> None:
         self.query_one("#chat-side").display ^= True

@@ -100,7 +100,7 @@ class ChatLog(VerticalScroll):
         """The turn for a message being sent: the one kept ahead if there is one (still hidden), else new."""
         spare, self._spare = self.kept_ahead, None
         if spare is None:
-            return ChatTurn(user_message(text), Reply())
+            return ChatTurn(user_message(text), Reply(), text=text)
         spare.text = text
         return spare
 

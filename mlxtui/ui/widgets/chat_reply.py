@@ -272,3 +272,5 @@ class ChatTurn:
     #: mounted ahead, hidden (ChatLog): drawing it shows it with `text` as the message
     premounted: bool = False
     text: str = ""
+    #: the message was sent from the message box, where it stays until the turn is drawn
+    in_box: bool = False

@@ -1,11 +1,16 @@
 """Token-rate readout: the running turn's figures, refreshed on a timer, and a sparkline of past turns.
 
+While a reply streams, the figures are drawn along with the reply's own screen updates (`draw_along`):
+each screen update costs the event loop a few milliseconds whatever it shows, CPU the model's thread
+would rather have. The timer only draws figures that no such update has carried for a while.
+
 A rate is shown only when it rests on enough tokens and time to mean something (`rate_or_none`, see
 docs/chat.md); otherwise "—", and the turn is left out of the sparkline so it cannot flatten the others.
 """
 
 from __future__ import annotations
 
+from time import monotonic
 from typing import Any
 
 from rich.text import Text
@@ -21,6 +26,8 @@ __all__ = ["RateReadout", "RateFigures", "format_stats"]
 
 #: readout refreshes per second while a reply streams (a few a second reads calmly and costs nothing)
 REFRESH_HZ = 4
+#: the timer draws figures that have waited this long for a reply's screen update to carry them
+STALE_S = 2 / REFRESH_HZ
 
 
 def format_stats(stats: ChatStats | None, context: tuple[int, int | None] | None = None) -> str:
@@ -116,6 +123,7 @@ class RateReadout(Vertical):
         self.stats: ChatStats | None = None
         self.context: tuple[int, int | None] | None = None
         self._drawn: object = None
+        self._drawn_at = 0.0  # monotonic() of the last draw
         self._history: list[float] = []
 
     def compose(self) -> ComposeResult:
@@ -124,13 +132,23 @@ class RateReadout(Vertical):
         yield Sparkline([], id="rate-history")
 
     def on_mount(self) -> None:
-        self.set_interval(1 / REFRESH_HZ, self.refresh_figures)
+        self.set_interval(1 / REFRESH_HZ, self._tick)
+
+    def _tick(self) -> None:
+        if monotonic() - self._drawn_at >= STALE_S:
+            self.refresh_figures()
+
+    def draw_along(self) -> None:
+        """The screen is being updated anyway (a reply's text was flushed): draw the figures in the same
+        update, at most REFRESH_HZ times a second."""
+        if monotonic() - self._drawn_at >= 1 / REFRESH_HZ:
+            self.refresh_figures()
 
     def refresh_figures(self) -> None:
-        """Redraw the figures if they changed since the last tick."""
+        """Redraw the figures now if they changed since they were last drawn."""
         key = (self.stats, self.context)
         if key != self._drawn:
-            self._drawn = key
+            self._drawn, self._drawn_at = key, monotonic()
             self.query_one(RateFigures).show(format_stats(self.stats, self.context))
 
     def end_turn(self, stats: ChatStats) -> None:
