@@ -793,3 +793,34 @@ async def test_the_figures_ride_along_with_the_replys_screen_updates(monkeypatch
         readout.end_turn(ChatStats(prompt_tokens=6, generation_tokens=4, generation_tps=50.0, finish_reason="stop"))
         assert "tokens        4" in figures.text and "done" in figures.text
         await pilot.pause()
+
+
+async def test_the_rate_history_draws_each_turn_from_zero() -> None:
+    """408 and 426 tok/s are two nearly full bars, not the lowest and the highest (Sparkline's own scaling)."""
+    from textual.app import App
+    from textual.geometry import Region
+
+    from mlxtui.ui.widgets.rate import RateHistory
+
+    class History(App):
+        def compose(self):
+            yield RateHistory([], id="rate-history")
+
+    app = History()
+    async with app.run_test(size=(8, 3)) as pilot:
+        history = app.query_one(RateHistory)
+        width = history.size.width
+
+        def bars() -> str:
+            return history.render_lines(Region(0, 0, width, 1))[0].text
+
+        assert bars() == "▁" * width  # no turn yet: the baseline
+        history.data = [408.0, 426.0]
+        await pilot.pause()
+        assert bars() == "█" * width
+        history.data = [100.0, 400.0]
+        await pilot.pause()
+        assert bars() == "▃" * (width // 2) + "█" * (width - width // 2)
+        history.data = [float(n) for n in range(1, 3 * width + 1)]  # more turns than columns: the most of each
+        await pilot.pause()
+        assert len(bars()) == width and list(bars()) == sorted(bars()) and bars()[-1] == "█" and bars()[0] < "▄"

@@ -13,6 +13,7 @@ from __future__ import annotations
 from time import monotonic
 from typing import Any
 
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -22,7 +23,7 @@ from textual.widgets import Sparkline, Static
 from mlxtui.services.chat_sampling import rate_or_none
 from mlxtui.services.events import ChatStats
 
-__all__ = ["RateReadout", "RateFigures", "format_stats"]
+__all__ = ["RateReadout", "RateFigures", "RateHistory", "format_stats"]
 
 #: readout refreshes per second while a reply streams (a few a second reads calmly and costs nothing)
 REFRESH_HZ = 4
@@ -109,6 +110,29 @@ class RateFigures(Widget):
         self.refresh()
 
 
+class RateHistory(Sparkline):
+    """One bar per turn's generation rate, from zero. Textual's Sparkline scales between the data's own
+    minimum and maximum: 408 and 426 tok/s were drawn as the lowest bar and the highest."""
+
+    BARS = "▁▂▃▄▅▆▇█"
+
+    def render(self) -> Text:
+        data = list(self.data or [])
+        width = self.size.width
+        _, base = self.background_colors
+        if not data:  # a baseline, as Sparkline draws it
+            muted = base + self.get_component_styles("sparkline--min-color").color
+            return Text(self.BARS[0] * width, style=Style(color=muted.rich_color))
+        top = max(data)
+        cells = []
+        for column in range(width):  # as Sparkline does: turns spread over the width, or the most per column
+            start = column * len(data) // width
+            value = max(data[start : max(start + 1, (column + 1) * len(data) // width)])
+            cells.append(self.BARS[round(value / top * (len(self.BARS) - 1)) if top > 0 else 0])
+        color = base + self.get_component_styles("sparkline--max-color").color
+        return Text("".join(cells), style=Style(color=color.rich_color))
+
+
 class RateReadout(Vertical):
     """Shows `stats` (set as often as you like; drawn REFRESH_HZ times a second) and per-turn history."""
 
@@ -129,7 +153,7 @@ class RateReadout(Vertical):
     def compose(self) -> ComposeResult:
         yield RateFigures(id="rate-figures")
         yield Static("gen tok/s by turn", id="rate-history-label")
-        yield Sparkline([], id="rate-history")
+        yield RateHistory([], id="rate-history")
 
     def on_mount(self) -> None:
         self.set_interval(1 / REFRESH_HZ, self._tick)
