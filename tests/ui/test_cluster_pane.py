@@ -88,7 +88,8 @@ async def test_plan_launch_and_escape_stops_every_rank(tmp_path) -> None:
         await pilot.press("enter")
         await wait_until(pilot, lambda: pane.plan is not None)
         plan_text = text_of(pane.query_one("#cluster-plan", Static))
-        assert "split: tensor over 2 ranks" in plan_text and "l: launch" in plan_text
+        assert "split: tensor over 2 ranks" in plan_text
+        assert text_of(pane.query_one("#cluster-status", Static)).endswith("l: launch")
         table = pane.query_one("#cluster-table", DataTable)
         assert str(table.get_cell_at((0, 4))).startswith("ok · Python")
         table.focus()
@@ -96,13 +97,18 @@ async def test_plan_launch_and_escape_stops_every_rank(tmp_path) -> None:
         await wait_until(pilot, lambda: pane.cluster is not None and pane.cluster.ready.is_set())
         await pilot.pause()
         assert [str(table.get_cell_at((r, 3))) for r in range(2)] == ["running", "running"]
-        assert "running: tensor over 2 ranks" in text_of(pane.query_one("#cluster-status", Static))
+        status = text_of(pane.query_one("#cluster-status", Static))
+        assert "running: tensor over 2 ranks" in status and status.endswith("o: Chat · Esc: stop")
+        assert "l: launch" not in status + text_of(pane.query_one("#cluster-plan", Static))  # the keys follow the state
         assert len(servers(model)) == 2
         await pilot.press("escape")
+        assert text_of(pane.query_one("#cluster-status", Static)).endswith("stopping every rank…")
         await wait_until(pilot, lambda: pane.cluster is None)
         log = "\n".join(str(line.text) for line in pane.query_one("#cluster-log", RichLog).lines)
         assert "Stopped: stopped" in log
         assert rank_processes(model) == []
+        await pilot.pause()
+        assert text_of(pane.query_one("#cluster-status", Static)).endswith("l: launch")  # ready to launch again
 
 
 async def test_chat_with_a_cluster_says_distributed_and_a_rank_dying_mid_reply_is_a_clear_error(tmp_path) -> None:

@@ -47,6 +47,8 @@ class ClusterPane(ReportsFailures, PaneFocus, Vertical):
         self.checks: list[HostCheck] = []
         self.cluster = None  # the running Cluster, when there is one
         self.plan = None
+        self._launching = False  # from l until the run has stopped
+        self._stopping = False  # from Esc until the run has stopped
 
     def compose(self) -> ComposeResult:
         yield Static("", id="cluster-status")
@@ -88,10 +90,21 @@ class ClusterPane(ReportsFailures, PaneFocus, Vertical):
             table.add_row(str(rank), printable(host.ssh, newlines=False), " ".join(host.ips),
                           state.state if state else "—", printable(verdict, newlines=False), key=str(rank))
         where = f"{hosts_path()}" + (f" · backend {self.hosts.backend}" if self.hosts else " (none yet)")
-        running = ""
+        keys = self._keys_now()
+        self.query_one("#cluster-status", Static).update(f"Hosts file {where}" + (f" · {keys}" if keys else ""))
+
+    def _keys_now(self) -> str:
+        """What the keys do in the cluster's present state (the plan's own last line said "l: launch" while the
+        cluster ran)."""
+        if self._stopping:
+            return "stopping every rank…"
         if self.cluster is not None and self.cluster.ready.is_set():
-            running = f" · running: {self.cluster.split} over {self.cluster.ranks} ranks at {self.cluster.base_url} (o: Chat, Esc: stop)"
-        self.query_one("#cluster-status", Static).update(f"Hosts file {where}{running} · c: check · d: remove · l: launch")
+            return f"running: {self.cluster.split} over {self.cluster.ranks} ranks at {self.cluster.base_url} · o: Chat · Esc: stop"
+        if self._launching:
+            return "launching… · Esc: stop"
+        if not self.hosts:
+            return ""  # the field below says how to add one
+        return "c: check · d: remove" + (" · l: launch" if self.plan is not None and self.plan.ok else "")
 
     @on(Input.Submitted, "#cluster-host")
     def _add(self, event: Input.Submitted) -> None:
@@ -166,7 +179,8 @@ class ClusterPane(ReportsFailures, PaneFocus, Vertical):
         except MlxtuiError as error:
             panel.update(printable(str(error)))
             return
-        panel.update(printable("\n".join(self.plan.lines()) + ("\nl: launch" if self.plan.ok else "")))
+        panel.update(printable("\n".join(self.plan.lines())))
+        self._redraw()  # the status line offers l: launch
 
     # -- launch, chat, stop -----------------------------------------------------------------------------
 
@@ -176,7 +190,9 @@ class ClusterPane(ReportsFailures, PaneFocus, Vertical):
         elif self.plan is None or not self.plan.ok or self.hosts is None:
             self.notify("Plan a model that fits first (type it below the hosts, Enter).", severity="warning")
         else:
+            self._launching = True
             self._run(self.plan, self.hosts)
+            self._redraw()
 
     @work(exclusive=True, group="cluster", exit_on_error=False)
     async def _run(self, plan, hosts: Hosts) -> None:
@@ -211,7 +227,7 @@ class ClusterPane(ReportsFailures, PaneFocus, Vertical):
             if cluster is not None:
                 result = await asyncio.shield(cluster.stop())
                 log.write(f"Stopped: {result.reason}" + (f" — {result.failure}" if result.failure else ""))
-            self.cluster = None
+            self.cluster, self._launching, self._stopping = None, False, False
             if self.is_attached:
                 self._redraw()
 
@@ -232,6 +248,8 @@ class ClusterPane(ReportsFailures, PaneFocus, Vertical):
     def action_stop(self) -> None:
         """Escape: stop the cluster (every rank on every host); with nothing running, leave the field."""
         if any(w.is_running for w in self.workers if w.group == "cluster"):
+            self._stopping = True
             self.workers.cancel_group(self, "cluster")
+            self._redraw()
         else:
             self.app.action_leave_field()  # type: ignore[attr-defined]
