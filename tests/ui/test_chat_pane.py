@@ -442,6 +442,12 @@ async def test_the_message_leaves_the_box_with_its_turn_and_what_was_typed_after
         await pilot.press(*"one", "enter")
         while not gate.holding.is_set():
             await pilot.pause(0.01)
+        # Nothing is drawn while the model reads the prompt, the cursor's blink included (Input blinks every 0.5 s).
+        seen = set()
+        for _ in range(12):
+            seen.add(box._cursor_visible)
+            await pilot.pause(0.1)
+        assert len(seen) == 1
         await pilot.press(*"two")
         gate.open()
         await app.workers.wait_for_complete()
@@ -450,6 +456,11 @@ async def test_the_message_leaves_the_box_with_its_turn_and_what_was_typed_after
         assert [m["content"] for m in pane.conversation.messages if m["role"] == "user"] == ["one"]
         assert log_texts(pane, "user") == ["one"]
         assert box.placeholder == "Message — Enter sends, Esc stops"
+        seen = set()  # and once the reply is saved it blinks again
+        for _ in range(20):
+            seen.add(box._cursor_visible)
+            await pilot.pause(0.1)
+        assert seen == {True, False}
 
 
 async def test_switching_model_mid_reply_saves_the_old_chat_and_starts_a_new_one(chat_models):

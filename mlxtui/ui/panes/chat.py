@@ -352,6 +352,7 @@ class ChatPane(SavedConversations, ReportsFailures, PaneFocus, Vertical):
         # with the first token, or after TURN_DRAW_DELAY_S when reading the prompt takes longer than that.
         turn = self._turn = self.log_view.take(text)
         turn.in_box = self.prompt_box.value == text
+        self.prompt_box.hold_blink()  # a blink is a screen update too
         self.set_timer(TURN_DRAW_DELAY_S, partial(self._draw_turn, turn))
         self.generating = self._answering = True
         self._run_reply(conversation, events, first, turn)

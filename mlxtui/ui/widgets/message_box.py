@@ -26,10 +26,13 @@ class MessageBox(Input):
             self.value = self.value[len(text) :]
         self.placeholder = READING_PLACEHOLDER  # until the first token (or the end of the turn) says otherwise
 
+    def hold_blink(self) -> None:
+        """Stop the blink where it is, drawing nothing (at Enter, while the model reads the prompt)."""
+        if self._blink_timer is not None:
+            self._blink_timer.pause()
+
     def rest_cursor(self, rest: bool) -> None:
-        """Show the cursor still (`rest`), or let it blink again as an Input does."""
-        if rest == (not self.cursor_blink):
-            return
+        """Show the cursor still (`rest`), or let it blink again as an Input does (after `hold_blink` too)."""
         self.cursor_blink = not rest  # Input's watcher pauses (cursor shown) or resumes the blink timer
         if not rest:
             # A paused blink timer that is simply resumed ticks at once, and the cursor vanished as the reply
