@@ -42,7 +42,7 @@ from mlxtui.ui.screens.chat_prompt import PromptScreen
 from mlxtui.ui.widgets.chat_log import ChatLog
 from mlxtui.ui.widgets.chat_reply import ChatTurn, FrozenMarkdown, Reply
 from mlxtui.ui.widgets.chat_sampling import SamplingPanel
-from mlxtui.ui.widgets.message_box import PROMPT_PLACEHOLDER, QUEUED_PLACEHOLDER, MessageBox
+from mlxtui.ui.widgets.message_box import PROMPT_PLACEHOLDER, QUEUED_PLACEHOLDER, READING_PLACEHOLDER, MessageBox
 from mlxtui.ui.widgets.model_suggester import ModelSuggester
 from mlxtui.ui.widgets.rate import RateReadout
 
@@ -364,7 +364,9 @@ class ChatPane(SavedConversations, ReportsFailures, PaneFocus, Vertical):
             await turn.mounted.wait()  # drawn by the other caller (timer or first token); wait for it to finish
             return
         turn.drawn = True
-        self.prompt_box.take_sent(turn.text if turn.in_box else "")  # "": nothing of it is in the box
+        if turn.in_box:
+            self.prompt_box.take_sent(turn.text)
+        self.prompt_box.placeholder = READING_PLACEHOLDER  # until the first token (or the end of the turn)
         if turn.reply.detached:
             # ctrl+n or another chat opened before the first token: this turn belongs to a log no longer shown
             turn.mounted.set()

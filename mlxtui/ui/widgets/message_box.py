@@ -24,7 +24,6 @@ class MessageBox(Input):
         """The sent `text` leaves the box as its turn is drawn; whatever was typed after it stays."""
         if self.value.startswith(text):
             self.value = self.value[len(text) :]
-        self.placeholder = READING_PLACEHOLDER  # until the first token (or the end of the turn) says otherwise
 
     def hold_blink(self) -> None:
         """Stop the blink where it is, drawing nothing (at Enter, while the model reads the prompt)."""
