@@ -13,6 +13,7 @@ import io
 import json
 import os
 import socket
+import time
 from pathlib import Path
 
 import httpx
@@ -468,10 +469,38 @@ def test_a_dropped_upload_leaves_no_temp_file(devhub_factory, tmp_path: Path) ->
     hub = devhub_factory()
     api = HfApi(endpoint=hub.url, token=WRITE_TOKEN)
     api.create_repo("alice/drop")
-    hub.faults.drop_upload(100)
-    with pytest.raises(Exception):
-        api.upload_file(path_or_fileobj=io.BytesIO(WEIGHTS), path_in_repo="model.safetensors", repo_id="alice/drop")
-    assert list((hub.root / "objects" / "tmp").iterdir()) == []
+    temp = hub.root / "objects" / "tmp"
+    # The server drops the connection halfway through the body: the client's retry lands the file whole.
+    # (One drop, not "every try": the client backs off 1+2+4+8+8 s before giving up, 23 s of a test's time.)
+    fault = hub.faults.drop_upload(1)
+    api.upload_file(path_or_fileobj=io.BytesIO(WEIGHTS), path_in_repo="model.safetensors", repo_id="alice/drop")
+    assert fault.remaining == 0
+    assert Path(hf_hub_download("alice/drop", "model.safetensors", endpoint=hub.url, token=WRITE_TOKEN)).read_bytes() == WEIGHTS
+    assert list(temp.iterdir()) == []
+
+    # The client goes away mid-body, after the server started writing the bytes to a temp file.
+    big = os.urandom(4_000_000)
+    oid = hashlib.sha256(big).hexdigest()
+    batch = httpx.post(f"{hub.url}/alice/drop.git/info/lfs/objects/batch", timeout=20,
+                       headers={"Authorization": f"Bearer {WRITE_TOKEN}"},
+                       json={"operation": "upload", "objects": [{"oid": oid, "size": len(big)}]})
+    href = httpx.URL(batch.json()["objects"][0]["actions"]["upload"]["href"])
+    head = f"PUT {href.raw_path.decode()} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(big)}\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", hub.port), timeout=20) as sock:
+        sock.sendall(head + big[: len(big) // 2])
+        assert wait_until(lambda: any(temp.glob("upload-*"))), "the server never started writing the upload"
+    assert wait_until(lambda: not any(temp.iterdir())), f"left behind: {list(temp.iterdir())}"
+    assert not hub.store.blobs.path(oid).exists()
+
+
+def wait_until(check, timeout: float = 30.0) -> bool:
+    """Poll `check` until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 # ------------------------------------------------------------------ the CLI
