@@ -760,7 +760,7 @@ async def test_the_figures_never_wrap_so_how_the_reply_ended_stays_in_view() -> 
 
 async def test_the_figures_ride_along_with_the_replys_screen_updates(monkeypatch) -> None:
     """While a reply streams, the readout draws when the reply's text is drawn anyway (one screen update
-    for both), at most REFRESH_HZ times a second; its own timer draws only figures left waiting STALE_S."""
+    for both), at most REFRESH_HZ times a second; its own timer draws only when no such update came for STALE_S."""
     from textual.app import App
 
     from mlxtui.services.events import ChatStats
@@ -800,10 +800,107 @@ async def test_the_figures_ride_along_with_the_replys_screen_updates(monkeypatch
         clock[0] += STALE_S * 0.2
         readout._tick()
         assert "tokens        3" in figures.text
+        # A reply's update too soon to carry the figures still holds the timer off: the next one will.
+        stream(4)
+        clock[0] += 0.5 / REFRESH_HZ
+        readout.draw_along()
+        clock[0] += STALE_S * 0.9  # over STALE_S since the last draw, under it since the reply's update
+        readout._tick()
+        assert "tokens        3" in figures.text
         # The end of a turn is drawn at once, whenever the last draw was.
         readout.end_turn(ChatStats(prompt_tokens=6, generation_tokens=4, generation_tps=50.0, finish_reason="stop"))
         assert "tokens        4" in figures.text and "done" in figures.text
         await pilot.pause()
+
+
+class SteppedReply:
+    """A reply whose text comes in steps the test releases one at a time, each with its figures (no model)."""
+
+    def __init__(self, steps: list[str]) -> None:
+        self.steps = steps
+        self.go = asyncio.Event()
+        self.handled = asyncio.Event()  # the pane has handled the last step's text and figures
+
+    async def reply(self, messages, system=None, sampling=None):
+        from mlxtui.services.events import ChatStats, PromptRendered, TokenDelta
+
+        yield PromptRendered("(prompt)", 1, 0)
+        for n, text in enumerate(self.steps, 1):
+            await self.go.wait()
+            self.go.clear()
+            yield TokenDelta(text)
+            yield ChatStats(prompt_tokens=1, generation_tokens=n, generation_tps=50.0)
+            self.handled.set()  # resumed: the pane is done with both
+        yield ChatStats(prompt_tokens=1, generation_tokens=len(self.steps), generation_tps=50.0, finish_reason="stop")
+
+    def stop(self) -> None:
+        self.go.set()
+
+
+async def test_each_flush_of_a_streamed_reply_is_one_layout_and_one_screen_update(monkeypatch) -> None:
+    """Textual asks for a second layout of the whole screen whenever a layout changes a widget's size
+    (the chat log's widgets decline it: ui/widgets/laid_out_once.py), and a flush takes the event loop
+    several turns, between which the screen was updated (the figures, then the text). Each cost the
+    model's thread part of a screen update; a flush is now one of each, with the figures in it."""
+    from textual.screen import Screen
+
+    from mlxtui.ui.widgets import rate as rate_module
+
+    layouts, updates = [0], [0]
+    refresh_layout, compositor_refresh = Screen._refresh_layout, Screen._compositor_refresh
+
+    def counted_layout(self, *args, **kwargs):
+        layouts[0] += 1
+        return refresh_layout(self, *args, **kwargs)
+
+    def counted_update(self, *args, **kwargs):
+        updates[0] += 1
+        return compositor_refresh(self, *args, **kwargs)
+
+    monkeypatch.setattr(Screen, "_refresh_layout", counted_layout)
+    monkeypatch.setattr(Screen, "_compositor_refresh", counted_update)
+    clock = [1000.0]
+    monkeypatch.setattr(rate_module, "monotonic", lambda: clock[0])  # the figures may be drawn at every flush
+    monkeypatch.setattr(Reply, "FLUSH_HZ", 1e9)
+    monkeypatch.setattr(Reply, "CPU_BUDGET", float("inf"))  # every write is a flush
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await show_chat(pilot)
+        figures = pane.query_one("#rate-figures")
+        stepped = SteppedReply([f"Sentence {n} of a paragraph that grows by a line or so each time. " * 2 for n in range(14)])
+        pane.service = stepped  # type: ignore[assignment]
+        assert pane.send("Write a paragraph")
+
+        async def step() -> tuple[int, int]:
+            """Release a step; the layouts and screen updates it caused once the screen has settled."""
+            await pilot.pause()
+            before = layouts[0], updates[0]
+            clock[0] += 1.0
+            stepped.handled.clear()
+            stepped.go.set()
+            await stepped.handled.wait()
+            for _ in range(10):  # a second layout would come on the screen's next frame or so
+                await pilot.pause(0.02)
+            return layouts[0] - before[0], updates[0] - before[1]
+
+        await step()  # the first words (shown at once, without Markdown) and the turn
+        await step()  # the Markdown takes over: it mounts its first block
+        for n in range(3, 14):
+            layouts_done, updates_done = await step()
+            if n == 5:
+                continue  # the text outgrew the view: the scrollbar appears, which takes layouts of its own
+            assert layouts_done == 1, f"step {n}"
+            # One screen update: the text, the figures and the scroll to the end (the log is anchored). Once
+            # the log scrolls, the scrollbar's thumb is one more (a repaint of that column, no layout).
+            assert updates_done == (1 if n < 5 else 2), f"step {n}"
+            # the figures went with the text (those of the step before: they come after it)
+            assert f"tokens {n - 1:8d}" in figures.text
+        log = pane.log_view
+        assert log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y  # it grew past the view, which followed
+        assert pane.query_one("#chat-log > .reply", Reply).shown.count("Sentence") == 26
+        stepped.go.set()
+        await app.workers.wait_for_complete()
 
 
 async def test_the_rate_history_draws_each_turn_from_zero() -> None:

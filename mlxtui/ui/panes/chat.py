@@ -397,10 +397,9 @@ class ChatPane(SavedConversations, ReportsFailures, PaneFocus, Vertical):
         rate = self.query_one(RateReadout)
         got_text = False
         stats: ChatStats | None = None
-        flushed = False  # the last text went to the screen: the figures can go in the same screen update
 
         async def handle(event: object) -> None:
-            nonlocal got_text, stats, flushed
+            nonlocal got_text, stats
             match event:
                 case TokenDelta(text=text):
                     if not got_text:
@@ -412,17 +411,22 @@ class ChatPane(SavedConversations, ReportsFailures, PaneFocus, Vertical):
                         # it would compete with the model reading the prompt.
                         self.refresh_bindings()
                         self.prompt_box.rest_cursor(True)
-                    shown = reply.last_shown
-                    await reply.write(text)
-                    flushed = reply.last_shown != shown
+                    if not reply.flush_due():
+                        await reply.write(text)  # kept for the next flush
+                        return
+                    # The text, and the figures with it (those of the last batch, 1/15 s old at most), in one
+                    # screen update: drawing the text takes the event loop several turns (the preview leaves,
+                    # Markdown parses and mounts), and the screen would otherwise be updated in between.
+                    with self.app.batch_update():
+                        if conversation is self.conversation:
+                            rate.draw_along()
+                        await reply.write(text)
+                    self.screen.check_idle()  # the screen's update waited for the batch: it is due now
                 case ChatStats():
                     stats = event
                     if conversation is self.conversation:
                         rate.stats = event
                         rate.context = (self._context_used + event.generation_tokens, self.context_length)
-                        if flushed:
-                            rate.draw_along()
-                            flushed = False
                 case PromptRendered() as rendered:
                     self.last_prompt = rendered
                     self._context_used = rendered.prompt_tokens + rendered.cached_tokens
@@ -464,7 +468,6 @@ class ChatPane(SavedConversations, ReportsFailures, PaneFocus, Vertical):
         try:
             await self._draw_turn(turn)  # an error before the first token: the message still shows, with the error
             await reply.stop()
-            self.log_view.follow()
             if stats is not None and conversation is self.conversation:
                 self.query_one(RateReadout).end_turn(stats)
             if unanswered is not None:

@@ -21,11 +21,12 @@ from textual.widget import Widget
 from textual.widgets import Markdown, Static
 
 from mlxtui.format import printable
+from mlxtui.ui.widgets.laid_out_once import LaidOutOnce, LiveMarkdown, LogText
 
 __all__ = ["Reply", "FrozenMarkdown", "ChatTurn", "user_message"]
 
 
-class Reply(Vertical):
+class Reply(LaidOutOnce, Vertical):
     """An assistant reply, streamed by appending to a Markdown widget (`Markdown.append`, awaited).
 
     Two things keep the cost of a token constant however long the reply or the conversation gets:
@@ -53,11 +54,11 @@ class Reply(Vertical):
         self._interval = 1 / self.FLUSH_HZ
         # A reply about to stream brings its (empty) live Markdown along: it is laid out with the turn, so
         # the first text needs no mount of its own before it shows.
-        self._current: Markdown | None = None if text else Markdown()
+        self._current: Markdown | None = None if text else LiveMarkdown()
         self._frozen = FrozenMarkdown(printable(text))
         # The first text of a streamed reply shows here, a one-widget update, instead of waiting for the
         # Markdown to mount its first block (tens of ms on a slow CPU): that happens with the next flush.
-        self._preview: Static | None = None if text else Static("", classes="reply-preview", markup=False)
+        self._preview: Static | None = None if text else LogText("", classes="reply-preview", markup=False)
         self._previewed = ""  # text shown only in the preview so far
         self._detached = False
         #: perf_counter when text first / last reached the screen's widgets (bench/chat.py measures with these)
@@ -86,14 +87,18 @@ class Reply(Vertical):
         """Queue text; it reaches the screen within 1/FLUSH_HZ s (terminal-safe; `text` keeps it exact)."""
         self._parts.append(fragment)
         self._pending.append(printable(fragment))
-        now = time.monotonic()
-        if now - self._last_flush >= self._interval:
+        if self.flush_due():
+            now = time.monotonic()
             # The event loop's CPU since the last flush is, mostly, what that flush cost to show.
             cpu = time.thread_time() + FrozenMarkdown.cpu_off_loop
             spent, self._last_cpu = cpu - self._last_cpu, cpu
             self._interval = min(1.0, max(1 / self.FLUSH_HZ, 0.5 * self._interval + 0.5 * spent / self.CPU_BUDGET))
             self._last_flush = now
             await self._flush()
+
+    def flush_due(self) -> bool:
+        """The next `write` draws its text (and what is pending) on screen."""
+        return time.monotonic() - self._last_flush >= self._interval
 
     def detach(self) -> None:
         """The log is being cleared under this reply (ctrl+n, another chat): keep its text, draw nothing more."""
@@ -106,9 +111,6 @@ class Reply(Vertical):
     async def _flush(self) -> None:
         if not (self._pending or self._previewed) or self._detached or not self.is_attached:
             return  # nothing new, or a reply no longer (or never) on screen
-        follow = getattr(self.parent, "follow", None)  # the log (ChatLog) keeps the end in view unless scrolled up
-        if follow is not None:
-            follow()
         fragment = "".join(self._pending)
         self._pending.clear()
         if self._preview is not None:
@@ -121,7 +123,7 @@ class Reply(Vertical):
             preview, self._preview = self._preview, None
             await preview.remove()  # the Markdown below takes the text over from here
         if self._current is None:
-            self._current = Markdown()
+            self._current = LiveMarkdown()
             await self.mount(self._current)
         seg = self._segment
         candidate = seg + fragment
@@ -141,7 +143,7 @@ class Reply(Vertical):
             return
         await self._freeze(candidate[:split])
         self._segment = candidate[split:]
-        self._current = Markdown()
+        self._current = LiveMarkdown()
         await self.mount(self._current)
         await self._append(self._segment)
 
@@ -174,7 +176,7 @@ class Reply(Vertical):
         self._segment = ""
 
 
-class FrozenMarkdown(Widget):
+class FrozenMarkdown(LaidOutOnce, Widget):
     """The finished pieces of a reply, each drawn once (per width) with Rich's Markdown and kept as lines.
 
     One widget however many pieces: Textual arranges every widget of the log on each layout, so a long
@@ -258,7 +260,7 @@ class FrozenMarkdown(Widget):
 
 def user_message(text: str) -> Static:
     """A user's message in the log, shown as plain text with control characters made visible."""
-    return Static(Text(printable(text)), classes="user")
+    return LogText(Text(printable(text)), classes="user")
 
 
 @dataclass

@@ -27,7 +27,7 @@ __all__ = ["RateReadout", "RateFigures", "RateHistory", "format_stats"]
 
 #: readout refreshes per second while a reply streams (a few a second reads calmly and costs nothing)
 REFRESH_HZ = 4
-#: the timer draws figures that have waited this long for a reply's screen update to carry them
+#: the timer draws figures when no reply's screen update has come to carry them for this long
 STALE_S = 2 / REFRESH_HZ
 
 
@@ -148,6 +148,7 @@ class RateReadout(Vertical):
         self.context: tuple[int, int | None] | None = None
         self._drawn: object = None
         self._drawn_at = 0.0  # monotonic() of the last draw
+        self._along_at = 0.0  # monotonic() of the last screen update a reply's text asked for
         self._history: list[float] = []
 
     def compose(self) -> ComposeResult:
@@ -159,13 +160,16 @@ class RateReadout(Vertical):
         self.set_interval(1 / REFRESH_HZ, self._tick)
 
     def _tick(self) -> None:
-        if monotonic() - self._drawn_at >= STALE_S:
+        # While a reply's text keeps being drawn, its updates carry the figures: a draw of the timer's own
+        # would be a screen update more. Figures no such update has carried for STALE_S are drawn here.
+        if monotonic() - max(self._drawn_at, self._along_at) >= STALE_S:
             self.refresh_figures()
 
     def draw_along(self) -> None:
-        """The screen is being updated anyway (a reply's text was flushed): draw the figures in the same
-        update, at most REFRESH_HZ times a second."""
-        if monotonic() - self._drawn_at >= 1 / REFRESH_HZ:
+        """The screen is about to be updated anyway (a reply's text is being drawn): draw the figures in the
+        same update, at most REFRESH_HZ times a second."""
+        self._along_at = now = monotonic()
+        if now - self._drawn_at >= 1 / REFRESH_HZ:
             self.refresh_figures()
 
     def refresh_figures(self) -> None:
