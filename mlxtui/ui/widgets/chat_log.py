@@ -15,7 +15,6 @@ from rich.text import Text
 
 from textual.containers import VerticalScroll
 from textual.widget import AwaitMount, Widget
-from textual.widgets import Static
 
 from mlxtui.format import printable
 from mlxtui.ui.widgets.chat_reply import ChatTurn, Reply, user_message
@@ -32,15 +31,27 @@ class ChatLog(LaidOutOnce, VerticalScroll):
         super().__init__(*children, id=id)
         self._spare: ChatTurn | None = None
         self._preparing = False
+        self._following = True
         #: while this says so, no turn is mounted ahead (a reply is being answered: it would compete with it)
         self.busy: Callable[[], bool] = lambda: False
 
     def on_mount(self) -> None:
-        # Anchored (Textual's Widget.anchor): the layout that makes room for new text also scrolls to it,
-        # where a scroll of our own after each layout was a second screen update per flush. Scrolling up
-        # to read releases the anchor; End, or scrolling back down to the end, restores it.
-        self.anchor()
         self.call_after_refresh(self.prepare)
+
+    def follow(self) -> None:
+        """Keep the end of the conversation in view, unless the reader has scrolled up to read."""
+        if self._following:
+            self.scroll_end(animate=False)
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        # Following stops when the view moves up short of the end (the reader scrolled) and starts again at
+        # the end. Decided here, from the scrolling itself: checking at each flush whether the view was at the
+        # end raced the layout (the text had grown, the scroll to it had not happened yet).
+        if new >= self.max_scroll_y:
+            self._following = True
+        elif new < old:
+            self._following = False
 
     @property
     def kept_ahead(self) -> ChatTurn | None:
