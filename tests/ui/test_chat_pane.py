@@ -280,6 +280,33 @@ async def test_a_long_reply_keeps_a_constant_number_of_widgets():
         assert list(reply.children) == [frozen]
 
 
+async def test_what_the_event_loop_did_before_a_replys_first_text_does_not_hold_back_its_second() -> None:
+    """A reply is mounted ahead of its turn; the CPU the event loop spent before its first text (a model
+    loading) is not what drawing it costs. Counted, the second flush came a whole second after the first."""
+    from textual.app import App
+    from textual.containers import VerticalScroll
+
+    class Host(App):
+        def compose(self):
+            yield VerticalScroll(id="log")
+
+    app = Host()
+    async with app.run_test(size=(60, 12)) as pilot:
+        reply = Reply()
+        await app.query_one("#log").mount(reply)
+        busy = time.thread_time()
+        while time.thread_time() - busy < 0.3:  # the event loop at work (a model loading) before the first token
+            pass
+        await reply.write("Once")
+        assert reply.first_shown is not None
+        await asyncio.sleep(1.5 / Reply.FLUSH_HZ)
+        assert reply.flush_due()  # the next text is drawn at the usual rate, not a second later
+        await reply.write(" upon a time")
+        await reply.stop()
+        await pilot.pause()
+        assert reply.shown.strip() == "Once upon a time"
+
+
 async def test_new_conversation_during_a_reply_keeps_the_partial_reply_with_the_old_one(chat_models):
     gate = Gate(free=6)
     app = make_app()

@@ -89,10 +89,13 @@ class Reply(LaidOutOnce, Vertical):
         self._pending.append(printable(fragment))
         if self.flush_due():
             now = time.monotonic()
-            # The event loop's CPU since the last flush is, mostly, what that flush cost to show.
+            # The event loop's CPU since the last flush is, mostly, what that flush cost to show. Before the
+            # first text it is whatever the loop did meanwhile (a model loading, for a reply mounted ahead):
+            # counted, it held the second flush back a whole second.
             cpu = time.thread_time() + FrozenMarkdown.cpu_off_loop
             spent, self._last_cpu = cpu - self._last_cpu, cpu
-            self._interval = min(1.0, max(1 / self.FLUSH_HZ, 0.5 * self._interval + 0.5 * spent / self.CPU_BUDGET))
+            if self.first_shown is not None:
+                self._interval = min(1.0, max(1 / self.FLUSH_HZ, 0.5 * self._interval + 0.5 * spent / self.CPU_BUDGET))
             self._last_flush = now
             await self._flush()
 
