@@ -468,7 +468,6 @@ class ChatPane(SavedConversations, ReportsFailures, PaneFocus, Vertical):
         try:
             await self._draw_turn(turn)  # an error before the first token: the message still shows, with the error
             await reply.stop()
-            self.log_view.follow()
             if stats is not None and conversation is self.conversation:
                 self.query_one(RateReadout).end_turn(stats)
             if unanswered is not None:

@@ -14,6 +14,7 @@ from typing import Any
 from rich.text import Text
 
 from textual.containers import VerticalScroll
+from textual.geometry import Size
 from textual.widget import AwaitMount, Widget
 
 from mlxtui.format import printable
@@ -38,10 +39,16 @@ class ChatLog(LaidOutOnce, VerticalScroll):
     def on_mount(self) -> None:
         self.call_after_refresh(self.prepare)
 
-    def follow(self) -> None:
-        """Keep the end of the conversation in view, unless the reader has scrolled up to read."""
-        if self._following:
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        # The log keeps the end of the conversation in view unless the reader has scrolled up: whenever a
+        # layout changes what it holds, it follows to the new end once that layout is on screen. Asked for
+        # by each flush instead, the scroll came before the flush's own layout whenever the screen was
+        # updated while the text was drawn: the newest lines stayed below the view until the next flush.
+        changed = virtual_size != self.virtual_size or size != self.size
+        updated = super()._size_updated(size, virtual_size, container_size, layout)
+        if changed and self._following:
             self.scroll_end(animate=False)
+        return updated
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)

@@ -114,9 +114,6 @@ class Reply(LaidOutOnce, Vertical):
     async def _flush(self) -> None:
         if not (self._pending or self._previewed) or self._detached or not self.is_attached:
             return  # nothing new, or a reply no longer (or never) on screen
-        follow = getattr(self.parent, "follow", None)  # the log (ChatLog) keeps the end in view unless scrolled up
-        if follow is not None:
-            follow()
         fragment = "".join(self._pending)
         self._pending.clear()
         if self._preview is not None:
