@@ -109,6 +109,13 @@ class HostCheck:
     def model_present(self) -> bool:
         return self.facts.get("model_present") is True
 
+    def verdict(self) -> str:
+        """A few words for a table cell (the whole story is `summary`): ready or not, and why or how much room."""
+        if not self.ok:
+            return "NOT READY · " + (self.problems[0] if self.problems else "unreachable")
+        free = self.memory_free
+        return "ok · " + (f"{human_bytes(free)} free" if free is not None else f"mlx {self.facts.get('mlx') or '—'}")
+
     def summary(self) -> str:
         """One line for a table or the CLI: versions, memory, RDMA, then what is wrong."""
         if not self.reachable:

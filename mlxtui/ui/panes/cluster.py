@@ -85,13 +85,20 @@ class ClusterPane(ReportsFailures, PaneFocus, Vertical):
         states = self.cluster.states if self.cluster is not None else {}
         for rank, host in enumerate(hosts):
             check = self.checks[rank] if rank < len(self.checks) else None
-            verdict = "—" if check is None else ("ok · " if check.ok else "NOT READY · ") + check.summary()
+            # a few words here (the whole summary went to the log): at 80 columns it was cut and scrolled sideways
+            verdict = "—" if check is None else check.verdict()
             state = states.get(rank)
             table.add_row(str(rank), printable(host.ssh, newlines=False), " ".join(host.ips),
                           state.state if state else "—", printable(verdict, newlines=False), key=str(rank))
         where = f"{hosts_path()}" + (f" · backend {self.hosts.backend}" if self.hosts else " (none yet)")
         keys = self._keys_now()
         self.query_one("#cluster-status", Static).update(f"Hosts file {where}" + (f" · {keys}" if keys else ""))
+
+    def _log_checks(self) -> None:
+        """Each host's whole check in the log, where it wraps (the table shows a few words of it)."""
+        log = self.query_one("#cluster-log", RichLog)
+        for rank, check in enumerate(self.checks):
+            log.write(printable(f"rank {rank} {check.host.ssh}: {'ok' if check.ok else 'NOT READY'} · {check.summary()}"))
 
     def _keys_now(self) -> str:
         """What the keys do in the cluster's present state (the plan's own last line said "l: launch" while the
@@ -149,6 +156,7 @@ class ClusterPane(ReportsFailures, PaneFocus, Vertical):
         model = self.plan.path if self.plan is not None else None
         self.checks = await check_hosts(self.hosts, str(model) if model else None)
         self._redraw()
+        self._log_checks()
         bad = [c for c in self.checks if not c.ok]
         self.query_one("#cluster-plan", Static).update(
             "Every host is ready." if not bad else "Not ready: " + "; ".join(dict.fromkeys(p for c in bad for p in c.problems)))
@@ -175,6 +183,7 @@ class ClusterPane(ReportsFailures, PaneFocus, Vertical):
             path = await asyncio.to_thread(resolve_model, model)
             self.checks = await check_hosts(self.hosts, str(path))
             self._redraw()
+            self._log_checks()
             self.plan = await ClusterService().plan(model, self.hosts, None, self.checks)
         except MlxtuiError as error:
             panel.update(printable(str(error)))
