@@ -109,12 +109,17 @@ class HostCheck:
     def model_present(self) -> bool:
         return self.facts.get("model_present") is True
 
+    @property
+    def readiness(self) -> str:
+        return "ok" if self.ok else "NOT READY"
+
     def verdict(self) -> str:
         """A few words for a table cell (the whole story is `summary`): ready or not, and why or how much room."""
         if not self.ok:
-            return "NOT READY · " + (self.problems[0] if self.problems else "unreachable")
+            return f"{self.readiness} · {self.problems[0]}"  # a check that is not ok always says why
         free = self.memory_free
-        return "ok · " + (f"{human_bytes(free)} free" if free is not None else f"mlx {self.facts.get('mlx') or '—'}")
+        room = f"{human_bytes(free)} free" if free is not None else f"mlx {self.facts.get('mlx') or '—'}"
+        return f"{self.readiness} · {room}"
 
     def summary(self) -> str:
         """One line for a table or the CLI: versions, memory, RDMA, then what is wrong."""

@@ -83,6 +83,7 @@ def test_a_dead_host_is_reported_unreachable_and_the_plan_refused(tmp_path: Path
     assert checks[0].ok and checks[0].model_present
     assert not checks[1].reachable and not checks[1].ok
     assert "dead.invalid is not reachable over SSH" in checks[1].problems[0]
+    assert checks[1].verdict().startswith("NOT READY · dead.invalid is not reachable over SSH")  # the table's words
     plan = make_plan(str(model), hosts, checks)
     assert not plan.ok and any("dead.invalid is not reachable" in p for p in plan.problems)
 
@@ -112,6 +113,7 @@ def test_a_version_mismatch_is_named_and_refused(tmp_path: Path, other_mlx_lm_ov
 
     assert checks[1].reachable
     assert f"mlx-lm 0.1.0 on studio.local, {mlx_lm.__version__} here: install the same version" in checks[1].problems
+    assert checks[1].verdict() == f"NOT READY · {checks[1].problems[0]}"
     plan = make_plan(str(model), hosts, checks)
     assert not plan.ok and any("mlx-lm 0.1.0 on studio.local" in p for p in plan.problems)
 

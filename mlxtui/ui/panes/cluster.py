@@ -98,7 +98,7 @@ class ClusterPane(ReportsFailures, PaneFocus, Vertical):
         """Each host's whole check in the log, where it wraps (the table shows a few words of it)."""
         log = self.query_one("#cluster-log", RichLog)
         for rank, check in enumerate(self.checks):
-            log.write(printable(f"rank {rank} {check.host.ssh}: {'ok' if check.ok else 'NOT READY'} · {check.summary()}"))
+            log.write(printable(f"rank {rank} {check.host.ssh}: {check.readiness} · {check.summary()}"))
 
     def _keys_now(self) -> str:
         """What the keys do in the cluster's present state (the plan's own last line said "l: launch" while the
