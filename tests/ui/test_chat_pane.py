@@ -867,8 +867,10 @@ class SteppedReply:
 async def test_each_flush_of_a_streamed_reply_is_one_layout_and_one_screen_update(monkeypatch) -> None:
     """Textual asks for a second layout of the whole screen whenever a layout changes a widget's size
     (the chat log's widgets decline it: ui/widgets/laid_out_once.py), and a flush takes the event loop
-    several turns, between which the screen was updated (the figures, then the text). Each cost the
-    model's thread part of a screen update; a flush is now one of each, with the figures in it."""
+    several turns, between which the screen was updated (the figures, then the text). And a new Markdown
+    block (the first, or a new paragraph) kept the refresh it got before it was mounted until after the
+    layout that mounted it: one more layout. Each cost the model's thread part of a screen update; a flush
+    is now one of each, with the figures in it."""
     from textual.screen import Screen
 
     from mlxtui.ui.widgets import rate as rate_module
@@ -896,7 +898,10 @@ async def test_each_flush_of_a_streamed_reply_is_one_layout_and_one_screen_updat
     async with app.run_test(size=(80, 24)) as pilot:
         pane = await show_chat(pilot)
         figures = pane.query_one("#rate-figures")
-        stepped = SteppedReply([f"Sentence {n} of a paragraph that grows by a line or so each time. " * 2 for n in range(14)])
+        # Every third step starts a paragraph: the Markdown mounts a new block for it.
+        stepped = SteppedReply(
+            [("\n\n" if n % 3 == 2 else "") + f"Sentence {n} of a paragraph that grows by a line or so each time. " * 2 for n in range(14)]
+        )
         pane.service = stepped  # type: ignore[assignment]
         assert pane.send("Write a paragraph")
 
@@ -913,19 +918,19 @@ async def test_each_flush_of_a_streamed_reply_is_one_layout_and_one_screen_updat
             return layouts[0] - before[0], updates[0] - before[1]
 
         await step()  # the first words (shown at once, without Markdown) and the turn
-        await step()  # the Markdown takes over: it mounts its first block
-        for n in range(3, 14):
+        for n in range(2, 14):  # from the second, the Markdown takes over: it mounts its first block
+            scrolls = pane.log_view.max_scroll_y > 0
             layouts_done, updates_done = await step()
-            if n == 5:
+            if not scrolls and pane.log_view.max_scroll_y > 0:
                 continue  # the text outgrew the view: the scrollbar appears, which takes layouts of its own
             assert layouts_done == 1, f"step {n}"
             # One screen update: the text and the figures. Once the log scrolls, following the end and the
             # scrollbar's thumb come after it (no layout), in one update or two as their turns fall.
-            if n < 5:
+            if not scrolls:
                 assert updates_done == 1, f"step {n}: {updates_done}"
-            # the figures went with the text (those of the step before: they come after it)
-            assert f"tokens {n - 1:8d}" in figures.text
-            if n > 5:  # the view follows the text it has just drawn, not the text of the flush before
+            if n > 2:  # the figures went with the text (those of the step before: they come after it)
+                assert f"tokens {n - 1:8d}" in figures.text
+            if scrolls:  # the view follows the text it has just drawn, not the text of the flush before
                 assert pane.log_view.scroll_y == pane.log_view.max_scroll_y, f"step {n}"
         assert pane.log_view.max_scroll_y > 0  # it grew past the view
         assert pane.query_one("#chat-log > .reply", Reply).shown.count("Sentence") == 26

@@ -7,6 +7,11 @@ was laid out twice, the second time to the same result: a second screen update 3
 waited for the GIL or a core). The chat log's widgets take their size as Textual's own scrolling path
 does (`layout=False`). Scrollbars appearing still ask for their layout (`show_vertical_scrollbar`).
 
+A widget not yet mounted keeps no refresh of its own either. Markdown fills a new block before mounting
+it, and Textual kept that request until the block's first idle moment, after the layout that mounted it
+(its parent's, asked for by the mount, which draws the block as it is then): one more layout of the whole
+screen for each new paragraph, list or code block of a streamed reply.
+
 `tests/ui/test_chat_pane.py` counts the layouts of a flush, so a Textual that renames the hook shows up.
 """
 
@@ -15,7 +20,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.widget import Widget
 from textual.widgets import Markdown, Static
 
@@ -23,10 +28,16 @@ __all__ = ["LaidOutOnce", "LogText", "LiveMarkdown"]
 
 
 class LaidOutOnce:
-    """Mixin for a Widget subclass (first base): a new size from a layout asks for no second layout."""
+    """Mixin for a Widget subclass (first base): a new size from a layout asks for no second layout, and
+    a refresh before the widget is mounted is left to the layout that mounts it."""
 
     def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
         return super()._size_updated(size, virtual_size, container_size, layout=False)  # type: ignore[misc]
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False) -> Any:
+        if not recompose and not self._is_mounted:  # type: ignore[attr-defined]
+            return self
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)  # type: ignore[misc]
 
 
 @cache
