@@ -17,7 +17,7 @@ from mlxtui.services.chat_sampling import rate_or_none
 from mlxtui.services.conversations import Conversation, ConversationStore
 from mlxtui.ui.app import MlxtuiApp
 from mlxtui.ui.panes.chat import FOLD_NOTICE, ChatPane, PromptScreen, Reply
-from mlxtui.ui.widgets.chat_reply import FrozenMarkdown
+from mlxtui.ui.widgets.chat_reply import ReplyMarkdown
 from mlxtui.ui.widgets.rate import RateReadout
 from tests.services.test_chat import EVERY_CONTROL, Gate, Scripted
 
@@ -250,7 +250,7 @@ async def test_a_long_reply_keeps_a_constant_number_of_widgets():
     from textual.app import App
     from textual.containers import VerticalScroll
 
-    from mlxtui.ui.panes.chat import FrozenMarkdown
+    from mlxtui.ui.panes.chat import ReplyMarkdown
 
     class Host(App):
         def compose(self):
@@ -265,17 +265,20 @@ async def test_a_long_reply_keeps_a_constant_number_of_widgets():
         try:
             reply = Reply()
             await app.query_one("#log").mount(reply)
+            body = reply.query_one(ReplyMarkdown)
             for n in range(0, len(text), 7):
                 await reply.write(text[n : n + 7])
-                # the frozen lines and one live Markdown, however long; the first text alone shows in a
-                # plain preview (it waits for no Markdown block to mount), gone with the second flush
-                assert len(reply.children) <= (3 if n == 0 else 2)
+                # one widget of lines however long, and a live part (drawn again at each flush) that stays
+                # short: finished at a paragraph break once over Reply.SOFT
+                assert list(reply.children) == [body]
+                assert len(body.live) < Reply.SOFT + len(paragraph) + 40
+                assert body.text + body.live == text[: n + 7]
         finally:
             Reply.FLUSH_HZ, Reply.CPU_BUDGET = saved
         await reply.stop()
         await pilot.pause()
         assert reply.text == text
-        frozen = reply.query_one(FrozenMarkdown)
+        frozen = reply.query_one(ReplyMarkdown)
         assert len(frozen.pieces) > 10 and "".join(frozen.pieces) == text
         assert list(reply.children) == [frozen]
 
@@ -378,7 +381,7 @@ def saved(conv: Conversation) -> list[tuple[str, str]]:
 
 def assert_shown_whole(reply: Reply, text: str) -> None:
     """The log holds the reply's text, terminal-safe, and lays it out (no lines left undrawn)."""
-    frozen = reply.query_one(FrozenMarkdown)
+    frozen = reply.query_one(ReplyMarkdown)
     assert reply.text == text
     assert reply.shown == printable(text)
     assert "".join(frozen.pieces) == printable(text)
@@ -400,7 +403,7 @@ async def test_every_control_byte_is_shown_visibly_and_kept_exactly(chat_models)
         assert_shown_whole(reply, text)
         assert "^[" in reply.shown and "^?" in reply.shown and "\x1b" not in reply.shown
         # Nothing drawn anywhere on the screen holds a control character other than what Textual draws itself.
-        drawn = "".join(strip.text for strip in reply.query_one(FrozenMarkdown)._lines(reply.size.width))
+        drawn = "".join(strip.text for strip in reply.query_one(ReplyMarkdown)._lines(reply.size.width))
         assert not any(ord(c) < 32 or ord(c) == 127 for c in drawn)
         assert saved(pane.conversation)[-1] == ("assistant", text)  # the file keeps it exactly
         await pilot.press("ctrl+s")
@@ -864,13 +867,13 @@ class SteppedReply:
         self.go.set()
 
 
-async def test_each_flush_of_a_streamed_reply_is_one_layout_and_one_screen_update(monkeypatch) -> None:
+async def test_each_flush_of_a_streamed_reply_is_one_screen_update_and_at_most_one_layout(monkeypatch) -> None:
     """Textual asks for a second layout of the whole screen whenever a layout changes a widget's size
     (the chat log's widgets decline it: ui/widgets/laid_out_once.py), and a flush takes the event loop
-    several turns, between which the screen was updated (the figures, then the text). And a new Markdown
-    block (the first, or a new paragraph) kept the refresh it got before it was mounted until after the
-    layout that mounted it: one more layout. Each cost the model's thread part of a screen update; a flush
-    is now one of each, with the figures in it."""
+    several turns, between which the screen was updated (the figures, then the text). And a reply grows
+    ReplyMarkdown.STEP lines at a time, so most flushes redraw it without any layout. Each layout and each
+    update cost the model's thread part of the event loop's time; a flush is now one update, with the
+    figures in it, and a layout only when the reply outgrows its lines."""
     from textual.screen import Screen
 
     from mlxtui.ui.widgets import rate as rate_module
@@ -893,14 +896,15 @@ async def test_each_flush_of_a_streamed_reply_is_one_layout_and_one_screen_updat
     monkeypatch.setattr(rate_module, "monotonic", lambda: clock[0])  # the figures may be drawn at every flush
     monkeypatch.setattr(Reply, "FLUSH_HZ", 1e9)
     monkeypatch.setattr(Reply, "CPU_BUDGET", float("inf"))  # every write is a flush
+    monkeypatch.setattr(Reply, "SOFT", 300)  # pieces are finished along the way too
 
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         pane = await show_chat(pilot)
         figures = pane.query_one("#rate-figures")
-        # Every third step starts a paragraph: the Markdown mounts a new block for it.
+        # Every third step starts a paragraph.
         stepped = SteppedReply(
-            [("\n\n" if n % 3 == 2 else "") + f"Sentence {n} of a paragraph that grows by a line or so each time. " * 2 for n in range(14)]
+            [("\n\n" if n % 3 == 2 else "") + f"Sentence {n} grows the paragraph. " for n in range(30)]
         )
         pane.service = stepped  # type: ignore[assignment]
         assert pane.send("Write a paragraph")
@@ -917,25 +921,36 @@ async def test_each_flush_of_a_streamed_reply_is_one_layout_and_one_screen_updat
                 await pilot.pause(0.02)
             return layouts[0] - before[0], updates[0] - before[1]
 
-        await step()  # the first words (shown at once, without Markdown) and the turn
-        for n in range(2, 14):  # from the second, the Markdown takes over: it mounts its first block
+        await step()  # the first words and the turn
+        body = pane.query_one("#chat-log > .reply", Reply).query_one(ReplyMarkdown)
+        without_layout = 0
+        for n in range(2, 30):  # the 30th and last step ends the reply
             scrolls = pane.log_view.max_scroll_y > 0
+            height = body.size.height
             layouts_done, updates_done = await step()
             if not scrolls and pane.log_view.max_scroll_y > 0:
                 continue  # the text outgrew the view: the scrollbar appears, which takes layouts of its own
-            assert layouts_done == 1, f"step {n}"
+            # A layout only when the reply outgrew its lines (then it takes STEP more), never two.
+            assert layouts_done == (body.size.height != height), f"step {n}"
+            assert body.size.height % ReplyMarkdown.STEP == 0 and body.size.height >= len(body._lines(body.size.width))
+            without_layout += layouts_done == 0
             # One screen update: the text and the figures. Once the log scrolls, following the end and the
             # scrollbar's thumb come after it (no layout), in one update or two as their turns fall.
             if not scrolls:
                 assert updates_done == 1, f"step {n}: {updates_done}"
-            if n > 2:  # the figures went with the text (those of the step before: they come after it)
-                assert f"tokens {n - 1:8d}" in figures.text
+            # the figures went with the text (those of the step before: they come after it)
+            assert f"tokens {n - 1:8d}" in figures.text
             if scrolls:  # the view follows the text it has just drawn, not the text of the flush before
                 assert pane.log_view.scroll_y == pane.log_view.max_scroll_y, f"step {n}"
+        assert without_layout > 15  # most flushes
+        assert body.pieces  # finished pieces were drawn along the way
         assert pane.log_view.max_scroll_y > 0  # it grew past the view
-        assert pane.query_one("#chat-log > .reply", Reply).shown.count("Sentence") == 26
-        stepped.go.set()
+        assert body.text + body.live == printable("".join(stepped.steps[:29]))
+        await step()
         await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert body.text == printable("".join(stepped.steps)) and not body.live
+        assert body.size.height == len(body._lines(body.size.width))  # the reply ended: no lines to spare
 
 
 async def test_the_rate_history_draws_each_turn_from_zero() -> None:

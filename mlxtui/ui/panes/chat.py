@@ -40,13 +40,13 @@ from mlxtui.ui.panes.chat_saved import SavedConversations
 from mlxtui.ui.screens.chat_open import OpenConversationScreen
 from mlxtui.ui.screens.chat_prompt import PromptScreen
 from mlxtui.ui.widgets.chat_log import ChatLog
-from mlxtui.ui.widgets.chat_reply import ChatTurn, FrozenMarkdown, Reply
+from mlxtui.ui.widgets.chat_reply import ChatTurn, Reply, ReplyMarkdown
 from mlxtui.ui.widgets.chat_sampling import SamplingPanel
 from mlxtui.ui.widgets.message_box import PROMPT_PLACEHOLDER, QUEUED_PLACEHOLDER, READING_PLACEHOLDER, MessageBox
 from mlxtui.ui.widgets.model_suggester import ModelSuggester
 from mlxtui.ui.widgets.rate import RateReadout
 
-__all__ = ["ChatPane", "Reply", "FrozenMarkdown", "PromptScreen", "OpenConversationScreen", "FOLD_NOTICE"]
+__all__ = ["ChatPane", "Reply", "ReplyMarkdown", "PromptScreen", "OpenConversationScreen", "FOLD_NOTICE"]
 
 #: how long a sent turn may wait for the first token before it is drawn anyway (drawing competes with
 #: the model for the CPU, and under this delay the wait is not noticeable)
@@ -415,8 +415,8 @@ class ChatPane(SavedConversations, ReportsFailures, PaneFocus, Vertical):
                         await reply.write(text)  # kept for the next flush
                         return
                     # The text, and the figures with it (those of the last batch, 1/15 s old at most), in one
-                    # screen update: drawing the text takes the event loop several turns (the preview leaves,
-                    # Markdown parses and mounts), and the screen would otherwise be updated in between.
+                    # screen update: drawing the text can take the event loop several turns (a finished piece
+                    # is drawn on a worker thread), and the screen would otherwise be updated in between.
                     with self.app.batch_update():
                         if conversation is self.conversation:
                             rate.draw_along()

@@ -1,7 +1,9 @@
 """An assistant reply in the chat log: streamed Markdown whose cost per token stays constant.
 
-Model output is shown terminal-safe (`mlxtui.format.printable`: control characters as ^[ and the like);
-`Reply.text` keeps the exact text for saving and export.
+A reply is one widget of lines (`ReplyMarkdown`): its finished pieces, each drawn once, and the live part
+still streaming, drawn again at each flush, all with Rich's Markdown, so a reply looks the same while it
+streams and once it is done. Model output is shown terminal-safe (`mlxtui.format.printable`: control
+characters as ^[ and the like); `Reply.text` keeps the exact text for saving and export.
 """
 
 from __future__ import annotations
@@ -18,26 +20,30 @@ from textual.containers import Vertical
 from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Markdown, Static
+from textual.widgets import Static
 
 from mlxtui.format import printable
-from mlxtui.ui.widgets.laid_out_once import LaidOutOnce, LiveMarkdown, LogText
+from mlxtui.ui.widgets.laid_out_once import LaidOutOnce, LogText
 
-__all__ = ["Reply", "FrozenMarkdown", "ChatTurn", "user_message"]
+__all__ = ["Reply", "ReplyMarkdown", "ChatTurn", "user_message"]
 
 
 class Reply(LaidOutOnce, Vertical):
-    """An assistant reply, streamed by appending to a Markdown widget (`Markdown.append`, awaited).
+    """An assistant reply, streamed into one `ReplyMarkdown`.
 
-    Two things keep the cost of a token constant however long the reply or the conversation gets:
-    text reaches the Markdown at most FLUSH_HZ times a second, whatever the token rate; and once the live
-    segment is long, it is finished at a paragraph break and moved into the reply's FrozenMarkdown (lines
-    drawn once), while a fresh Markdown takes the stream. Textual lays out every widget of the log on each
-    change, and a Markdown document is a widget per block, so this keeps a long reply cheap to lay out.
+    Two things keep the cost of a token constant however long the reply or the conversation gets: text
+    reaches the screen at most FLUSH_HZ times a second, whatever the token rate; and once the live part is
+    long, it is finished at a paragraph break and its lines kept (drawn once, off the event loop), so each
+    flush draws a bounded amount of Markdown.
 
-    Each update (append, layout, paint) costs the event loop tens of milliseconds on a slow machine, CPU
-    the model's thread would rather have: the flush interval stretches so that the event loop's CPU use
+    Each update (drawing the live part, layout, paint) costs the event loop milliseconds on a slow machine,
+    CPU the model's thread would rather have: the flush interval stretches so that the event loop's CPU use
     while streaming stays near CPU_BUDGET of one core.
+
+    Textual's Markdown widget streamed here before: a container with a widget per block, whose first block
+    took a mount of its own (so the first words showed in a plain preview first, swapped out at the second
+    flush), and which looked different from the finished reply drawn with Rich. One widget of lines costs
+    each flush less layout and paint, and the swap is gone.
     """
 
     FLUSH_HZ = 10
@@ -50,16 +56,9 @@ class Reply(LaidOutOnce, Vertical):
         self._pending: list[str] = []
         self._segment = ""
         self._last_flush = 0.0
-        self._last_cpu = time.thread_time() + FrozenMarkdown.cpu_off_loop
+        self._last_cpu = time.thread_time() + ReplyMarkdown.cpu_off_loop
         self._interval = 1 / self.FLUSH_HZ
-        # A reply about to stream brings its (empty) live Markdown along: it is laid out with the turn, so
-        # the first text needs no mount of its own before it shows.
-        self._current: Markdown | None = None if text else LiveMarkdown()
-        self._frozen = FrozenMarkdown(printable(text))
-        # The first text of a streamed reply shows here, a one-widget update, instead of waiting for the
-        # Markdown to mount its first block (tens of ms on a slow CPU): that happens with the next flush.
-        self._preview: Static | None = None if text else LogText("", classes="reply-preview", markup=False)
-        self._previewed = ""  # text shown only in the preview so far
+        self._body = ReplyMarkdown(printable(text))
         self._detached = False
         #: perf_counter when text first / last reached the screen's widgets (bench/chat.py measures with these)
         self.first_shown: float | None = None
@@ -72,16 +71,11 @@ class Reply(LaidOutOnce, Vertical):
 
     @property
     def shown(self) -> str:
-        """The Markdown source on screen now: the frozen pieces and the live segment (terminal-safe)."""
-        live = self._current.source if self._current is not None else ""
-        return self._frozen.text + live + self._previewed
+        """The Markdown source on screen now: the finished pieces and the live part (terminal-safe)."""
+        return self._body.text + self._body.live
 
     def compose(self) -> ComposeResult:
-        yield self._frozen  # a reopened reply holds all its text here; nothing will be appended
-        if self._current is not None:
-            yield self._current
-        if self._preview is not None:
-            yield self._preview
+        yield self._body  # a reopened reply holds all its text as finished pieces; nothing will be appended
 
     async def write(self, fragment: str) -> None:
         """Queue text; it reaches the screen within 1/FLUSH_HZ s (terminal-safe; `text` keeps it exact)."""
@@ -92,7 +86,7 @@ class Reply(LaidOutOnce, Vertical):
             # The event loop's CPU since the last flush is, mostly, what that flush cost to show. Before the
             # first text it is whatever the loop did meanwhile (a model loading, for a reply mounted ahead):
             # counted, it held the second flush back a whole second.
-            cpu = time.thread_time() + FrozenMarkdown.cpu_off_loop
+            cpu = time.thread_time() + ReplyMarkdown.cpu_off_loop
             spent, self._last_cpu = cpu - self._last_cpu, cpu
             if self.first_shown is not None:
                 self._interval = min(1.0, max(1 / self.FLUSH_HZ, 0.5 * self._interval + 0.5 * spent / self.CPU_BUDGET))
@@ -112,22 +106,10 @@ class Reply(LaidOutOnce, Vertical):
         return self._detached
 
     async def _flush(self) -> None:
-        if not (self._pending or self._previewed) or self._detached or not self.is_attached:
+        if not self._pending or self._detached or not self.is_attached:
             return  # nothing new, or a reply no longer (or never) on screen
         fragment = "".join(self._pending)
         self._pending.clear()
-        if self._preview is not None:
-            if self.first_shown is None and fragment:
-                self._previewed = fragment  # the very first text: shown at once, as plain text
-                self._preview.update(Text(fragment))
-                self.first_shown = self.last_shown = time.perf_counter()
-                return
-            fragment, self._previewed = self._previewed + fragment, ""
-            preview, self._preview = self._preview, None
-            await preview.remove()  # the Markdown below takes the text over from here
-        if self._current is None:
-            self._current = LiveMarkdown()
-            await self.mount(self._current)
         seg = self._segment
         candidate = seg + fragment
         split = -1
@@ -142,108 +124,126 @@ class Reply(LaidOutOnce, Vertical):
                 split = split + 1 if split >= 0 else -1
         if split <= len(seg) or split >= len(candidate):
             self._segment = candidate
-            await self._append(fragment)
-            return
-        await self._freeze(candidate[:split])
-        self._segment = candidate[split:]
-        self._current = LiveMarkdown()
-        await self.mount(self._current)
-        await self._append(self._segment)
-
-    async def _append(self, fragment: str) -> None:
-        """Append to the live Markdown and wait until it is in place.
-
-        Awaited here rather than handed to `Markdown.get_stream`'s background task: that task, once
-        stopped or cancelled (Esc, a new chat), could leave the next reply's text queued off screen.
-        """
-        if self._current is not None and fragment:
-            await self._current.append(fragment)
-            self.last_shown = time.perf_counter()
-            if self.first_shown is None:
-                self.first_shown = self.last_shown
-
-    async def _freeze(self, text: str) -> None:
-        """Move `text` (the live Markdown's whole source) to the frozen lines and drop the live Markdown."""
-        if self._current is not None:
-            live, self._current = self._current, None
-            await self._frozen.add(text)
-            self.set_class(bool(self._frozen.pieces), "-has-frozen")
-            await live.remove()
+        else:
+            await self._body.add(candidate[:split])
+            self._segment = candidate[split:]
+        self._body.live = self._segment
+        self.last_shown = time.perf_counter()
+        if self.first_shown is None:
+            self.first_shown = self.last_shown
 
     async def stop(self) -> None:
-        """Write what is pending, end the stream and freeze the last segment."""
+        """Write what is pending, end the stream and finish the last segment."""
         if self._detached or not self.is_attached:
             return  # not on screen (its conversation was closed): the text is in self.text all the same
         await self._flush()
-        await self._freeze(self._segment)
-        self._segment = ""
+        segment, self._segment = self._segment, ""
+        await self._body.add(segment, live="")
 
 
-class FrozenMarkdown(LaidOutOnce, Widget):
-    """The finished pieces of a reply, each drawn once (per width) with Rich's Markdown and kept as lines.
+class ReplyMarkdown(LaidOutOnce, Widget):
+    """A reply's lines: its finished pieces, each drawn once (per width) with Rich's Markdown and kept, and
+    the live part after them, drawn again when it changes.
 
     One widget however many pieces: Textual arranges every widget of the log on each layout, so a long
     reply costs no more to lay out than a short one. A Static would also render its whole Markdown again
     whenever its container (the growing reply) changes size, i.e. on every flush.
     """
 
-    DEFAULT_CSS = "FrozenMarkdown { height: auto; }"
+    DEFAULT_CSS = "ReplyMarkdown { height: auto; }"
+    #: While a reply streams, its height grows STEP lines at a time (blank below the text until filled):
+    #: most flushes then redraw the reply alone, without a layout of the whole screen.
+    STEP = 6
 
     def __init__(self, text: str = "") -> None:
-        super().__init__(classes="frozen")
+        super().__init__()
         self.pieces: list[str] = [text] if text.strip() else []
+        self._live = ""
         self._width = 0
         self._strips: list[Strip] = []
+        self._live_strips: list[Strip] | None = None  # None: to be drawn at the next layout
 
     @property
     def text(self) -> str:
+        """The finished pieces."""
         return "".join(self.pieces)
+
+    @property
+    def live(self) -> str:
+        """The part still streaming (drawn after the pieces)."""
+        return self._live
+
+    @live.setter
+    def live(self, text: str) -> None:
+        if text != self._live:
+            self._live, self._live_strips = text, None
+            self._redraw()
+
+    def _height(self, width: int) -> int:
+        """Lines to lay out: while a part is live, rounded up to a step of STEP lines."""
+        lines = len(self._lines(width))
+        return -(-lines // self.STEP) * self.STEP if self._live.strip() else lines
+
+    def _redraw(self) -> None:
+        """Draw the change; lay the screen out again only if it changed this widget's height."""
+        width = self.size.width
+        self.refresh(layout=not width or width != self._width or self._height(width) != self.size.height)
 
     #: CPU seconds spent drawing pieces off the event loop, for Reply's budget (it only sees the loop's thread)
     cpu_off_loop = 0.0
 
-    @classmethod
-    def render_piece(cls, piece: str, width: int, console: Any, style: Any) -> list[Strip]:
+    @staticmethod
+    def render_piece(piece: str, width: int, console: Any, style: Any) -> list[Strip]:
         """Rich's Markdown for one piece as lines (safe to call off the event loop: it only reads)."""
         from rich.markdown import Markdown as RichMarkdown
 
-        start = time.thread_time()
         options = console.options.update_width(width).update(height=None)
         lines = console.render_lines(RichMarkdown(piece.strip() or " "), options, style=style, pad=True)
-        strips = [Strip(line, width) for line in lines]
+        return [Strip(line, width) for line in lines]
+
+    @classmethod
+    def _render_off_loop(cls, piece: str, width: int, console: Any, style: Any) -> list[Strip]:
+        start = time.thread_time()
+        strips = cls.render_piece(piece, width, console, style)
         cls.cpu_off_loop += time.thread_time() - start
         return strips
 
-    def _render_piece(self, piece: str, width: int) -> list[Strip]:
-        strips = self.render_piece(piece, width, self.app.console, self.rich_style)
-        return self._joined(strips, width)
-
-    def _joined(self, strips: list[Strip], width: int) -> list[Strip]:
-        if self._strips:
+    def _joined(self, strips: list[Strip], width: int, after: list[Strip]) -> list[Strip]:
+        if after:
             strips = [Strip.blank(width, self.rich_style), *strips]  # the paragraph break where pieces meet
         return strips
 
     def _lines(self, width: int) -> list[Strip]:
         if width != self._width:
-            self._width, self._strips = width, []
+            self._width, self._strips, self._live_strips = width, [], None
             for piece in self.pieces:
-                self._strips += self._render_piece(piece, width)
-        return self._strips
+                self._strips += self._joined(self.render_piece(piece, width, self.app.console, self.rich_style), width, self._strips)
+        if self._live_strips is None:
+            live = self._live
+            self._live_strips = [] if not live.strip() else self._joined(
+                self.render_piece(live, width, self.app.console, self.rich_style), width, self._strips
+            )
+        return self._strips + self._live_strips if self._live_strips else self._strips
 
-    async def add(self, piece: str) -> None:
-        """Append a finished piece: only that piece is rendered, on a worker thread (Rich's Markdown with
-        highlighted code takes tens of milliseconds the event loop should spend elsewhere)."""
-        if not piece.strip():
-            return
-        width = self._width
-        if width:
-            strips = await asyncio.to_thread(self.render_piece, piece, width, self.app.console, self.rich_style)
-        self.pieces.append(piece)
-        if width and width == self._width:
-            self._strips += self._joined(strips, width)
-        else:
-            self._width = 0  # the width changed meanwhile: draw everything again at the next layout
-        self.refresh(layout=True)
+    async def add(self, piece: str, *, live: str | None = None) -> None:
+        """Append a finished piece (and set the live part: `live`, if given): only that piece is drawn, on a
+        worker thread (Rich's Markdown with highlighted code takes tens of milliseconds the event loop should
+        spend elsewhere)."""
+        if piece.strip():
+            width = self._width
+            if width:
+                strips = await asyncio.to_thread(self._render_off_loop, piece, width, self.app.console, self.rich_style)
+            self.pieces.append(piece)
+            if width and width == self._width:
+                self._strips += self._joined(strips, width, self._strips)
+            else:
+                self._width = 0  # the width changed meanwhile: draw everything again at the next layout
+            self._live_strips = None  # its paragraph break depends on what comes before it
+            if live is not None:
+                self._live = live
+            self._redraw()
+        elif live is not None:
+            self.live = live
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, self._restyle)
@@ -254,7 +254,7 @@ class FrozenMarkdown(LaidOutOnce, Widget):
         self.refresh(layout=True)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return len(self._lines(width)) if width else 0
+        return self._height(width) if width else 0
 
     def render_line(self, y: int) -> Strip:
         lines = self._lines(self.size.width)
