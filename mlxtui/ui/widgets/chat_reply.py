@@ -47,7 +47,7 @@ class Reply(LaidOutOnce, Vertical):
     """
 
     FLUSH_HZ = 10
-    CPU_BUDGET = 0.05
+    CPU_BUDGET = 0.025
     SOFT, HARD, HUGE = 1_500, 4_000, 8_000  # finish a segment at a blank line / a newline / a space beyond these
 
     def __init__(self, text: str = "", *, classes: str = "reply") -> None:
