@@ -124,10 +124,10 @@ class Reply(LaidOutOnce, Vertical):
                 split = split + 1 if split >= 0 else -1
         if split <= len(seg) or split >= len(candidate):
             self._segment = candidate
+            self._body.live = candidate
         else:
-            await self._body.add(candidate[:split])
             self._segment = candidate[split:]
-        self._body.live = self._segment
+            await self._body.add(candidate[:split], live=self._segment)  # one redraw for both
         self.last_shown = time.perf_counter()
         if self.first_shown is None:
             self.first_shown = self.last_shown
