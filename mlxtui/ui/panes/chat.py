@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import asdict
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 from rich.text import Text
@@ -151,11 +151,13 @@ class ChatPane(SavedConversations, ReportsFailures, PaneFocus, Vertical):
         if self.local is not None:
             self.local.close()  # stops a reply or load first
 
-    @property
+    # The pane's own widgets, found once: Enter and the first token use them, and each DOM query there was
+    # time between the message and the model starting, or between the first token and the screen.
+    @cached_property
     def prompt_box(self) -> MessageBox:
         return self.query_one("#chat-prompt", MessageBox)
 
-    @property
+    @cached_property
     def system_area(self) -> TextArea:
         return self.query_one("#chat-system", TextArea)
 
@@ -170,12 +172,16 @@ class ChatPane(SavedConversations, ReportsFailures, PaneFocus, Vertical):
     # -- sampling settings ------------------------------------------------------------------------------
 
     def _show_sampling(self, sampling: SamplingSettings) -> None:
-        self.query_one(SamplingPanel).show(sampling)
+        self.sampling_panel.show(sampling)
 
     def sampling(self) -> SamplingSettings:
         """The settings as typed in the panel; blanks keep the model's defaults."""
         base = self.local.info.sampling if (self.service is self.local and self.local and self.local.info) else SamplingSettings()
-        return self.query_one(SamplingPanel).read(base)  # type: ignore[arg-type]
+        return self.sampling_panel.read(base)  # type: ignore[arg-type]
+
+    @cached_property
+    def sampling_panel(self) -> SamplingPanel:
+        return self.query_one(SamplingPanel)
 
     # -- loading ----------------------------------------------------------------------------------------
 
@@ -286,7 +292,7 @@ class ChatPane(SavedConversations, ReportsFailures, PaneFocus, Vertical):
 
     # -- the log ----------------------------------------------------------------------------------------
 
-    @property
+    @cached_property
     def log_view(self) -> ChatLog:
         return self.query_one("#chat-log", ChatLog)
 

@@ -31,29 +31,34 @@ class SamplingPanel(Vertical):
 
     DEFAULT_CSS = "SamplingPanel { height: auto; }"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._inputs: dict[str, Input] = {}  # kept from compose: read at every Enter, no DOM query
+
     def compose(self) -> ComposeResult:
         yield Label("sampling", classes="side-label")
         for name, label, kind in FIELDS:
             with Horizontal(classes="setting"):
                 yield Label(label, classes="setting-label")
-                yield Input(
+                self._inputs[name] = Input(
                     id=f"chat-set-{name}",
                     type="integer" if kind is int else "number",
                     placeholder="random" if name == "seed" else "",
                     compact=True,
                 )
+                yield self._inputs[name]
 
     def show(self, sampling: SamplingSettings) -> None:
         """Fill the fields with `sampling`."""
         for name, _, _ in FIELDS:
             value = getattr(sampling, name)
-            self.query_one(f"#chat-set-{name}", Input).value = "" if value is None else str(value)
+            self._inputs[name].value = "" if value is None else str(value)
 
     def read(self, base: SamplingSettings) -> SamplingSettings:
         """The settings as typed; blanks keep `base` (a blank seed means random). Raises a clear MlxtuiError."""
         values: dict[str, Any] = {}
         for name, label, kind in FIELDS:
-            raw = self.query_one(f"#chat-set-{name}", Input).value.strip()
+            raw = self._inputs[name].value.strip()
             if raw:
                 try:
                     values[name] = kind(float(raw)) if kind is int else float(raw)
