@@ -250,8 +250,6 @@ async def test_a_long_reply_keeps_a_constant_number_of_widgets():
     from textual.app import App
     from textual.containers import VerticalScroll
 
-    from mlxtui.ui.panes.chat import ReplyMarkdown
-
     class Host(App):
         def compose(self):
             yield VerticalScroll(id="log")
@@ -381,14 +379,14 @@ def saved(conv: Conversation) -> list[tuple[str, str]]:
 
 def assert_shown_whole(reply: Reply, text: str) -> None:
     """The log holds the reply's text, terminal-safe, and lays it out (no lines left undrawn)."""
-    frozen = reply.query_one(ReplyMarkdown)
+    body = reply.query_one(ReplyMarkdown)
     assert reply.text == text
     assert reply.shown == printable(text)
-    assert "".join(frozen.pieces) == printable(text)
+    assert "".join(body.pieces) == printable(text)
     if text.strip():
-        lines = frozen._lines(frozen.size.width)
-        assert frozen.size.height == len(lines) > 0
-        assert reply.size.height >= frozen.size.height
+        lines = body._lines(body.size.width)
+        assert body.size.height == len(lines) > 0
+        assert reply.size.height >= body.size.height
 
 
 async def test_every_control_byte_is_shown_visibly_and_kept_exactly(chat_models):

@@ -181,7 +181,8 @@ class ReplyMarkdown(LaidOutOnce, Widget):
 
     def _height(self, width: int) -> int:
         """Lines to lay out: while a part is live, rounded up to a step of STEP lines."""
-        lines = len(self._lines(width))
+        pieces, live = self._draw(width)
+        lines = len(pieces) + len(live)
         return -(-lines // self.STEP) * self.STEP if self._live.strip() else lines
 
     def _redraw(self) -> None:
@@ -208,22 +209,26 @@ class ReplyMarkdown(LaidOutOnce, Widget):
         cls.cpu_off_loop += time.thread_time() - start
         return strips
 
-    def _joined(self, strips: list[Strip], width: int, after: list[Strip]) -> list[Strip]:
-        if after:
-            strips = [Strip.blank(width, self.rich_style), *strips]  # the paragraph break where pieces meet
-        return strips
+    def _joined(self, strips: list[Strip], width: int) -> list[Strip]:
+        """`strips` to follow the pieces drawn so far: after a paragraph break, unless they are the first."""
+        return [Strip.blank(width, self.rich_style), *strips] if self._strips else strips
 
-    def _lines(self, width: int) -> list[Strip]:
+    def _draw(self, width: int) -> tuple[list[Strip], list[Strip]]:
+        """The pieces' lines and the live part's, drawing whatever is not drawn yet at this width."""
         if width != self._width:
             self._width, self._strips, self._live_strips = width, [], None
             for piece in self.pieces:
-                self._strips += self._joined(self.render_piece(piece, width, self.app.console, self.rich_style), width, self._strips)
+                self._strips += self._joined(self.render_piece(piece, width, self.app.console, self.rich_style), width)
         if self._live_strips is None:
             live = self._live
             self._live_strips = [] if not live.strip() else self._joined(
-                self.render_piece(live, width, self.app.console, self.rich_style), width, self._strips
+                self.render_piece(live, width, self.app.console, self.rich_style), width
             )
-        return self._strips + self._live_strips if self._live_strips else self._strips
+        return self._strips, self._live_strips
+
+    def _lines(self, width: int) -> list[Strip]:
+        pieces, live = self._draw(width)
+        return pieces + live
 
     async def add(self, piece: str, *, live: str | None = None) -> None:
         """Append a finished piece (and set the live part: `live`, if given): only that piece is drawn, on a
@@ -235,7 +240,7 @@ class ReplyMarkdown(LaidOutOnce, Widget):
                 strips = await asyncio.to_thread(self._render_off_loop, piece, width, self.app.console, self.rich_style)
             self.pieces.append(piece)
             if width and width == self._width:
-                self._strips += self._joined(strips, width, self._strips)
+                self._strips += self._joined(strips, width)
             else:
                 self._width = 0  # the width changed meanwhile: draw everything again at the next layout
             self._live_strips = None  # its paragraph break depends on what comes before it
@@ -257,8 +262,12 @@ class ReplyMarkdown(LaidOutOnce, Widget):
         return self._height(width) if width else 0
 
     def render_line(self, y: int) -> Strip:
-        lines = self._lines(self.size.width)
-        return lines[y] if y < len(lines) else Strip.blank(self.size.width, self.rich_style)
+        # Indexed in place: joining the two lists here was a copy of the whole reply for every line painted.
+        pieces, live = self._draw(self.size.width)
+        if y < len(pieces):
+            return pieces[y]
+        y -= len(pieces)
+        return live[y] if y < len(live) else Strip.blank(self.size.width, self.rich_style)
 
 
 def user_message(text: str) -> Static:
